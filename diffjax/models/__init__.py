@@ -1,0 +1,6 @@
+"""Models as pure (init, apply) pairs, built by name."""
+from diffjax.models import mlp as _mlp  # Registers "mlp".
+from diffjax.models.base import MODELS
+from diffjax.models.base import Model
+from diffjax.models.base import build_model
+from diffjax.models.mlp import TimeMLP

@@ -1,0 +1,10 @@
+"""Solvers for sampling: they integrate plain fields f(x, t), never see parameters."""
+from diffjax.solvers.grids import TIME_GRIDS
+from diffjax.solvers.grids import check_time_grid
+from diffjax.solvers.grids import uniform_grid
+from diffjax.solvers.ode import ODE_SOLVERS
+from diffjax.solvers.ode import FixedStepSolver
+from diffjax.solvers.ode import euler_step
+from diffjax.solvers.ode import heun_step
+from diffjax.solvers.ode import number_of_evaluations
+from diffjax.solvers.ode import solve_ode

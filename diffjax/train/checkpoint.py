@@ -1,0 +1,98 @@
+"""Orbax checkpoints: resume from the newest checkpoint that restores, never half-written.
+
+Orbax writes each checkpoint to a temporary directory and renames it when complete, so a
+crash or SIGKILL at any point leaves either a whole checkpoint or none. A checkpoint that
+still fails to restore (disk corruption, a truncated copy) is reported, moved aside to
+`<workdir>/broken_checkpoints/`, and the previous one is used.
+"""
+import os
+import shutil
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+
+class CheckpointError(RuntimeError):
+  """No checkpoint of a run could be restored."""
+
+
+class Checkpointer:
+  """Saves and restores a `TrainState` under `<workdir>/checkpoints`."""
+
+  def __init__(self, workdir: str, max_to_keep: int = 3):
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
+    self._max_to_keep = max_to_keep
+    self._manager = self._open()
+
+  def _open(self):
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=self._max_to_keep, create=True, cleanup_tmp_directories=True)
+    return ocp.CheckpointManager(self.directory, options=options)
+
+  def steps(self):
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self):
+    return self._manager.latest_step()
+
+  def save(self, state, wait=False):
+    """Saves `state` at its own step (asynchronously unless `wait`)."""
+    step = int(jax.device_get(state.step))
+    if step in self._manager.all_steps():
+      return
+    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    if wait:
+      self._manager.wait_until_finished()
+
+  def restore_latest(self, abstract_state):
+    """Restores the newest checkpoint that loads into `abstract_state`'s structure.
+
+    Args:
+      abstract_state: a pytree of `jax.ShapeDtypeStruct` (with shardings) like the state.
+
+    Returns:
+      The restored state, or None if the run has no checkpoint yet.
+
+    Raises:
+      CheckpointError: checkpoints exist but none restores.
+    """
+    failures = []
+    for step in reversed(self.steps()):
+      try:
+        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      except Exception as error:  # Orbax raises many types for a damaged checkpoint.
+        message = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        logging.warning("Checkpoint at step %d in %s failed to restore (%s); moving it to "
+                        "broken_checkpoints/ and trying the previous one.",
+                        step, self.directory, message)
+        failures.append((step, message))
+        self._quarantine(step)
+    if failures:
+      raise CheckpointError(
+          f"No checkpoint in {self.directory} could be restored: "
+          + "; ".join(f"step {s}: {m}" for s, m in failures)
+          + ". They were moved to broken_checkpoints/. Rerun to start from scratch, or "
+          "use another --workdir.")
+    return None
+
+  def _quarantine(self, step):
+    self._manager.wait_until_finished()
+    source = os.path.join(self.directory, str(step))
+    if jax.process_index() == 0 and os.path.isdir(source):
+      target_dir = os.path.join(self.workdir, "broken_checkpoints")
+      os.makedirs(target_dir, exist_ok=True)
+      target = os.path.join(target_dir, str(step))
+      if os.path.exists(target):
+        shutil.rmtree(target)
+      shutil.move(source, target)
+    self._manager.close()
+    self._manager = self._open()
+
+  def wait(self):
+    self._manager.wait_until_finished()
+
+  def close(self):
+    self._manager.wait_until_finished()
+    self._manager.close()

@@ -1,0 +1,40 @@
+"""diffjax: generative dynamics in JAX."""
+import setuptools
+
+CORE = [
+    "jax>=0.7",
+    "flax>=0.10",
+    "optax>=0.2.4",
+    "orbax-checkpoint>=0.11",
+    "chex>=0.1.87",
+    "ml-collections>=1.0",
+    "tensorflow-datasets>=4.9.7",   # tfds.data_source: no TensorFlow needed.
+    "absl-py>=2.1",
+    "numpy>=1.26",
+    "pot>=0.9.4",          # Exact optimal transport (W2 metric, exact minibatch couplings).
+    "ott-jax>=0.5",        # Entropic OT (Sinkhorn couplings) in JAX.
+    "matplotlib>=3.8",     # Sample and trajectory plots.
+    "tensorboardx>=2.6",   # TensorBoard event files without TensorFlow.
+]
+
+EXTRAS = {
+    "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "scikit-learn>=1.4"],
+    # Peers for side-by-side benchmarks. Install torch==2.13.0 first on CPU-only machines
+    # (see benchmarks/requirements.txt), otherwise pip pulls a CUDA build.
+    "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30"],
+    "notebook": ["jupyter", "nbclient>=0.10", "ipykernel"],
+}
+
+setuptools.setup(
+    name="diffjax",
+    version="0.1.0",
+    description="Score diffusion, flow matching, stochastic interpolants and bridges in JAX.",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["diffjax", "diffjax.*", "experiments",
+                                               "experiments.*", "configs", "configs.*"]),
+    python_requires=">=3.10",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    license="Apache-2.0",
+)
