@@ -4,7 +4,6 @@ objective -> MLP, sampled with an ODE solver and scored by W2 and energy distanc
 Config sections read here: data, coupling, path, objective, model, sample, eval.
 """
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -15,7 +14,7 @@ from diffjax.data import get_sampler
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
-from diffjax.solvers import ODE_SOLVERS, number_of_evaluations, solve_ode, uniform_grid
+from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
 
 
@@ -31,7 +30,8 @@ def build_task(config) -> Task:
   path = build_path(config.path.name, **_options(config.path))
   objective = build_objective(config.objective.name, path, **_options(config.objective))
   model = build_model(config.model.name, (config.data.dim,), **_options(config.model))
-  ODE_SOLVERS.get(config.sample.solver)
+  sampler = SAMPLERS.get(config.sample.solver)
+  sampler_options = _options(config.sample, ("solver", "num_steps", "num_trajectories"))
   for name in config.eval.metrics:
     metrics_lib.METRICS.get(name)
   batch_size = config.train.batch_size
@@ -48,23 +48,24 @@ def build_task(config) -> Task:
 
   @jax.jit
   def generate(params, key):
-    x0 = source(key, num_samples)
-    field = objective.velocity_field(model.apply, params)
-    ts = uniform_grid(config.sample.num_steps)
-    x1, trajectory = solve_ode(field, x0, ts, config.sample.solver, return_trajectory=True)
-    return x1, trajectory[:, :num_trajectories]
+    k_source, k_sampler = jax.random.split(key)
+    x0 = source(k_source, num_samples)
+    result = sampler(objective.fields(model.apply, params), path, x0, k_sampler,
+                     num_steps=config.sample.num_steps, return_trajectory=True,
+                     **sampler_options)
+    return result.x, result.trajectory[:, :num_trajectories], result.nfe
 
   # Held-out target samples: a key no training step uses (training keys are folded in).
   reference = np.asarray(target(jax.random.PRNGKey(config.eval.reference_seed), num_samples))
-  nfe = number_of_evaluations(config.sample.solver, config.sample.num_steps)
-  title = f"{config.data.source} -> {config.data.target}, {config.sample.solver} ({nfe} NFE)"
-
   def draw(params, key):
-    x1, trajectory = generate(params, key)
-    return parallel.to_host(x1), parallel.to_host(trajectory)
+    x1, trajectory, nfe = generate(params, key)
+    nfe = int(parallel.to_host(nfe))
+    title = (f"{config.data.source} -> {config.data.target}, {config.sample.solver} "
+             f"({nfe} NFE)")
+    return parallel.to_host(x1), parallel.to_host(trajectory), nfe, title
 
   def evaluate(params, key):
-    samples, trajectory = draw(params, key)
+    samples, trajectory, nfe, title = draw(params, key)
     values = metrics_lib.compute_metrics(config.eval.metrics, samples, reference)
     values["nfe"] = nfe
     figures = {"samples": plotting.scatter_figure(samples, reference, title),
@@ -72,7 +73,7 @@ def build_task(config) -> Task:
     return values, figures
 
   def sample(params, key):
-    samples, trajectory = draw(params, key)
+    samples, trajectory, _, title = draw(params, key)
     figures = {"samples": plotting.scatter_figure(samples, reference, title),
                "trajectories": plotting.trajectory_figure(trajectory, title)}
     return {"samples": samples, "trajectories": trajectory}, figures

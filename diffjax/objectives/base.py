@@ -4,7 +4,7 @@ An objective knows what the network regresses and how to turn the trained networ
 a field for the solvers:
 
   loss, aux = objective.loss(apply_fn, params, key, x0, x1, cond=None)
-  f = objective.velocity_field(apply_fn, params, cond=None)      # f(x, t) -> dx/dt
+  fields = objective.fields(apply_fn, params, cond=None)  # solvers.Fields(velocity, score)
 
 x0: (B, ...) source samples (t = 0), x1: (B, ...) data (t = 1), already coupled.
 """
@@ -17,7 +17,7 @@ OBJECTIVES = Registry("objective")
 
 class Objective(NamedTuple):
   loss: Callable[..., Any]
-  velocity_field: Callable[..., Any]
+  fields: Callable[..., Any]
 
 
 def build_objective(name: str, path, **kwargs) -> Objective:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from diffjax.objectives.base import OBJECTIVES, Objective
 from diffjax.objectives.time_sampling import TIME_SAMPLERS
+from diffjax.solvers.sampling import Fields
 
 
 @OBJECTIVES.register("flow_matching")
@@ -27,7 +28,7 @@ def flow_matching(path, time_sampler="uniform", **time_sampler_options) -> Objec
     per_example = jnp.mean(residual.reshape(residual.shape[0], -1) ** 2, axis=-1)
     return jnp.mean(per_example), {}
 
-  def velocity_field(apply_fn, params, cond=None):
-    return lambda x, t: apply_fn(params, x, t, cond)
+  def fields(apply_fn, params, cond=None):
+    return Fields(velocity=lambda x, t: apply_fn(params, x, t, cond))
 
-  return Objective(loss, velocity_field)
+  return Objective(loss, fields)

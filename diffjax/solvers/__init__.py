@@ -8,3 +8,8 @@ from diffjax.solvers.ode import euler_step
 from diffjax.solvers.ode import heun_step
 from diffjax.solvers.ode import number_of_evaluations
 from diffjax.solvers.ode import solve_ode
+from diffjax.solvers.sampling import SAMPLERS
+from diffjax.solvers.sampling import Fields
+from diffjax.solvers.sampling import SampleResult
+from diffjax.solvers.sampling import sample
+from diffjax.solvers.sde import euler_maruyama
