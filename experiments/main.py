@@ -35,7 +35,15 @@ USER_ERRORS = (UnknownComponentError, IncompatibleWorkdirError, CheckpointError,
                NonFiniteLossError)
 
 
+class _QuietLibraries(logging.logging.Filter):
+  """Keeps orbax's per-save INFO chatter out of the run log (warnings still show)."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+
+
 def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   manual = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

@@ -11,6 +11,7 @@ import signal
 import threading
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
@@ -45,7 +46,9 @@ def build_train_call(task, optimizer, ema_decay, mesh):
     ema = ema_update(state.ema_params, params, state.step, ema_decay)
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                           ema_params=ema)
-    return state, {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    finite = jax.tree.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), params, True)
+    return state, {"loss": loss, "grad_norm": optax.tree.norm(grads),
+                   "params_finite": finite, **aux}
 
   @functools.partial(jax.jit, static_argnums=1, donate_argnums=0,
                      out_shardings=(rep, rep))
@@ -74,6 +77,18 @@ def _next_boundary(step, train_config):
     if every > 0:
       boundary = min(boundary, (step // every + 1) * every)
   return boundary
+
+
+def _check_finite(losses, params_finite, first_step, checkpointer):
+  """Raises NonFiniteLossError naming the first step whose loss or update was not finite."""
+  bad = np.flatnonzero(~np.isfinite(losses) | ~params_finite)
+  if bad.size:
+    step = first_step + int(bad[0])
+    what = (f"the loss became {losses[bad[0]]}" if not np.isfinite(losses[bad[0]])
+            else "the parameters became non-finite")
+    raise NonFiniteLossError(
+        f"At step {step} {what}; stopping without saving. The last good checkpoint "
+        f"(step {checkpointer.latest_step()}) is kept in {checkpointer.directory}.")
 
 
 def _due(step, every, last):
@@ -151,12 +166,7 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
         losses = parallel.to_host(metrics["loss"])
         progress.advance(num_steps, timed=num_steps in compiled)
         compiled.add(num_steps)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-          raise NonFiniteLossError(
-              f"The loss became {losses[bad[0]]} at step {step + int(bad[0])}; stopping "
-              f"without saving. The last good checkpoint (step "
-              f"{checkpointer.latest_step()}) is kept in {checkpointer.directory}.")
+        _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
         step += num_steps
         if _due(step, tc.log_every, tc.num_steps):
           progress.log(step, float(losses.mean()))

@@ -1,0 +1,33 @@
+"""Run by test_data_parallel.py in a process with 8 virtual CPU devices."""
+import json
+import sys
+
+import jax
+import numpy as np
+
+import experiments
+from tests.helpers import tiny_config
+
+OVERRIDES = {"train.num_steps": 100, "train.eval_every": 0, "train.steps_per_call": 25}
+
+
+def main(workdir):
+  assert jax.device_count() == 8, jax.devices()
+  config = tiny_config(**OVERRIDES)
+  single = experiments.run(config, f"{workdir}/one", devices=jax.devices()[:1])
+  multi = experiments.run(config, f"{workdir}/eight")
+  diffs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+           for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(multi.params))]
+  scale = max(float(np.max(np.abs(np.asarray(a)))) for a in jax.tree.leaves(single.params))
+  # The compiled step must really split the batch: gradients are all-reduced.
+  from diffjax.train import build_train_call, build_optimizer, make_data_mesh  # pylint: disable=g-import-not-at-top
+  task = experiments.toy2d.build_task(config)
+  call = build_train_call(task, build_optimizer(config.optim, 100), 0.999, make_data_mesh())
+  hlo = call.lower(multi, 1).compile().as_text()
+  print(json.dumps({"max_abs_diff": max(diffs), "param_scale": scale,
+                    "sharded_devices": len(multi.params["Dense_0"]["kernel"].sharding.device_set),
+                    "all_reduce": "all-reduce" in hlo}))
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])

@@ -1,0 +1,151 @@
+"""The training engine in-process: resumption, chunking, NaN handling, checkpoint damage."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import jax.numpy as jnp
+
+import experiments
+from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
+                           Task, restore_for_inference, train)
+from diffjax.train.defaults import engine_config
+from diffjax.train import workdir as workdir_lib
+from tests.helpers import assert_trees_equal, final_state, tiny_config
+
+
+def _params(state):
+  return jax.tree.map(np.asarray, state.params)
+
+
+def test_steps_per_call_does_not_change_the_result(tmp_path):
+  """lax.scan over k steps per call is the same computation as k calls of one step."""
+  one = experiments.run(tiny_config(**{"train.steps_per_call": 1, "train.num_steps": 60,
+                                       "train.eval_every": 0}), str(tmp_path / "a"))
+  many = experiments.run(tiny_config(**{"train.steps_per_call": 30, "train.num_steps": 60,
+                                        "train.eval_every": 0}), str(tmp_path / "b"))
+  assert int(one.step) == int(many.step) == 60
+  assert_trees_equal(_params(one), _params(many))
+
+
+def test_resume_continues_bitwise(tmp_path):
+  """Training 200 steps equals training 100, stopping, and rerunning to 200."""
+  full = experiments.run(tiny_config(), str(tmp_path / "full"))
+  half_dir = str(tmp_path / "half")
+  experiments.run(tiny_config(**{"train.num_steps": 100}), half_dir)
+  assert workdir_lib.read_metrics(half_dir)[-1]["step"] == 100
+  resumed = experiments.run(tiny_config(), half_dir)
+  assert_trees_equal(_params(full), _params(resumed))
+  assert_trees_equal(jax.tree.map(np.asarray, full.ema_params),
+                     jax.tree.map(np.asarray, resumed.ema_params))
+  steps = [r["step"] for r in workdir_lib.read_metrics(half_dir)]
+  assert steps == [100, 200]
+
+
+def test_workdir_is_self_describing(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = tiny_config()
+  experiments.run(config, workdir)
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["train"]["num_steps"] == config.train.num_steps
+  records = workdir_lib.read_metrics(workdir)
+  assert [r["step"] for r in records] == [100, 200]
+  assert all(np.isfinite(r["w2"]) and r["w2"] > 0 for r in records)
+  plots = sorted(os.listdir(os.path.join(workdir, "plots")))
+  assert "samples_0000200.png" in plots and "trajectories_0000200.png" in plots
+  assert any(name.startswith("events.out.tfevents")
+             for name in os.listdir(os.path.join(workdir, "events")))
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints")))[-1] == "200"
+
+
+def test_eval_and_sample_modes(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = tiny_config()
+  experiments.run(config, workdir)
+  values = experiments.run(config, workdir, mode="eval")
+  assert values["w2"] == pytest.approx(workdir_lib.read_metrics(workdir)[-2]["w2"])
+  arrays = experiments.run(config, workdir, mode="sample")
+  with np.load(os.path.join(workdir, "samples.npz")) as saved:
+    np.testing.assert_array_equal(saved["samples"], arrays["samples"])
+    assert saved["samples"].shape == (config.eval.num_samples, 2)
+    assert saved["trajectories"].shape[0] == config.sample.num_steps + 1
+
+
+def test_eval_without_checkpoint_is_refused(tmp_path):
+  with pytest.raises(CheckpointError, match="train first"):
+    experiments.run(tiny_config(), str(tmp_path / "empty"), mode="eval")
+
+
+def test_incompatible_workdir_is_refused_unless_overwritten(tmp_path):
+  workdir = str(tmp_path / "run")
+  experiments.run(tiny_config(**{"train.num_steps": 50, "train.eval_every": 0}), workdir)
+  with pytest.raises(IncompatibleWorkdirError, match=r"model.width: 32 \(recorded\) vs 48"):
+    experiments.run(tiny_config(**{"model.width": 48}), workdir)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["50"]
+  state = experiments.run(tiny_config(**{"model.width": 48, "train.num_steps": 50,
+                                         "train.eval_every": 0}), workdir, overwrite=True)
+  assert jax.tree.leaves(state.params)[0].shape[-1] == 48
+  # Changing only step counts or evaluation settings resumes instead.
+  state = experiments.run(tiny_config(**{"model.width": 48, "train.num_steps": 100,
+                                         "eval.num_samples": 128}), workdir)
+  assert int(state.step) == 100
+
+
+def _diverging_task():
+  """w grows by exactly lr per Adam step (constant gradient); the loss is NaN once
+  w > 10.05, i.e. from step 101 with lr = 0.1."""
+  def loss(params, key, shard):
+    del key, shard
+    w = params["w"]
+    return -w + 0.0 * jnp.log(10.05 - w), {}
+  return Task(init_params=lambda key: {"w": jnp.zeros(())}, loss=loss,
+              evaluate=lambda params, key: ({}, {}), sample=None, batch_size=1)
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = engine_config()
+  config.train.update(num_steps=300, steps_per_call=10, log_every=50, eval_every=0,
+                      checkpoint_every=50)
+  config.optim.update(learning_rate=0.1, schedule="constant", warmup_steps=0,
+                      grad_clip=0.0)
+  workdir = str(tmp_path / "run")
+  task = _diverging_task()
+  with pytest.raises(NonFiniteLossError, match=r"At step 101 the loss became nan.*step 100"):
+    train(config, workdir, task)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["100", "50"]
+  state = restore_for_inference(config, workdir, task)
+  assert int(state.step) == 100
+  np.testing.assert_allclose(float(state.params["w"]), 10.0, rtol=1e-4)
+
+
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = tiny_config(**{"train.num_steps": 100, "train.eval_every": 0,
+                          "train.checkpoint_every": 50})
+  experiments.run(config, workdir)
+  latest = os.path.join(workdir, "checkpoints", "100")
+  for root, _, files in os.walk(latest):  # Truncate every data file of step 100.
+    for name in files:
+      with open(os.path.join(root, name), "wb"):
+        pass
+  state = final_state(config, workdir)
+  assert int(state.step) == 50
+  assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
+  # Training resumes from step 50 and reaches the same parameters as a clean run.
+  resumed = experiments.run(config, workdir)
+  clean = experiments.run(config, str(tmp_path / "clean"))
+  assert_trees_equal(_params(resumed), _params(clean))
+
+
+def test_all_checkpoints_damaged_is_an_error(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = tiny_config(**{"train.num_steps": 50, "train.eval_every": 0})
+  experiments.run(config, workdir)
+  for root, _, files in os.walk(os.path.join(workdir, "checkpoints")):
+    for name in files:
+      with open(os.path.join(root, name), "wb"):
+        pass
+  with pytest.raises(CheckpointError, match="could be restored"):
+    final_state(config, workdir)
