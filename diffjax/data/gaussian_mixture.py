@@ -56,7 +56,7 @@ class GaussianMixture:
         chol[None], diff[..., None], lower=True)[..., 0]               # (N, K, D)
     log_det = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
     log_norm = -0.5 * (self.dim * jnp.log(2 * jnp.pi) + log_det)
-    return jnp.log(self.weights) + log_norm - 0.5 * jnp.sum(white ** 2, -1)
+    return (jnp.log(self.weights) + log_norm)[None] - 0.5 * jnp.sum(white ** 2, -1)
 
   def log_prob(self, x):
     """(N, D) -> (N,) exact log-density."""
