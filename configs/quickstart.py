@@ -11,8 +11,8 @@ def get_config(arg=None):
   config = base_config()
   config.data.source = "standard_normal"
   config.data.target = "moons"
-  config.train.num_steps = 6_000
-  config.train.eval_every = 3_000
+  config.train.num_steps = 12_000
+  config.train.eval_every = 4_000
   config.train.checkpoint_every = 1_000
   if arg == "tiny":
     config.train.num_steps = 200
