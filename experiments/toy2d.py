@@ -40,11 +40,15 @@ def build_task(config) -> Task:
   for name in config.eval.metrics:
     metrics_lib.METRICS.get(name)
   batch_size = config.train.batch_size
+  if batch_size % config.train.grad_accum_steps:
+    raise ValueError(f"train.batch_size={batch_size} must be divisible by "
+                     f"train.grad_accum_steps={config.train.grad_accum_steps}.")
+  micro_batch = batch_size // config.train.grad_accum_steps
 
   def loss(params, key, shard):
     k_source, k_target, k_couple, k_loss = jax.random.split(key, 4)
-    x0 = shard(source(k_source, batch_size))
-    x1 = shard(target(k_target, batch_size))
+    x0 = shard(source(k_source, micro_batch))
+    x1 = shard(target(k_target, micro_batch))
     x0, x1 = coupling(k_couple, x0, x1)
     return objective.loss(model.apply, params, k_loss, x0, x1)
 

@@ -24,7 +24,15 @@ def main(workdir):
   task = experiments.toy2d.build_task(config)
   call = build_train_call(task, build_optimizer(config.optim, 100), 0.999, make_data_mesh())
   hlo = call.lower(multi, 1).compile().as_text()
-  print(json.dumps({"max_abs_diff": max(diffs), "param_scale": scale,
+  # Host-fed batches take the same path through make_array_from_process_local_data.
+  from diffjax.train import train  # pylint: disable=g-import-not-at-top
+  from tests.helpers import regression_config, regression_task  # pylint: disable=g-import-not-at-top
+  fed_one = train(regression_config(), f"{workdir}/fed1", regression_task(),
+                  devices=jax.devices()[:1])
+  fed_eight = train(regression_config(), f"{workdir}/fed8", regression_task())
+  fed_diff = float(np.max(np.abs(np.asarray(fed_one.params["w"])
+                                 - np.asarray(fed_eight.params["w"]))))
+  print(json.dumps({"max_abs_diff": max(diffs), "param_scale": scale, "fed_diff": fed_diff,
                     "sharded_devices": len(multi.params["Dense_0"]["kernel"].sharding.device_set),
                     "all_reduce": "all-reduce" in hlo}))
 

@@ -21,6 +21,7 @@ def test_eight_devices_match_one_device(tmp_path):
   assert report["all_reduce"] and report["sharded_devices"] == 8
   # Reductions run in a different order across 8 shards: float32 rounding only.
   assert report["max_abs_diff"] <= 1e-4 * report["param_scale"], report
+  assert report["fed_diff"] <= 1e-5, report
 
 
 def _free_port():

@@ -12,6 +12,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from diffjax.train.parallel import barrier
+
 
 class CheckpointError(RuntimeError):
   """No checkpoint of a run could be restored."""
@@ -87,6 +89,7 @@ class Checkpointer:
       if os.path.exists(target):
         shutil.rmtree(target)
       shutil.move(source, target)
+    barrier("diffjax_quarantine_checkpoint")
     self._manager.close()
     self._manager = self._open()
 

@@ -28,19 +28,57 @@ class NonFiniteLossError(FloatingPointError):
   """The loss became NaN or infinite; the run stopped without saving the bad state."""
 
 
-def build_train_call(task, optimizer, ema_decay, mesh):
-  """Returns jitted `call(state, num_steps) -> (state, per-step metrics)`.
+def _with_batch(batch):
+  return () if batch is None else (batch,)
+
+
+def _micro_batches(batch, num_micro):
+  """(B, ...) leaves -> (num_micro, B / num_micro, ...), micro-batch i = rows i::num_micro,
+  so each micro-batch stays evenly spread over the data-parallel devices."""
+  def split(x):
+    if x.shape[0] % num_micro:
+      raise ValueError(f"A batch of {x.shape[0]} does not split into {num_micro} "
+                       "micro-batches (train.grad_accum_steps).")
+    x = x.reshape(x.shape[0] // num_micro, num_micro, *x.shape[1:])
+    return jnp.moveaxis(x, 1, 0)
+  return jax.tree.map(split, batch)
+
+
+def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
+  """Returns jitted `call(state, num_steps, batches=None) -> (state, per-step metrics)`.
 
   `num_steps` training steps run inside one compiled call via `lax.scan`; the state is
-  donated and replicated, each step's batch is split over the mesh's data axis.
+  donated and replicated, each step's batch is split over the mesh's data axis. Tasks
+  that draw their own batches on device get `batches=None`; tasks fed from the host get
+  `batches`, a pytree of global arrays with leading axes (num_steps, batch_size).
+  With `grad_accum_steps` = k > 1, each step averages the gradients of k micro-batches
+  (host-fed batches are split k ways; on-device tasks are called k times with keys
+  fold_in(key, i) and should draw batch_size / k examples per call).
   """
   shard = parallel.batch_sharding_constraint(mesh)
   rep = parallel.replicated(mesh)
+  value_and_grad = jax.value_and_grad(task.loss, has_aux=True)
 
-  def one_step(state: TrainState, _):
+  def loss_and_grads(params, key, batch):
+    if grad_accum_steps == 1:
+      return value_and_grad(params, key, shard, *_with_batch(batch))
+    micro = None if batch is None else _micro_batches(batch, grad_accum_steps)
+
+    def accumulate(total, inputs):
+      i, mb = inputs
+      mb = None if mb is None else jax.tree.map(shard, mb)
+      out = value_and_grad(params, jax.random.fold_in(key, i), shard, *_with_batch(mb))
+      return jax.tree.map(lambda a, b: a + b / grad_accum_steps, total, out), None
+
+    first = None if micro is None else jax.tree.map(lambda x: x[0], micro)
+    shapes = jax.eval_shape(lambda: value_and_grad(params, key, shard, *_with_batch(first)))
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    total, _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum_steps), micro))
+    return total
+
+  def one_step(state: TrainState, batch):
     key = jax.random.fold_in(state.key, state.step)
-    (loss, aux), grads = jax.value_and_grad(task.loss, has_aux=True)(
-        state.params, key, shard)
+    (loss, aux), grads = loss_and_grads(state.params, key, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = ema_update(state.ema_params, params, state.step, ema_decay)
@@ -52,10 +90,19 @@ def build_train_call(task, optimizer, ema_decay, mesh):
 
   @functools.partial(jax.jit, static_argnums=1, donate_argnums=0,
                      out_shardings=(rep, rep))
-  def call(state, num_steps):
-    return jax.lax.scan(one_step, state, None, length=num_steps)
+  def call(state, num_steps, batches=None):
+    return jax.lax.scan(one_step, state, batches, length=num_steps)
 
   return call
+
+
+def _host_batches(iterator, num_steps, mesh):
+  """Stacks this host's next num_steps local batches into global (num_steps, B, ...)
+  arrays split over the data axis (each host contributes its own rows)."""
+  local = [next(iterator) for _ in range(num_steps)]
+  stacked = jax.tree.map(lambda *xs: np.stack(xs), *local)
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.DATA_AXIS))
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), stacked)
 
 
 def _initial_state_fn(task, optimizer, mesh):
@@ -155,14 +202,17 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
     step = int(jax.device_get(state.step))
     workdir_lib.truncate_metrics(workdir, step)
     writer = RunWriter(workdir)
-    train_call = build_train_call(task, optimizer, config.optim.ema_decay, mesh)
+    train_call = build_train_call(task, optimizer, config.optim.ema_decay, mesh,
+                                  tc.grad_accum_steps)
+    batches = task.data(step) if task.data is not None else None
     progress = Progress(tc.num_steps)
     compiled = set()
     with _preemption_flag() as preemption:
       while step < tc.num_steps:
         num_steps = min(tc.steps_per_call, _next_boundary(step, tc) - step)
         progress.restart_clock()
-        state, metrics = train_call(state, num_steps)
+        chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
+        state, metrics = train_call(state, num_steps, chunk)
         losses = parallel.to_host(metrics["loss"])
         progress.advance(num_steps, timed=num_steps in compiled)
         compiled.add(num_steps)

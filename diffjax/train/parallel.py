@@ -57,3 +57,10 @@ def to_host(x) -> np.ndarray:
   if x.is_fully_addressable:
     return np.asarray(x)
   return np.asarray(x.addressable_data(0))
+
+
+def barrier(name: str):
+  """Waits for every process (no-op with one process), e.g. after process 0 edits files."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)

@@ -12,6 +12,8 @@ import tempfile
 import jax
 import ml_collections
 
+from diffjax.train.parallel import barrier
+
 # Keys (dotted prefixes) that may change between a run and its resumption.
 RESUMABLE_PREFIXES = ("train.num_steps", "train.log_every", "train.eval_every",
                       "train.checkpoint_every", "train.steps_per_call",
@@ -95,6 +97,7 @@ def prepare_workdir(workdir: str, config, overwrite: bool = False):
           os.remove(target)
     atomic_write_text(os.path.join(workdir, "config.json"),
                       json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+  barrier("diffjax_prepare_workdir")
 
 
 def read_metrics(workdir: str):
