@@ -15,14 +15,16 @@ CORE = [
     "ott-jax>=0.5",        # Entropic OT (Sinkhorn couplings) in JAX.
     "matplotlib>=3.8",     # Sample and trajectory plots.
     "tensorboardx>=2.6",   # TensorBoard event files without TensorFlow.
+    "scikit-learn>=1.4",   # Ships the offline 8x8 digits used by image demos and tests.
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "scikit-learn>=1.4"],
+    "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",
+             "nbclient>=0.10", "ipykernel>=6.29"],
     # Peers for side-by-side benchmarks. Install torch==2.13.0 first on CPU-only machines
     # (see benchmarks/requirements.txt), otherwise pip pulls a CUDA build.
     "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30"],
-    "notebook": ["jupyter", "nbclient>=0.10", "ipykernel"],
+    "notebook": ["jupyter", "ipykernel>=6.29"],
 }
 
 setuptools.setup(

@@ -5,6 +5,8 @@ data. Components are chosen by name from registries; see the README for the pict
 """
 from diffjax import couplings
 from diffjax import data
+from diffjax import fields
+from diffjax import likelihood
 from diffjax import metrics
 from diffjax import models
 from diffjax import objectives

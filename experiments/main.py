@@ -17,18 +17,35 @@ from diffjax.registry import UnknownComponentError
 from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
                            initialize_distributed)
 
-config_flags.DEFINE_config_file(
-    "config", None, "Config file, e.g. configs/quickstart.py or configs/quickstart.py:tiny.",
-    lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory of the run: config, checkpoints, logs.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.")
-flags.DEFINE_bool("overwrite", False,
-                  "Discard a run with a different config found in --workdir.")
-flags.DEFINE_bool("multihost", False, "Start multi-host JAX (jax.distributed.initialize).")
-flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (--multihost).")
-flags.DEFINE_integer("num_processes", None, "Number of processes (--multihost).")
-flags.DEFINE_integer("process_id", None, "This process's index (--multihost).")
-flags.mark_flags_as_required(["config", "workdir"])
+def define_flags(flag_values=flags.FLAGS, argv=None):
+  """Defines the command line's flags on `flag_values` (tests use a fresh FlagValues).
+
+  `argv` (default sys.argv) is where config_flags finds the --config.<key> overrides.
+  """
+  config_flags.DEFINE_config_file(
+      "config", None,
+      "Config file, e.g. configs/quickstart.py or configs/quickstart.py:tiny.",
+      flag_values=flag_values, lock_config=True, sys_argv=argv)
+  flags.DEFINE_string("workdir", None, "Directory of the run: config, checkpoints, logs.",
+                      flag_values=flag_values)
+  flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.",
+                    flag_values=flag_values)
+  flags.DEFINE_bool("overwrite", False,
+                    "Discard a run with a different config found in --workdir.",
+                    flag_values=flag_values)
+  flags.DEFINE_bool("multihost", False,
+                    "Start multi-host JAX (jax.distributed.initialize).",
+                    flag_values=flag_values)
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (--multihost).",
+                      flag_values=flag_values)
+  flags.DEFINE_integer("num_processes", None, "Number of processes (--multihost).",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("process_id", None, "This process's index (--multihost).",
+                       flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+
+
+define_flags()
 FLAGS = flags.FLAGS
 
 USER_ERRORS = (UnknownComponentError, IncompatibleWorkdirError, CheckpointError,

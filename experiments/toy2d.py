@@ -119,3 +119,20 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.num_samples = 2000
   config.eval.reference_seed = 12345
   return config
+
+
+def apply_size_argument(config, arg, num_steps=200):
+  """Applies a config file's `arg`: None (the full run) or "tiny" (seconds, for tests and
+  smoke checks: `num_steps` steps, a small MLP, few samples). Other values are refused."""
+  if arg == "tiny":
+    chunk = num_steps // 2
+    config.train.update(num_steps=num_steps, batch_size=64, steps_per_call=chunk,
+                        log_every=chunk, eval_every=chunk, checkpoint_every=chunk)
+    config.optim.warmup_steps = min(config.optim.warmup_steps, num_steps // 8)
+    config.model.update(width=32, depth=2)
+    config.sample.num_steps = min(config.sample.num_steps, 10)
+    config.sample.num_trajectories = 16
+    config.eval.num_samples = 256
+  elif arg is not None:
+    raise ValueError(f"Unknown config argument {arg!r}; valid: tiny (or none).")
+  return config

@@ -31,12 +31,14 @@ def test_steps_per_call_does_not_change_the_result(tmp_path):
 
 
 def test_resume_continues_bitwise(tmp_path):
-  """Training 200 steps equals training 100, stopping, and rerunning to 200."""
-  full = experiments.run(tiny_config(), str(tmp_path / "full"))
+  """Training 200 steps equals training 100, stopping, and extending the run to 200 (with
+  the schedule's length fixed by optim.decay_steps)."""
+  fixed = {"optim.decay_steps": 200}
+  full = experiments.run(tiny_config(**fixed), str(tmp_path / "full"))
   half_dir = str(tmp_path / "half")
-  experiments.run(tiny_config(**{"train.num_steps": 100}), half_dir)
+  experiments.run(tiny_config(**fixed, **{"train.num_steps": 100}), half_dir)
   assert workdir_lib.read_metrics(half_dir)[-1]["step"] == 100
-  resumed = experiments.run(tiny_config(), half_dir)
+  resumed = experiments.run(tiny_config(**fixed), half_dir)
   assert_trees_equal(_params(full), _params(resumed))
   assert_trees_equal(jax.tree.map(np.asarray, full.ema_params),
                      jax.tree.map(np.asarray, resumed.ema_params))

@@ -4,3 +4,11 @@ from diffjax.data.gaussian_mixture import isotropic_mixture
 from diffjax.data.gaussian_mixture import ring_mixture
 from diffjax.data.toy2d import TOY_2D
 from diffjax.data.toy2d import get_sampler
+from diffjax.data.interpolant_oracle import InterpolantOracle
+from diffjax.data import digits as _digits  # Registers "digits".
+from diffjax.data.images import IMAGE_DATASETS
+from diffjax.data.images import DatasetNotPreparedError
+from diffjax.data.images import ImageSource
+from diffjax.data.images import ImageStream
+from diffjax.data.images import image_batches
+from diffjax.data.images import load_image_dataset

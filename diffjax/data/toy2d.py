@@ -37,15 +37,24 @@ def eight_gaussians(key, num_samples, radius=5.0, std=0.1 ** 0.25):
 
 
 @TOY_2D.register("moons")
-def moons(key, num_samples, noise=0.2, scale=3.0, shift=-1.0):
-  """Two interleaving half circles (scikit-learn's `make_moons` geometry)."""
+def moons(key, num_samples, noise=0.2, scale=3.0, shift=-1.0, noise_type="gaussian"):
+  """Two interleaving half circles (scikit-learn's `make_moons` geometry).
+
+  noise_type "gaussian" adds isotropic N(0, noise^2); "torchdyn" adds one U[0, noise) shift
+  to both coordinates, as torchdyn's `generate_moons` (TorchCFM's `sample_moons`) does.
+  """
   k_side, k_angle, k_noise = jax.random.split(key, 3)
   upper = jax.random.bernoulli(k_side, 0.5, (num_samples,))
   angle = jax.random.uniform(k_angle, (num_samples,), maxval=math.pi)
   outer = jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
   inner = jnp.stack([1 - jnp.cos(angle), 0.5 - jnp.sin(angle)], -1)
   x = jnp.where(upper[:, None], outer, inner)
-  x = x + noise * jax.random.normal(k_noise, (num_samples, 2))
+  if noise_type == "gaussian":
+    x = x + noise * jax.random.normal(k_noise, (num_samples, 2))
+  elif noise_type == "torchdyn":
+    x = x + noise * jax.random.uniform(k_noise, (num_samples, 1))
+  else:
+    raise ValueError(f"Unknown noise_type {noise_type!r}; valid: gaussian, torchdyn.")
   return scale * x + shift
 
 
@@ -93,8 +102,12 @@ def circles(key, num_samples, radii=(4.0, 2.0), noise=0.08):
 
 
 @TOY_2D.register("s_curve")
-def s_curve(key, num_samples, noise=0.1, scale=2.0):
-  """The 2D projection of scikit-learn's S-curve: an 'S' traced by t in [-3pi/2, 3pi/2]."""
+def s_curve(key, num_samples, noise=0.075, scale=1.5):
+  """The 2D projection of scikit-learn's S-curve: an 'S' traced by t in [-3pi/2, 3pi/2].
+
+  Defaults follow TorchCFM's 2D benchmark (`make_s_curve(noise=0.05)`, coordinates 0 and 2,
+  times 1.5: scale 1.5 and noise 1.5 * 0.05).
+  """
   k_t, k_noise = jax.random.split(key)
   t = 3 * math.pi * (jax.random.uniform(k_t, (num_samples,)) - 0.5)
   x = jnp.stack([jnp.sin(t), jnp.sign(t) * (jnp.cos(t) - 1)], -1)

@@ -4,3 +4,6 @@ from diffjax.models.base import MODELS
 from diffjax.models.base import Model
 from diffjax.models.base import build_model
 from diffjax.models.mlp import TimeMLP
+from diffjax.models import unet as _unet  # Registers "unet".
+from diffjax.models.unet import UNet
+from diffjax.models import transformer as _transformer  # Registers "dit".

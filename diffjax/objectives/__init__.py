@@ -5,3 +5,9 @@ from diffjax.objectives.base import Objective
 from diffjax.objectives.base import build_objective
 from diffjax.objectives.flow_matching import flow_matching
 from diffjax.objectives.time_sampling import TIME_SAMPLERS
+from diffjax.objectives import interpolant as _interpolant  # Registers "interpolant".
+from diffjax.objectives.interpolant import interpolant
+from diffjax.objectives import score_matching as _score_matching  # Registers score matching, edm.
+from diffjax.objectives.score_matching import WEIGHTINGS
+from diffjax.objectives.score_matching import denoising_score_matching
+from diffjax.objectives.score_matching import edm_objective

@@ -4,13 +4,19 @@ Time convention of diffjax (used everywhere): t in [0, 1], t = 0 is the source r
 (noise, or the first marginal of a bridge), t = 1 is the data rho1; generation integrates
 from 0 to 1. Boundary conditions: a(0) = b(1) = 1, a(1) = b(0) = 0, gamma(0) = gamma(1) = 0.
 ("Stochastic Interpolants: A Unifying Framework for Flows and Diffusions", Albergo,
-Boffi & Vanden-Eijnden, eq. 2.1.)
+Boffi & Vanden-Eijnden, eq. 2.1.) Two registered paths relax them on purpose: `mirror`
+(a = 0, b = 1: rho0 = rho1) and `lipman` (a(1) = sigma_min); a `constant` gamma (TorchCFM's
+smoothing sigma) is nonzero at the ends.
 
 Coefficients are scalar functions of a scalar t; their time derivatives come from
-`jax.jvp` unless given, so a user-defined interpolant needs only a, b and gamma.
+`jax.jvp` unless given, so a user-defined interpolant needs only a, b and gamma
+(`custom_interpolant`). gamma * gamma' enters the score/velocity relations
+(b = v - gamma gamma' s, Albergo et al. eq. 2.14); it is finite at the endpoints even where
+gamma' is not (gamma = sqrt(t (1 - t))), so every gamma below gives it in closed form.
 """
 import dataclasses
-from typing import Callable, Optional
+import math
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +24,7 @@ import jax.numpy as jnp
 from diffjax.registry import Registry
 
 PATHS = Registry("path")
+GAMMAS = Registry("gamma (interpolant noise)")
 
 ScalarFn = Callable[[jax.Array], jax.Array]
 
@@ -32,6 +39,10 @@ def _time_column(t, x):
   return t.reshape(t.shape + (1,) * (x.ndim - t.ndim))
 
 
+def _jvp(fn, t):
+  return jax.jvp(fn, (t,), (jnp.ones_like(t),))[1]
+
+
 @dataclasses.dataclass(frozen=True)
 class Interpolant:
   """x_t = a(t) x0 + b(t) x1 + gamma(t) z, z ~ N(0, I).
@@ -40,6 +51,8 @@ class Interpolant:
     name: the registry name (for messages and configs).
     a, b, gamma: scalar coefficient functions of a scalar t.
     da, db, dgamma: optional closed-form derivatives; default to `jax.jvp` of a, b, gamma.
+    gamma_dgamma: optional closed form of gamma(t) gamma'(t) (finite at t = 0, 1).
+    gaussian_source: the path assumes rho0 = N(0, I) (one-sided and Lipman paths).
   """
   name: str
   a: ScalarFn
@@ -48,11 +61,13 @@ class Interpolant:
   da: Optional[ScalarFn] = None
   db: Optional[ScalarFn] = None
   dgamma: Optional[ScalarFn] = None
+  gamma_dgamma: Optional[ScalarFn] = None
+  gaussian_source: bool = False
 
   def _derivative(self, fn, closed_form, t):
     if closed_form is not None:
       return closed_form(t)
-    return jax.jvp(fn, (t,), (jnp.ones_like(t),))[1]
+    return _jvp(fn, t)
 
   def coefficients(self, t):
     """t: () or (B,) -> (a, b, gamma), each shaped like t."""
@@ -65,24 +80,197 @@ class Interpolant:
     return (self._derivative(self.a, self.da, t), self._derivative(self.b, self.db, t),
             self._derivative(self.gamma, self.dgamma, t))
 
+  def gamma_gamma_derivative(self, t):
+    """t: () or (B,) -> gamma(t) gamma'(t), finite on all of [0, 1]."""
+    t = jnp.asarray(t, jnp.float32)
+    if self.gamma_dgamma is not None:
+      return self.gamma_dgamma(t)
+    return self.gamma(t) * self._derivative(self.gamma, self.dgamma, t)
+
   def sample(self, t, x0, x1, z=None):
     """x_t for t: () or (B,), x0, x1, z: (B, ...). z may be None when gamma = 0."""
     a, b, g = (_time_column(c, x1) for c in self.coefficients(t))
     xt = a * x0 + b * x1
     return xt if z is None else xt + g * z
 
+  def deterministic_velocity(self, t, x0, x1):
+    """a' x0 + b' x1: the time derivative of the deterministic part of x_t."""
+    da, db, _ = (_time_column(c, x1) for c in self.coefficient_derivatives(t))
+    return da * x0 + db * x1
+
   def conditional_velocity(self, t, x0, x1, z=None):
     """d/dt x_t = a' x0 + b' x1 + gamma' z: the regression target of the velocity."""
-    da, db, dg = (_time_column(c, x1) for c in self.coefficient_derivatives(t))
-    v = da * x0 + db * x1
-    return v if z is None else v + dg * z
+    v = self.deterministic_velocity(t, x0, x1)
+    if z is None:
+      return v
+    dg = _time_column(self.coefficient_derivatives(t)[2], x1)
+    return v + dg * z
+
+
+# ----------------------------------------------------------------------------------------
+# gamma(t): each factory returns a `Gamma` of closed forms.
+
+
+class Gamma(NamedTuple):
+  """gamma(t), gamma'(t), gamma(t)^2 and gamma(t) gamma'(t) as scalar functions."""
+  gamma: ScalarFn
+  dgamma: ScalarFn
+  gamma_sq: ScalarFn
+  gamma_dgamma: ScalarFn
+
+
+@GAMMAS.register("zero")
+def zero_gamma(scale=0.0):
+  """gamma = 0: a deterministic interpolant."""
+  del scale
+  return Gamma(_zero, _zero, _zero, _zero)
+
+
+@GAMMAS.register("constant")
+def constant_gamma(scale=0.1):
+  """gamma = scale: TorchCFM's constant smoothing sigma (breaks gamma(0) = gamma(1) = 0)."""
+  return Gamma(lambda t: jnp.full_like(t, scale), _zero,
+               lambda t: jnp.full_like(t, scale ** 2), _zero)
+
+
+@GAMMAS.register("sqrt")
+def sqrt_gamma(scale=1.0):
+  """gamma = scale sqrt(t (1 - t)), i.e. sqrt(c t (1 - t)) with c = scale^2.
+
+  gamma' is infinite at t = 0, 1; gamma gamma' = c (1 - 2t) / 2 is not. The Brownian-bridge
+  noise of SB-CFM ("Improving and generalizing flow-based generative models...", eq. 20).
+  """
+  c = scale ** 2
+  g = lambda t: jnp.sqrt(c * jnp.clip(t * (1 - t), 0.0))
+  gg = lambda t: 0.5 * c * (1 - 2 * t)
+  # gamma' is infinite where gamma = 0 (t = 0 or 1); there it is reported as 0, as
+  # (x_t - mu_t) gamma'/gamma = gamma' z would be in TorchCFM (a probability-zero event in
+  # training; samplers only use gamma gamma').
+  dg = lambda t: jnp.where(g(t) > 0, gg(t) / jnp.maximum(g(t), 1e-30), 0.0)
+  return Gamma(g, dg, lambda t: c * t * (1 - t), gg)
+
+
+@GAMMAS.register("quadratic")
+def quadratic_gamma(scale=1.0):
+  """gamma = scale t (1 - t)."""
+  return Gamma(lambda t: scale * t * (1 - t), lambda t: scale * (1 - 2 * t),
+               lambda t: (scale * t * (1 - t)) ** 2,
+               lambda t: scale ** 2 * t * (1 - t) * (1 - 2 * t))
+
+
+@GAMMAS.register("sin2")
+def sin2_gamma(scale=1.0):
+  """gamma = scale sin^2(pi t)."""
+  s = lambda t: jnp.sin(math.pi * t)
+  ds = lambda t: scale * 2 * math.pi * s(t) * jnp.cos(math.pi * t)
+  return Gamma(lambda t: scale * s(t) ** 2, ds, lambda t: (scale * s(t) ** 2) ** 2,
+               lambda t: scale * s(t) ** 2 * ds(t))
+
+
+@GAMMAS.register("sigmoid_bump")
+def sigmoid_bump_gamma(scale=1.0, sharpness=10.0, width=1.0):
+  """A smooth bump vanishing exactly at t = 0 and 1, flat in the middle:
+
+    gamma = scale [sig(k (t - 1/2) + w) - sig(k (t - 1/2) - w) - sig(w - k/2) + sig(-w - k/2)]
+
+  with k = sharpness, w = width (symmetric about t = 1/2 by sig(-x) = 1 - sig(x)).
+  """
+  k, w, sig = sharpness, width, jax.nn.sigmoid
+  g = lambda t: scale * (sig(k * (t - 0.5) + w) - sig(k * (t - 0.5) - w)
+                         - sig(w - k / 2) + sig(-w - k / 2))
+  dg = lambda t: _jvp(g, t)
+  return Gamma(g, dg, lambda t: g(t) ** 2, lambda t: g(t) * dg(t))
+
+
+def build_gamma(name="zero", scale=None) -> Gamma:
+  """The gamma registered as `name`, with its `scale` (each has its own default)."""
+  factory = GAMMAS.get(name)
+  return factory() if scale is None else factory(scale=scale)
+
+
+# ----------------------------------------------------------------------------------------
+# Paths.
+
+
+def custom_interpolant(a, b, gamma="zero", gamma_scale=None, *, name="custom", da=None,
+                       db=None, gaussian_source=False) -> Interpolant:
+  """A user-defined interpolant: scalar functions a(t), b(t) and a gamma (a name in
+  `GAMMAS`, or a `Gamma`). Derivatives of a and b come from `jax.jvp` unless given."""
+  gam = gamma if isinstance(gamma, Gamma) else build_gamma(gamma, gamma_scale)
+  return Interpolant(name, a=a, b=b, gamma=gam.gamma, da=da, db=db, dgamma=gam.dgamma,
+                     gamma_dgamma=gam.gamma_dgamma, gaussian_source=gaussian_source)
 
 
 @PATHS.register("linear")
-def linear() -> Interpolant:
-  """x_t = (1 - t) x0 + t x1: rectified flow / conditional flow matching's straight path."""
-  return Interpolant("linear", a=lambda t: 1 - t, b=lambda t: t,
-                     da=lambda t: -jnp.ones_like(t), db=jnp.ones_like)
+def linear(gamma="zero", gamma_scale=None) -> Interpolant:
+  """x_t = (1 - t) x0 + t x1 + gamma(t) z: rectified flow / I-CFM's straight path."""
+  return custom_interpolant(lambda t: 1 - t, lambda t: t, gamma, gamma_scale,
+                            name="linear", da=lambda t: -jnp.ones_like(t),
+                            db=jnp.ones_like)
+
+
+@PATHS.register("trigonometric")
+def trigonometric(gamma="sqrt", gamma_scale=None) -> Interpolant:
+  """a = sqrt(1 - gamma^2) cos(pi t / 2), b = sqrt(1 - gamma^2) sin(pi t / 2) + gamma z.
+
+  Albergo et al., "Stochastic Interpolants", eq. 4.6 (needs gamma <= 1; derivatives via
+  gamma^2, so finite at the endpoints).
+  """
+  gam = build_gamma(gamma, gamma_scale)
+  amp = lambda t: jnp.sqrt(1 - gam.gamma_sq(t))
+  return custom_interpolant(lambda t: amp(t) * jnp.cos(0.5 * math.pi * t),
+                            lambda t: amp(t) * jnp.sin(0.5 * math.pi * t), gam,
+                            name="trigonometric")
+
+
+@PATHS.register("vp_cosine")
+def vp_cosine(gamma="zero", gamma_scale=None) -> Interpolant:
+  """x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 + gamma z: VP-CFM (Tong et al., sec. 5; the
+  variance-preserving trigonometric path of Albergo & Vanden-Eijnden)."""
+  return custom_interpolant(lambda t: jnp.cos(0.5 * math.pi * t),
+                            lambda t: jnp.sin(0.5 * math.pi * t), gamma, gamma_scale,
+                            name="vp_cosine")
+
+
+@PATHS.register("encoder_decoder")
+def encoder_decoder(gamma="sin2", gamma_scale=None) -> Interpolant:
+  """a = cos^2(pi t) on t < 1/2 (0 after), b = cos^2(pi t) on t > 1/2 (0 before), with
+  gamma = sin^2(pi t) by default: x0 is encoded into pure noise at t = 1/2, then decoded
+  into x1 (Albergo et al., "Stochastic Interpolants", eq. 4.9)."""
+  c2 = lambda t: jnp.cos(math.pi * t) ** 2
+  return custom_interpolant(lambda t: jnp.where(t < 0.5, c2(t), 0.0),
+                            lambda t: jnp.where(t > 0.5, c2(t), 0.0), gamma, gamma_scale,
+                            name="encoder_decoder")
+
+
+@PATHS.register("one_sided_linear")
+def one_sided_linear() -> Interpolant:
+  """x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) playing the latent z (gamma = 0)."""
+  return dataclasses.replace(linear(), name="one_sided_linear", gaussian_source=True)
+
+
+@PATHS.register("one_sided_trigonometric")
+def one_sided_trigonometric() -> Interpolant:
+  """x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 with x0 ~ N(0, I) (gamma = 0)."""
+  return dataclasses.replace(vp_cosine(), name="one_sided_trigonometric",
+                             gaussian_source=True)
+
+
+@PATHS.register("mirror")
+def mirror(gamma="sqrt", gamma_scale=None) -> Interpolant:
+  """x_t = x1 + gamma(t) z: from the data to itself through noise (rho0 = rho1; a = 0)."""
+  return custom_interpolant(_zero, jnp.ones_like, gamma, gamma_scale, name="mirror",
+                            da=_zero, db=_zero)
+
+
+@PATHS.register("lipman")
+def lipman(sigma_min=0.0) -> Interpolant:
+  """x_t = (1 - (1 - sigma_min) t) x0 + t x1, x0 ~ N(0, I): the conditional OT path of
+  "Flow Matching for Generative Modeling" (Lipman et al., eq. 20; mu_t = t x1,
+  sigma_t = 1 - (1 - sigma_min) t). Velocity target x1 - (1 - sigma_min) x0 (eq. 21)."""
+  return Interpolant("lipman", a=lambda t: 1 - (1 - sigma_min) * t, b=lambda t: t,
+                     da=lambda t: jnp.full_like(t, -(1 - sigma_min)), db=jnp.ones_like,
+                     dgamma=_zero, gamma_dgamma=_zero, gaussian_source=True)
 
 
 def build_path(name: str, **kwargs) -> Interpolant:

@@ -13,3 +13,10 @@ from diffjax.solvers.sampling import Fields
 from diffjax.solvers.sampling import SampleResult
 from diffjax.solvers.sampling import sample
 from diffjax.solvers.sde import euler_maruyama
+from diffjax.solvers import exponential as _exponential  # Registers DDIM, DPM-Solver++.
+from diffjax.solvers import diffrax_adapter as _diffrax_adapter  # Registers "diffrax".
+from diffjax.solvers.adaptive import dopri5
+from diffjax.solvers.grids import time_grid
+from diffjax.solvers.ode import check_field_shape
+from diffjax.solvers.sde import edm_stochastic
+from diffjax.solvers.sde import predictor_corrector

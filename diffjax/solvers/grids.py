@@ -1,4 +1,9 @@
-"""Time grids for fixed-step solvers: increasing sequences in [0, 1]."""
+"""Time grids for fixed-step solvers: increasing sequences in [0, 1] from 0 to 1.
+
+Grids are built by name with `time_grid(grid, num_steps, path)`: "uniform" in t, "edm"
+(rho-spaced noise levels) and "log_snr" (uniform in lambda = log(alpha / sigma)); the last
+two need a Gaussian path, whose log-SNR is inverted by bisection on device.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,9 +14,56 @@ TIME_GRIDS = Registry("time grid")
 
 
 @TIME_GRIDS.register("uniform")
-def uniform_grid(num_steps, t_start=0.0, t_end=1.0):
-  """num_steps + 1 equally spaced times from t_start to t_end."""
+def uniform_grid(num_steps, t_start=0.0, t_end=1.0, path=None):
+  """num_steps + 1 equally spaced times from t_start to t_end (path is ignored)."""
+  del path
   return jnp.linspace(t_start, t_end, num_steps + 1)
+
+
+def _needs_gaussian_path(path, grid):
+  if not hasattr(path, "time_at_log_snr"):
+    raise ValueError(f"The {grid!r} time grid needs a Gaussian path (one with a log-SNR); "
+                     f"got {getattr(path, 'name', path)!r}.")
+
+
+# Interior grid points keep |log-SNR| below this, so their times stay distinct in float32
+# even on paths whose log-SNR is infinite at an endpoint (rectified flow).
+MAX_ABS_LOG_SNR = 12.0
+
+
+def _pin_endpoints(ts):
+  return ts.at[0].set(0.0).at[-1].set(1.0)
+
+
+@TIME_GRIDS.register("edm")
+def edm_grid(num_steps, path=None, rho=7.0):
+  """Times at EDM's noise levels sigma~_i = (sigma~_max^(1/rho) + i/N (sigma~_min^(1/rho)
+  - sigma~_max^(1/rho)))^rho, sigma~ = sigma / alpha ("Elucidating the Design Space of
+  Diffusion-Based Generative Models", Karras et al., eq. 5), mapped back to t."""
+  _needs_gaussian_path(path, "edm")
+  level = lambda t: jnp.exp(-jnp.clip(path.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR))
+  hi, lo = level(0.0) ** (1 / rho), level(1.0) ** (1 / rho)
+  levels = (hi + jnp.linspace(0.0, 1.0, num_steps + 1) * (lo - hi)) ** rho
+  return _pin_endpoints(path.time_at_log_snr(-jnp.log(levels)))
+
+
+@TIME_GRIDS.register("log_snr")
+def log_snr_grid(num_steps, path=None):
+  """Times with lambda(t) uniform between lambda(0) and lambda(1) (DPM-Solver's
+  "logSNR" step schedule, Lu et al., "DPM-Solver", Sec. 3.3)."""
+  _needs_gaussian_path(path, "log_snr")
+  lo, hi = (jnp.clip(path.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR) for t in (0.0, 1.0))
+  lams = jnp.linspace(lo, hi, num_steps + 1)
+  return _pin_endpoints(path.time_at_log_snr(lams))
+
+
+def time_grid(grid, num_steps, path=None, **options):
+  """A grid by name (`TIME_GRIDS`) or an explicit (N + 1,) array, checked and float32."""
+  if isinstance(grid, str):
+    ts = TIME_GRIDS.get(grid)(num_steps, path=path, **options)
+  else:
+    ts = jnp.asarray(grid, jnp.float32)
+  return jnp.asarray(check_time_grid(ts), jnp.float32)
 
 
 def check_time_grid(ts):

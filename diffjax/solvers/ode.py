@@ -34,8 +34,27 @@ def heun_step(f, x, t, t_next):
   return x + 0.5 * h * (k1 + k2)
 
 
+def midpoint_step(f, x, t, t_next):
+  """Explicit midpoint rule, second order."""
+  h = t_next - t
+  return x + h * f(x + 0.5 * h * f(x, t), t + 0.5 * h)
+
+
+def rk4_step(f, x, t, t_next):
+  """The classical fourth-order Runge–Kutta method (Hairer, Nørsett & Wanner, "Solving
+  Ordinary Differential Equations I", Table 1.2, right)."""
+  h = t_next - t
+  k1 = f(x, t)
+  k2 = f(x + 0.5 * h * k1, t + 0.5 * h)
+  k3 = f(x + 0.5 * h * k2, t + 0.5 * h)
+  k4 = f(x + h * k3, t_next)
+  return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
 ODE_SOLVERS.register("euler", FixedStepSolver(euler_step, 1, 1))
 ODE_SOLVERS.register("heun", FixedStepSolver(heun_step, 2, 2))
+ODE_SOLVERS.register("midpoint", FixedStepSolver(midpoint_step, 2, 2))
+ODE_SOLVERS.register("rk4", FixedStepSolver(rk4_step, 4, 4))
 
 
 def check_field_shape(f, x, t):

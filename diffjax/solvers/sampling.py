@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from diffjax.registry import Registry
 from diffjax.solvers import ode
-from diffjax.solvers.grids import uniform_grid
+from diffjax.solvers.grids import time_grid, uniform_grid
 
 SAMPLERS = Registry("sampler")
 
@@ -35,13 +35,15 @@ class SampleResult(NamedTuple):
 
 
 def _fixed_step_ode_sampler(method):
-  def sampler(fields, path, x0, key, *, num_steps, return_trajectory=False):
-    del path, key
-    ts = uniform_grid(num_steps)
+  def sampler(fields, path, x0, key, *, num_steps, return_trajectory=False,
+              grid="uniform", **grid_options):
+    del key
+    ts = time_grid(grid, num_steps, path, **grid_options)
     out = ode.solve_ode(fields.velocity, x0, ts, method, return_trajectory)
     x, trajectory = out if return_trajectory else (out, None)
     return SampleResult(x, trajectory, ode.number_of_evaluations(method, num_steps))
-  sampler.__doc__ = f"Probability-flow ODE with fixed-step {method} on a uniform grid."
+  sampler.__doc__ = (f"Probability-flow ODE with fixed-step {method}; `grid` is a "
+                     "`TIME_GRIDS` name (uniform, edm, log_snr) or an array of times.")
   return sampler
 
 
@@ -55,20 +57,65 @@ def sample(name, fields, path, x0, key, *, num_steps, return_trajectory=False, *
                             return_trajectory=return_trajectory, **options)
 
 
+@SAMPLERS.register("dopri5")
+def dopri5_sampler(fields, path, x0, key, *, num_steps=1, return_trajectory=False,
+                   rtol=1e-5, atol=1e-5, max_steps=4096):
+  """Probability-flow ODE with adaptive Dormand–Prince 5(4); nfe is counted on device.
+
+  num_steps only sets how many equally spaced states the trajectory holds (each interval
+  is integrated adaptively); without a trajectory one adaptive solve covers [0, 1].
+  """
+  del path, key
+  from diffjax.solvers.adaptive import dopri5, dopri5_on_grid  # pylint: disable=g-import-not-at-top
+  options = dict(rtol=rtol, atol=atol, max_steps=max_steps)
+  if return_trajectory:
+    x, trajectory, stats = dopri5_on_grid(fields.velocity, x0, uniform_grid(num_steps),
+                                          **options)
+    return SampleResult(x, trajectory, stats.nfe)
+  x, stats = dopri5(fields.velocity, x0, 0.0, 1.0, **options)
+  return SampleResult(x, None, stats.nfe)
+
+
 @SAMPLERS.register("euler_maruyama")
 def euler_maruyama_sampler(fields, path, x0, key, *, num_steps, return_trajectory=False,
-                           eps=1.0):
-  """dX = (v + eps s) dt + sqrt(2 eps) dW with constant eps >= 0 on a uniform grid.
+                           eps=1.0, grid="uniform", **grid_options):
+  """dX = (v + eps(t) s) dt + sqrt(2 eps(t)) dW (see `diffjax.solvers.sde`).
 
+  eps: a float >= 0, a function of t, or "reverse_sde" for the path's reverse-time SDE.
   The last step is taken with eps = 0 so the sample is not left with fresh noise.
   """
-  del path
-  from diffjax.solvers.sde import euler_maruyama  # pylint: disable=g-import-not-at-top
-  if fields.score is None:
-    raise ValueError("euler_maruyama needs a score field; train an objective that models "
-                     "the score, or use an ODE sampler.")
-  ts = uniform_grid(num_steps)
-  eps_fn = lambda t: jnp.where(t < ts[-2] + 0.5 * (ts[-1] - ts[-2]), eps, 0.0)
+  from diffjax.solvers.sde import _needs_score, diffusion_level, euler_maruyama  # pylint: disable=g-import-not-at-top
+  _needs_score(fields, "euler_maruyama")
+  ts = time_grid(grid, num_steps, path, **grid_options)
+  level = diffusion_level(eps, path)
+  eps_fn = lambda t: jnp.where(t < ts[-2] + 0.5 * (ts[-1] - ts[-2]), level(t), 0.0)
   out = euler_maruyama(fields.velocity, fields.score, x0, ts, key, eps_fn, return_trajectory)
   x, trajectory = out if return_trajectory else (out, None)
+  return SampleResult(x, trajectory, 2 * num_steps)
+
+
+@SAMPLERS.register("pc_langevin")
+def pc_langevin_sampler(fields, path, x0, key, *, num_steps, return_trajectory=False,
+                        snr=0.16, corrector_steps=1, grid="uniform", **grid_options):
+  """Predictor-corrector: Langevin corrector at signal-to-noise ratio `snr`, then an
+  ancestral (reverse-diffusion) predictor step (Gaussian paths)."""
+  from diffjax.solvers.sde import _needs_score, predictor_corrector  # pylint: disable=g-import-not-at-top
+  _needs_score(fields, "pc_langevin")
+  ts = time_grid(grid, num_steps, path, **grid_options)
+  x, trajectory = predictor_corrector(fields, path, x0, ts, key, snr=snr,
+                                      corrector_steps=corrector_steps,
+                                      return_trajectory=return_trajectory)
+  return SampleResult(x, trajectory, num_steps * (corrector_steps + 1))
+
+
+@SAMPLERS.register("edm_churn")
+def edm_churn_sampler(fields, path, x0, key, *, num_steps, return_trajectory=False,
+                      s_churn=10.0, s_min=0.0, s_max=float("inf"), s_noise=1.0,
+                      grid="edm", **grid_options):
+  """EDM's stochastic Heun sampler with churn (Gaussian paths with alpha > 0)."""
+  from diffjax.solvers.sde import edm_stochastic  # pylint: disable=g-import-not-at-top
+  ts = time_grid(grid, num_steps, path, **grid_options)
+  x, trajectory = edm_stochastic(fields, path, x0, ts, key, s_churn=s_churn, s_min=s_min,
+                                 s_max=s_max, s_noise=s_noise,
+                                 return_trajectory=return_trajectory)
   return SampleResult(x, trajectory, 2 * num_steps)

@@ -18,6 +18,7 @@ def engine_config() -> ml_collections.ConfigDict:
   config.optim = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, schedule="cosine", warmup_steps=200,
       end_lr_factor=0.01, grad_clip=1.0, weight_decay=0.0, b1=0.9, b2=0.999,
-      ema_decay=0.999))
+      ema_decay=0.999,
+      decay_steps=0))         # Schedule length; 0 = train.num_steps.
   config.eval = ml_collections.ConfigDict(dict(use_ema=True))
   return config

@@ -35,7 +35,13 @@ def _linear(peak, warmup_steps, total_steps, end_factor):
 
 def build_optimizer(optim_config, total_steps):
   """optim_config: name, learning_rate, schedule, warmup_steps, end_lr_factor, grad_clip,
-  weight_decay, b1, b2. Returns an optax GradientTransformation."""
+  weight_decay, b1, b2, decay_steps. Returns an optax GradientTransformation.
+
+  The schedule decays over `decay_steps`, or over `total_steps` (the run length) when
+  decay_steps is 0: then extending a run's train.num_steps on resumption stretches the
+  schedule from that point on; set decay_steps to keep it fixed.
+  """
+  total_steps = optim_config.get("decay_steps", 0) or total_steps
   make = OPTIMIZERS.get(optim_config.name)
   schedule = SCHEDULES.get(optim_config.schedule)(
       optim_config.learning_rate, optim_config.warmup_steps, total_steps,

@@ -1,0 +1,181 @@
+"""Samplers: quality versus NFE on an exact Gaussian-mixture score, and speed against diffrax.
+
+  python -m benchmarks.solvers [--quick]
+
+(1) Every sampler, fed the exact velocity/score of an 8-mode ring mixture pushed through the
+    VP path, at budgets of 5, 10, 20, 50 and 100 field evaluations (NFE): W2 between its
+    samples and the exact flow of the same source points (whose law is the exact t = 1
+    marginal), with the W2 between two independent exact sample sets as the floor that
+    stochastic samplers cannot go below. JSON and `benchmarks/results/solvers.png`.
+(2) Wall time and compile time of our fixed-step Heun and adaptive Dopri5 against diffrax's
+    Heun and Dopri5 on the same probability-flow ODE of the same MLP network (a randomly
+    initialised velocity-prediction MLP on the VP path), in one process.
+Figures: time_ratio_vs_diffrax_heun, time_ratio_vs_diffrax_dopri5 (ours / diffrax, run
+time at equal NFE / equal tolerance), compile_ratio_vs_diffrax (ours / diffrax, both
+solvers together) and euler_over_dpmpp_w2_at_10nfe.
+"""
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.common import RESULTS_DIR, markdown_table, parse_args, write_results
+from diffjax.data import ring_mixture
+from diffjax.fields import gaussian_mixture_fields
+from diffjax.metrics import wasserstein2
+from diffjax.models import build_model
+from diffjax.objectives import build_objective
+from diffjax.paths import build_path, marginal_mixture
+from diffjax.solvers import SAMPLERS, Fields
+from diffjax.solvers.diffrax_adapter import diffrax_solve
+
+BUDGETS = (5, 10, 20, 50, 100)
+# Field evaluations per step and options of each sampler in the quality sweep.
+SWEEP = {
+    "euler": (1, {}), "heun": (2, {}), "midpoint": (2, {}), "rk4": (4, {}),
+    "heun_edm_grid": (2, {"grid": "edm"}),
+    "ddim": (1, {}), "dpm_solver_pp_1s": (1, {}), "dpm_solver_pp_2m": (1, {}),
+    "dpm_solver_pp_3m": (1, {}), "exponential_pc": (1, {}),
+    "euler_maruyama": (2, {"eps": "reverse_sde"}), "ancestral": (1, {}),
+    "pc_langevin": (2, {"snr": 0.05}), "edm_churn": (2, {"s_churn": 10.0}),
+}
+DOPRI5_TOLERANCES = (1e-1, 3e-2, 1e-2, 1e-3, 1e-4)
+
+
+def quality_sweep(num_samples):
+  path = build_path("vp")
+  target = ring_mixture()
+  fields = gaussian_mixture_fields(target, path)
+  law0, law1 = marginal_mixture(path, target, 0.0), marginal_mixture(path, target, 1.0)
+  x0 = law0.sample(jax.random.PRNGKey(0), num_samples)
+  # The reference is the exact flow of the same source points (RK4, 2000 steps, converged
+  # to float32): its law is the target, and deterministic samplers are compared with it
+  # without a sampling floor. Stochastic samplers keep the floor of independent samples.
+  reference = np.asarray(jax.jit(lambda x: SAMPLERS.get("rk4")(
+      fields, path, x, None, num_steps=2000).x)(x0))
+  floor = wasserstein2(np.asarray(law1.sample(jax.random.PRNGKey(2), num_samples)),
+                       np.asarray(law1.sample(jax.random.PRNGKey(1), num_samples)))
+  rows, table = [], {}
+  for label, (per_step, options) in SWEEP.items():
+    name = "heun" if label == "heun_edm_grid" else label
+    table[label] = {}
+    for budget in BUDGETS:
+      steps = max(1, budget // per_step)
+      result = jax.jit(lambda x, k, n=steps: SAMPLERS.get(name)(
+          fields, path, x, k, num_steps=n, **options))(x0, jax.random.PRNGKey(3))
+      w2 = wasserstein2(np.asarray(result.x), reference) if np.all(
+          np.isfinite(np.asarray(result.x))) else float("nan")
+      table[label][budget] = {"nfe": int(result.nfe), "w2": w2}
+      rows.append((label, budget, int(result.nfe), w2))
+    print(label, {b: round(v["w2"], 3) for b, v in table[label].items()}, flush=True)
+  table["dopri5"] = {}
+  for tol in DOPRI5_TOLERANCES:
+    result = jax.jit(lambda x, tol=tol: SAMPLERS.get("dopri5")(
+        fields, path, x, None, num_steps=1, rtol=tol, atol=tol))(x0)
+    w2 = wasserstein2(np.asarray(result.x), reference)
+    table["dopri5"][f"tol={tol:g}"] = {"nfe": int(result.nfe), "w2": w2}
+    rows.append((f"dopri5 (tol {tol:g})", "adaptive", int(result.nfe), w2))
+  return table, rows, floor
+
+
+def plot_quality(table, floor, filename):
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(8, 5.5))
+  ax = fig.subplots()
+  for label, entries in table.items():
+    points = sorted((v["nfe"], v["w2"]) for v in entries.values())
+    style = "--" if label in ("euler_maruyama", "ancestral", "pc_langevin", "edm_churn") else "-"
+    ax.plot(*zip(*points), style, marker="o", markersize=3, label=label)
+  ax.axhline(floor, color="gray", linestyle=":", label="floor of independent samples")
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel("function evaluations (NFE)")
+  ax.set_ylabel("W2 to the exact flow of the same source points")
+  ax.set_title("VP path, exact score of an 8-mode ring mixture")
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  fig.savefig(filename, dpi=120)
+
+
+def _timed(fn, x, repeats):
+  start = time.perf_counter()
+  compiled = jax.jit(fn).lower(x).compile()
+  compile_time = time.perf_counter() - start
+  jax.block_until_ready(compiled(x))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(x))
+    times.append(time.perf_counter() - start)
+  return compile_time, statistics.median(times), compiled(x)
+
+
+def speed_comparison(batch, heun_steps, tol, repeats):
+  path = build_path("vp")
+  model = build_model("mlp", (2,), width=128, depth=3)
+  params = model.init(jax.random.PRNGKey(0))
+  # A velocity-predicting network: the ODE drift is the network itself.
+  velocity = build_objective("score_matching", path, prediction="velocity").fields(
+      model.apply, params).velocity
+  x0 = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
+  fields = Fields(velocity=velocity)
+
+  ours_heun = lambda x: SAMPLERS.get("heun")(fields, path, x, None, num_steps=heun_steps).x
+  theirs_heun = lambda x: diffrax_solve(velocity, x, solver="Heun", num_steps=heun_steps).ys[-1]
+  ours_dopri5 = lambda x: SAMPLERS.get("dopri5")(fields, path, x, None, num_steps=1, rtol=tol,
+                                                 atol=tol)
+  theirs_dopri5 = lambda x: diffrax_solve(velocity, x, solver="Dopri5", rtol=tol, atol=tol)
+
+  results = {}
+  for label, fn in (("ours_heun", ours_heun), ("diffrax_heun", theirs_heun),
+                    ("ours_dopri5", ours_dopri5), ("diffrax_dopri5", theirs_dopri5)):
+    compile_time, run_time, out = _timed(fn, x0, repeats)
+    entry = {"compile_s": compile_time, "run_s": run_time}
+    if label == "ours_dopri5":
+      entry["nfe"] = int(out.nfe)
+    if label == "diffrax_dopri5":
+      entry["steps"] = int(out.stats["num_steps"])
+    results[label] = entry
+    print(label, entry, flush=True)
+  return results
+
+
+def main(argv=None):
+  args = parse_args(__doc__.splitlines()[0], argv)
+  quick = args.quick
+  num_samples = 500 if quick else 2000
+  table, rows, floor = quality_sweep(num_samples)
+  speed = speed_comparison(batch=1000 if quick else 4096, heun_steps=50, tol=1e-4,
+                           repeats=5 if quick else 20)
+  dpm = table["dpm_solver_pp_2m"][10]["w2"]
+  figures = {
+      "time_ratio_vs_diffrax_heun": speed["ours_heun"]["run_s"] / speed["diffrax_heun"]["run_s"],
+      "time_ratio_vs_diffrax_dopri5":
+          speed["ours_dopri5"]["run_s"] / speed["diffrax_dopri5"]["run_s"],
+      "compile_ratio_vs_diffrax":
+          (speed["ours_heun"]["compile_s"] + speed["ours_dopri5"]["compile_s"])
+          / (speed["diffrax_heun"]["compile_s"] + speed["diffrax_dopri5"]["compile_s"]),
+      "euler_over_dpmpp_w2_at_10nfe": table["euler"][10]["w2"] / dpm,
+  }
+  os.makedirs(RESULTS_DIR, exist_ok=True)
+  plot_name = "solvers_quick.png" if quick else "solvers.png"
+  plot_quality(table, floor, os.path.join(RESULTS_DIR, plot_name))
+  speed_rows = [(k, v["compile_s"], v["run_s"], v.get("nfe", v.get("steps", "")))
+                for k, v in speed.items()]
+  markdown = (f"W2 floor between two exact sample sets of {num_samples}: {floor:.4f}\n\n"
+              + markdown_table(("sampler", "NFE budget", "NFE", "W2"), rows)
+              + "\n\n" + markdown_table(("solver", "compile s", "run s", "NFE / steps"),
+                                        speed_rows)
+              + f"\n\nPlot: `benchmarks/results/{plot_name}`")
+  command = "python -m benchmarks.solvers" + (" --quick" if quick else "")
+  write_results("solvers", figures,
+                {"quality": table, "w2_floor": floor, "num_samples": num_samples,
+                 "speed": speed, "plot": plot_name}, markdown, quick, command)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,0 +1,138 @@
+"""A small diffusion transformer (DiT) for images, as a pure (init, apply) pair.
+
+After Peebles & Xie, "Scalable Diffusion Models with Transformers" (ICCV 2023): the image
+is cut into p x p patches, linearly embedded with fixed 2D sine-cosine position embeddings
+(section 3.2, "Patchify"), processed by transformer blocks whose LayerNorms are modulated
+by the conditioning vector c = embed(t) + embed(class) with "adaLN-Zero" (section 3.2,
+"DiT block design": per-block shift, scale and a residual gate regressed from c, the gate
+starting at zero so that every block starts as the identity), and mapped back to pixels
+by a modulated linear decoder ("unpatchify").
+
+  model = build_model("dit", (32, 32, 3), patch_size=2, hidden_dim=384, depth=12,
+                      num_heads=6, num_classes=10)
+  out = model.apply(params, x, t, cond=None)   # x: (B, H, W, C) -> (B, H, W, C)
+
+As for the U-Net, label `num_classes` (also used when cond is None) is the "no class"
+token of classifier-free guidance; `remat` and `dtype` have the same meaning.
+"""
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.unet import fast_init_rng, multi_head_attention
+
+_zeros = nn.initializers.zeros
+
+
+def sincos_position_embedding(grid_h, grid_w, dim):
+  """(grid_h * grid_w, dim) fixed 2D sine-cosine embeddings: half the features encode the
+  row, half the column ("Attention Is All You Need", 3.5, applied per axis)."""
+  if dim % 4:
+    raise ValueError(f"hidden_dim must be divisible by 4; got {dim}.")
+  freqs = 1.0 / 10_000 ** (np.arange(dim // 4) / (dim // 4))
+  def axis(n):
+    angles = np.arange(n)[:, None] * freqs[None]
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)  # (n, dim / 2)
+  rows, cols = axis(grid_h), axis(grid_w)
+  grid = np.concatenate([np.repeat(rows, grid_w, axis=0), np.tile(cols, (grid_h, 1))], 1)
+  return grid.astype(np.float32)
+
+
+def _modulate(x, shift, scale):
+  """adaLN: LayerNorm(x) (1 + scale) + shift; x: (B, N, D), shift, scale: (B, 1, D)."""
+  x = nn.LayerNorm(epsilon=1e-6, use_scale=False, use_bias=False)(x)
+  return x * (1 + scale) + shift
+
+
+class DiTBlock(nn.Module):
+  """x: (B, N, D), c: (B, D) -> (B, N, D); attention and MLP, both adaLN-Zero modulated."""
+  num_heads: int
+  mlp_ratio: float = 4.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, c):
+    b, n, d = x.shape
+    mod = nn.Dense(6 * d, kernel_init=_zeros, dtype=self.dtype)(nn.silu(c))[:, None, :]
+    shift1, scale1, gate1, shift2, scale2, gate2 = jnp.split(mod, 6, axis=-1)
+    h = nn.Dense(3 * d, dtype=self.dtype)(_modulate(x, shift1, scale1))
+    q, k, v = jnp.split(h.reshape(b, n, 3 * self.num_heads, -1), 3, axis=2)
+    h = multi_head_attention(q, k, v).reshape(b, n, d)
+    x = x + gate1 * nn.Dense(d, dtype=self.dtype)(h)
+    h = nn.gelu(nn.Dense(int(self.mlp_ratio * d), dtype=self.dtype)(
+        _modulate(x, shift2, scale2)))
+    return x + gate2 * nn.Dense(d, dtype=self.dtype)(h)
+
+
+class DiT(nn.Module):
+  """The diffusion transformer; see the module docstring."""
+  out_channels: int
+  patch_size: int = 2
+  hidden_dim: int = 384
+  depth: int = 12
+  num_heads: int = 6
+  mlp_ratio: float = 4.0
+  num_classes: int = 0
+  remat: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, t, cond=None):
+    b, height, width, _ = x.shape
+    p, d = self.patch_size, self.hidden_dim
+    gh, gw = height // p, width // p
+    patches = x.reshape(b, gh, p, gw, p, -1).transpose(0, 1, 3, 2, 4, 5)
+    h = nn.Dense(d, dtype=self.dtype)(patches.reshape(b, gh * gw, -1).astype(self.dtype))
+    h = h + jnp.asarray(sincos_position_embedding(gh, gw, d), self.dtype)[None]
+
+    t = broadcast_time(t, b)
+    c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(t, 256))))
+    if self.num_classes:
+      if cond is None:
+        cond = jnp.full((b,), self.num_classes, jnp.int32)
+      c = c + nn.Embed(self.num_classes + 1, d)(cond)
+
+    block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
+    for i in range(self.depth):
+      h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, name=f"DiTBlock_{i}")(h, c)
+
+    shift, scale = jnp.split(
+        nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype)(nn.silu(c))[:, None, :], 2, -1)
+    h = nn.Dense(p * p * self.out_channels, kernel_init=_zeros, dtype=self.dtype)(
+        _modulate(h, shift, scale))
+    h = h.reshape(b, gh, gw, p, p, self.out_channels).transpose(0, 1, 3, 2, 4, 5)
+    return h.reshape(b, height, width, self.out_channels).astype(jnp.float32)
+
+
+@MODELS.register("dit")
+def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, num_heads=6,
+        mlp_ratio=4.0, num_classes=0, remat=False, dtype="float32") -> Model:
+  """Builds the DiT for images of shape `data_shape` = (H, W, C), H and W divisible by
+  patch_size, hidden_dim divisible by 4 and by num_heads. Returns `Model(init, apply)`
+  with apply(params, x, t, cond=None)."""
+  if len(data_shape) != 3:
+    raise ValueError(f"dit needs images of shape (H, W, C); got data_shape {data_shape}.")
+  height, width, channels = data_shape
+  if height % patch_size or width % patch_size:
+    raise ValueError(f"Image size {height}x{width} is not divisible by patch_size "
+                     f"{patch_size}.")
+  if hidden_dim % 4 or hidden_dim % num_heads:
+    raise ValueError(f"hidden_dim {hidden_dim} must be divisible by 4 and by num_heads "
+                     f"{num_heads}.")
+  module = DiT(out_channels=channels, patch_size=patch_size, hidden_dim=hidden_dim,
+               depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+               num_classes=num_classes, remat=remat, dtype=jnp.dtype(dtype))
+
+  def init(key):
+    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+    with fast_init_rng():
+      return module.init(key, jnp.zeros((1, *data_shape)), jnp.zeros(()), cond)["params"]
+
+  def apply(params, x, t, cond=None):
+    return module.apply({"params": params}, x, t, cond)
+
+  return Model(init, apply)

@@ -1,0 +1,138 @@
+"""Adaptive Dormand–Prince 5(4) for dx/dt = f(x, t), on device with `lax.while_loop`.
+
+Tableau: Dormand & Prince, "A family of embedded Runge-Kutta formulae" (1980), as printed
+in Hairer, Nørsett & Wanner, "Solving Ordinary Differential Equations I", Table 5.2 (II.5);
+first-same-as-last, so an accepted step costs 6 field evaluations. The error of the embedded
+4th-order solution is measured in the RMS norm scaled by atol + rtol max(|x|, |x_new|)
+(ibid., eq. 4.10-4.11) over the whole state (batch included); the step size follows
+h_new = h * safety * err^(-beta1) * err_prev^beta2: by default the integral controller
+(beta1 = 1/5, beta2 = 0; Hairer I, eq. 4.13), or with beta1 = 0.7/5, beta2 = 0.4/5 the PI
+controller (Hairer & Wanner, "Solving ODEs II", IV.2, eq. 2.43c); the initial step
+follows Hairer I, II.4.
+Works in either time direction (t1 < t0 integrates backwards, as the likelihood does).
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from diffjax.solvers.ode import check_field_shape
+
+_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
+_A = ((),
+      (1 / 5,),
+      (3 / 40, 9 / 40),
+      (44 / 45, -56 / 15, 32 / 9),
+      (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+      (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+      (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
+# Fifth-order weights minus embedded fourth-order weights (b - b*), stages 1..7.
+_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+
+
+class AdaptiveStats(NamedTuple):
+  nfe: jax.Array        # field evaluations (int32)
+  accepted: jax.Array   # accepted steps
+  rejected: jax.Array   # rejected steps
+
+
+def _rms(x):
+  return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def _dopri5_step(f, x, t, h, k1):
+  """One trial step: returns (x_new, error estimate, k7 = f(x_new, t + h))."""
+  ks = [k1]
+  for stage in range(1, 7):
+    increment = sum(a * k for a, k in zip(_A[stage], ks) if a != 0.0)
+    ks.append(f(x + h * increment, t + _C[stage] * h))
+  x_new = x + h * sum(a * k for a, k in zip(_A[6], ks) if a != 0.0)
+  err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
+  return x_new, err, ks[6]
+
+
+def initial_step_size(f, x, t, f0, direction, rtol, atol, span):
+  """Hairer I, II.4 ("starting step size"), one extra field evaluation."""
+  scale = atol + rtol * jnp.abs(x)
+  d0, d1 = _rms(x / scale), _rms(f0 / scale)
+  h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-30))
+  h0 = jnp.minimum(h0, span)
+  f1 = f(x + direction * h0 * f0, t + direction * h0)
+  d2 = _rms((f1 - f0) / scale) / h0
+  h1 = jnp.where(jnp.maximum(d1, d2) <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
+                 (0.01 / jnp.maximum(jnp.maximum(d1, d2), 1e-30)) ** (1 / 5))
+  return jnp.minimum(jnp.minimum(100 * h0, h1), span)
+
+
+def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
+           safety=0.9, min_factor=0.2, max_factor=10.0, beta1=1 / 5, beta2=0.0):
+  """Integrates dx/dt = f(x, t) from t0 to t1 (either order) with Dormand–Prince 5(4).
+
+  Args:
+    f: field f(x, t) -> array shaped like x; t a float32 scalar.
+    x0: (B, ...) state at t0.
+    t0, t1: scalar start and end times.
+    rtol, atol: relative and absolute tolerances of the local error.
+    max_steps: bound on attempted steps (the loop stops there; check `stats`).
+    h0: initial |step|; chosen automatically when None.
+    beta1, beta2: controller exponents, h_new = h safety err^-beta1 err_prev^beta2; the
+      default (1/5, 0) is the integral controller, (0.7/5, 0.4/5) the PI controller.
+
+  Returns:
+    (x at t1, AdaptiveStats).
+  """
+  check_field_shape(f, x0, jnp.asarray(t0, jnp.float32))
+  t0, t1 = jnp.asarray(t0, jnp.float32), jnp.asarray(t1, jnp.float32)
+  direction = jnp.where(t1 >= t0, 1.0, -1.0)
+  span = jnp.abs(t1 - t0)
+  k1 = f(x0, t0)
+  if h0 is None:
+    h = initial_step_size(f, x0, t0, k1, direction, rtol, atol, span)
+    nfe = jnp.asarray(2, jnp.int32)
+  else:
+    h = jnp.minimum(jnp.asarray(h0, jnp.float32), span)
+    nfe = jnp.asarray(1, jnp.int32)
+
+  def cond(state):
+    t, _, _, _, _, accepted, rejected, _ = state
+    return (direction * (t1 - t) > 0) & (accepted + rejected < max_steps)
+
+  def body(state):
+    t, x, k1, h, err_prev, accepted, rejected, nfe = state
+    remaining = jnp.abs(t1 - t)
+    last = h >= remaining
+    h_step = jnp.minimum(h, remaining)
+    x_new, err, k7 = _dopri5_step(f, x, t, direction * h_step, k1)
+    scale = atol + rtol * jnp.maximum(jnp.abs(x), jnp.abs(x_new))
+    err_norm = jnp.maximum(_rms(err / scale), 1e-10)
+    accept = err_norm <= 1.0
+    grow = safety * err_norm ** (-beta1) * err_prev ** beta2
+    shrink = safety * err_norm ** (-1 / 5)
+    factor = jnp.where(accept, jnp.clip(grow, min_factor, max_factor),
+                       jnp.clip(shrink, min_factor, 1.0))
+    t_new = jnp.where(last, t1, t + direction * h_step)
+    return (jnp.where(accept, t_new, t),
+            jnp.where(accept, x_new, x),
+            jnp.where(accept, k7, k1),
+            h_step * factor,
+            jnp.where(accept, err_norm, err_prev),
+            accepted + accept.astype(jnp.int32),
+            rejected + (~accept).astype(jnp.int32),
+            nfe + 6)
+
+  state = (t0, x0, k1, h, jnp.asarray(1.0, jnp.float32), jnp.asarray(0, jnp.int32),
+           jnp.asarray(0, jnp.int32), nfe)
+  _, x, _, _, _, accepted, rejected, nfe = jax.lax.while_loop(cond, body, state)
+  return x, AdaptiveStats(nfe, accepted, rejected)
+
+
+def dopri5_on_grid(f, x0, ts, **options):
+  """Adaptive integration through the times ts (N + 1,), returning the (N + 1, B, ...)
+  states at ts and the summed stats; each segment restarts from its own initial step."""
+  def segment(x, times):
+    x_next, stats = dopri5(f, x, times[0], times[1], **options)
+    return x_next, (x_next, stats)
+
+  x1, (states, stats) = jax.lax.scan(segment, x0, (ts[:-1], ts[1:]))
+  trajectory = jnp.concatenate([x0[None], states], axis=0)
+  return x1, trajectory, jax.tree.map(jnp.sum, stats)

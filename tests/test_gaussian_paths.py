@@ -1,0 +1,120 @@
+"""Gaussian paths: closed-form schedules, derivatives, SDE coefficients, Monte Carlo
+marginals of the forward SDE, the interpolant interface and the registry's errors."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffjax.objectives import build_objective
+from diffjax.paths import PATHS, build_path
+from diffjax.registry import UnknownComponentError
+
+GAUSSIAN = {"vp": {}, "sub_vp": {}, "cosine": {}, "ve": {"sigma_max": 5.0},
+            "edm": {"sigma_max": 5.0}, "rectified_flow": {}}
+TS = jnp.linspace(0.0, 1.0, 41)
+
+
+@pytest.mark.parametrize("name", sorted(GAUSSIAN))
+def test_schedules_finite_monotone_and_derivatives_match_finite_differences(name):
+  path = build_path(name, **GAUSSIAN[name])
+  for fn in (path.alpha, path.sigma, path.dalpha, path.dsigma):
+    assert np.all(np.isfinite(np.asarray(fn(TS))))
+  lam = np.asarray(path.log_snr(TS))
+  assert np.all(np.diff(lam) > 0), "log-SNR must increase from noise to data"
+  t = jnp.linspace(0.05, 0.95, 19)
+  h = 1e-3
+  for fn, dfn in ((path.alpha, path.dalpha), (path.sigma, path.dsigma)):
+    fd = (fn(t + h) - fn(t - h)) / (2 * h)
+    np.testing.assert_allclose(dfn(t), fd, rtol=2e-2, atol=2e-3)
+  # log_snr is inverted by bisection to float32 precision.
+  lam_mid = path.log_snr(t)
+  np.testing.assert_allclose(path.time_at_log_snr(lam_mid), t, atol=1e-4)
+
+
+def test_vp_and_sub_vp_match_score_sde_closed_forms():
+  vp, sub = build_path("vp"), build_path("sub_vp")
+  t = jnp.linspace(0.0, 1.0, 11)
+  s = 1 - (1 - 1e-3) * np.asarray(t, np.float64)                      # the documented map to score-SDE time
+  log_alpha = -(0.25 * s ** 2 * (20 - 0.1) + 0.5 * s * 0.1)
+  np.testing.assert_allclose(vp.alpha(t), np.exp(log_alpha), rtol=1e-5)
+  np.testing.assert_allclose(vp.sigma(t) ** 2, -np.expm1(2 * log_alpha), rtol=1e-4)
+  np.testing.assert_allclose(sub.sigma(t), -np.expm1(2 * log_alpha), rtol=1e-4)
+  # Forward-SDE diffusion in diffjax time (Song et al., eq. 11): g^2 = beta(s) |ds/dt| (VP),
+  # beta(s) (1 - e^{-2 int beta}) |ds/dt| = beta (1 - alpha^4) |ds/dt| (sub-VP).
+  beta = 0.1 + s * (20 - 0.1)
+  tt = t[:-1]
+  np.testing.assert_allclose(vp.forward_sde(tt)[1] ** 2, (beta * (1 - 1e-3))[:-1], rtol=1e-3)
+  np.testing.assert_allclose(sub.forward_sde(tt)[1] ** 2,
+                             (beta * (1 - 1e-3) * -np.expm1(4 * log_alpha))[:-1], rtol=1e-3)
+  np.testing.assert_allclose(vp.reverse_sde_eps(tt), 0.5 * vp.forward_sde(tt)[1] ** 2, rtol=1e-5)
+
+
+def test_ve_and_edm_match_their_papers():
+  ve = build_path("ve", sigma_min=0.01, sigma_max=50.0)
+  np.testing.assert_allclose(ve.sigma(jnp.array([0.0, 1.0])), [50.0, 0.01], rtol=1e-5)
+  np.testing.assert_allclose(float(ve.prior_std), 50.0, rtol=1e-5)
+  np.testing.assert_allclose(ve.forward_sde(0.3)[1] ** 2,
+                             2 * ve.sigma(0.3) ** 2 * math.log(5000), rtol=1e-4)
+  edm = build_path("edm")
+  i = jnp.arange(11)
+  karras = (80 ** (1 / 7) + i / 10 * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7   # eq. 5
+  np.testing.assert_allclose(edm.sigma(i / 10), karras, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["vp", "sub_vp", "ve", "rectified_flow"])
+def test_marginals_match_monte_carlo_of_the_forward_sde(name):
+  """Simulate dx = f x ds + g dW (ds = -dt) from x1 at t = 1 down to t = 0.3 and compare the
+  law with N(alpha x1, sigma^2 I): 4 standard errors plus 3% discretisation slack."""
+  path = build_path(name, **GAUSSIAN[name])
+  x1 = jnp.array([1.5, -2.0])
+  n, steps, t_end = 4000, 400, 0.3
+  ts = jnp.linspace(1.0, t_end, steps + 1)
+
+  def step(x, inputs):
+    i, t, t_next = inputs
+    f, g = path.forward_sde(0.5 * (t + t_next))
+    ds = t - t_next
+    noise = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(0), i), x.shape)
+    return x + f * x * ds + g * jnp.sqrt(ds) * noise, None
+
+  x = jnp.broadcast_to(x1, (n, 2))
+  x, _ = jax.jit(lambda x: jax.lax.scan(step, x, (jnp.arange(steps), ts[:-1], ts[1:])))(x)
+  mean, std = path.marginal(jnp.float32(t_end), x1[None])
+  mean, std = np.asarray(mean)[0], float(np.asarray(std).ravel()[0])
+  se_mean = std / math.sqrt(n)
+  np.testing.assert_allclose(np.mean(x, 0), mean, atol=4 * se_mean + 0.03 * np.abs(mean).max())
+  se_var = std ** 2 * math.sqrt(2 / n)
+  np.testing.assert_allclose(np.var(x, 0), std ** 2, atol=4 * se_var + 0.03 * std ** 2)
+
+
+@pytest.mark.parametrize("name", sorted(GAUSSIAN))
+def test_interpolant_interface_and_flow_matching(name):
+  path = build_path(name, **GAUSSIAN[name])
+  key = jax.random.PRNGKey(1)
+  x1 = jax.random.normal(key, (8, 2)) + 3.0
+  x0 = path.prior_sample(jax.random.PRNGKey(2), (8, 2))
+  np.testing.assert_allclose(np.std(path.prior_sample(key, (20000, 1))),
+                             float(path.prior_std), rtol=0.03)
+  # At t = 0 the path starts at the prior sample (a(0) = 1), and b = alpha.
+  np.testing.assert_allclose(path.sample(0.0, x0, x1) - float(path.alpha(0.0)) * x1, x0,
+                             rtol=1e-5, atol=1e-4 * float(path.prior_std))
+  t = jnp.full((8,), 0.4)
+  dt = jax.jvp(lambda s: path.sample(s, x0, x1), (t,), (jnp.ones_like(t),))[1]
+  np.testing.assert_allclose(path.conditional_velocity(t, x0, x1), dt, rtol=1e-4, atol=1e-4)
+  # x_t = alpha x1 + sigma z with z = x0 / sigma(0).
+  np.testing.assert_allclose(
+      path.sample(t, x0, x1), path.alpha(0.4) * x1 + path.sigma(0.4) * x0 / path.prior_std,
+      rtol=1e-5, atol=1e-5)
+  objective = build_objective("flow_matching", path)
+  loss, _ = objective.loss(lambda p, x, t, c: p * x, 0.5, key, x0, x1)
+  assert np.isfinite(float(loss))
+
+
+def test_unknown_path_lists_valid_names():
+  with pytest.raises(UnknownComponentError) as info:
+    build_path("vpp")
+  for name in ("vp", "sub_vp", "cosine", "ve", "edm", "rectified_flow"):
+    assert name in str(info.value)
+  assert set(GAUSSIAN) <= set(PATHS.names())

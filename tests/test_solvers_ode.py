@@ -1,0 +1,110 @@
+"""Fixed-step probability-flow ODE samplers: convergence orders against a tight reference,
+the target distribution from exact fields, time grids and error messages."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffjax.data import GaussianMixture, isotropic_mixture
+from diffjax.fields import gaussian_mixture_fields
+from diffjax.paths import build_path, marginal_mixture
+from diffjax.registry import UnknownComponentError
+from diffjax.solvers import SAMPLERS, time_grid
+
+# A smooth target (overlapping components) for orders, a bimodal one for distributions.
+SMOOTH = GaussianMixture(jnp.array([0.5, 0.5]), jnp.array([[-1.0, 0.0], [1.0, 0.5]]),
+                         jnp.array([[[1.0, 0.3], [0.3, 0.8]], [[0.7, 0.0], [0.0, 1.2]]]))
+BIMODAL = isotropic_mixture([0.3, 0.7], [[-2.0, 0.0], [2.0, 1.0]], 0.5)
+
+
+def run(name, fields, path, x0, num_steps, key=None, **options):
+  fn = jax.jit(lambda x, k: SAMPLERS.get(name)(fields, path, x, k, num_steps=num_steps,
+                                               **options).x)
+  return fn(x0, jax.random.PRNGKey(0) if key is None else key)
+
+
+def assert_matches_mixture(x, law, slack=0.05):
+  """Mean, covariance and the weight of the right-hand mode (x_0 > 0) agree with the exact
+  law within 4 standard errors (estimated from the samples) plus `slack`."""
+  x = np.asarray(x, np.float64)
+  n = x.shape[0]
+  w, mu, cov = (np.asarray(a, np.float64) for a in (law.weights, law.means, law.covariances))
+  mean = w @ mu
+  second = np.einsum("k,kij->ij", w, cov + np.einsum("ki,kj->kij", mu, mu))
+  covariance = second - np.outer(mean, mean)
+  assert np.all(np.isfinite(x))
+  se_mean = x.std(0) / np.sqrt(n)
+  assert np.all(np.abs(x.mean(0) - mean) < 4 * se_mean + slack), (x.mean(0), mean)
+  centred = x - x.mean(0)
+  products = np.einsum("ni,nj->nij", centred, centred)
+  se_cov = products.std(0) / np.sqrt(n)
+  assert np.all(np.abs(products.mean(0) - covariance) < 4 * se_cov + slack * 
+                np.maximum(1, np.abs(covariance))), (products.mean(0), covariance)
+  # Weight of the components with positive first mean coordinate (modes are separated).
+  p = float(w[mu[:, 0] > 0].sum())
+  frac = float(np.mean(x[:, 0] > 0))
+  assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / n) + slack, (frac, p)
+
+
+def _start(path, law, n, seed=1):
+  return marginal_mixture(path, law, 0.0).sample(jax.random.PRNGKey(seed), n)
+
+
+@pytest.mark.parametrize("method,steps,order", [
+    ("euler", (32, 64), 1), ("heun", (16, 32), 2), ("midpoint", (16, 32), 2),
+    ("rk4", (8, 16), 4)])
+def test_convergence_order(method, steps, order):
+  """Observed order log2(err(N) / err(2N)) against RK4 with 1024 steps, within 0.3."""
+  path = build_path("vp")
+  fields = gaussian_mixture_fields(SMOOTH, path)
+  x0 = _start(path, SMOOTH, 16)
+  reference = run("rk4", fields, path, x0, 1024)
+  errors = [float(jnp.sqrt(jnp.mean((run(method, fields, path, x0, n) - reference) ** 2)))
+            for n in steps]
+  observed = np.log2(errors[0] / errors[1])
+  assert abs(observed - order) < 0.3, (errors, observed)
+
+
+@pytest.mark.parametrize("method,steps,grid", [
+    ("euler", 100, "uniform"), ("heun", 30, "edm"), ("midpoint", 30, "uniform"),
+    ("rk4", 15, "log_snr")])
+def test_sampler_reaches_target_distribution(method, steps, grid):
+  path = build_path("vp")
+  law = marginal_mixture(path, BIMODAL, 1.0)
+  x = run(method, gaussian_mixture_fields(BIMODAL, path), path,
+          _start(path, BIMODAL, 2000), steps, grid=grid)
+  assert_matches_mixture(x, law)
+
+
+def test_time_grids():
+  path = build_path("vp")
+  ts = time_grid("edm", 10, path, rho=7.0)
+  levels = np.exp(-np.asarray(path.log_snr(ts), np.float64))
+  hi, lo = levels[0] ** (1 / 7), levels[-1] ** (1 / 7)
+  expected = (hi + np.arange(11) / 10 * (lo - hi)) ** 7      # Karras et al., eq. 5
+  np.testing.assert_allclose(levels[1:-1], expected[1:-1], rtol=1e-3)
+  lam = np.asarray(path.log_snr(time_grid("log_snr", 8, path)))
+  np.testing.assert_allclose(np.diff(lam), np.full(8, (lam[-1] - lam[0]) / 8), rtol=1e-3)
+  for grid in ("uniform", "edm", "log_snr"):
+    ts = np.asarray(time_grid(grid, 12, build_path("rectified_flow")))
+    assert ts[0] == 0 and ts[-1] == 1 and np.all(np.diff(ts) > 0), grid
+  with pytest.raises(ValueError, match="needs a Gaussian path"):
+    time_grid("log_snr", 4, build_path("linear"))
+
+
+def test_errors():
+  path = build_path("vp")
+  fields = gaussian_mixture_fields(BIMODAL, path)
+  x0 = jnp.zeros((4, 2))
+  key = jax.random.PRNGKey(0)
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    SAMPLERS.get("heun")(fields, path, x0, key, num_steps=2, grid=[0.0, 0.5, 1.2])
+  with pytest.raises(ValueError, match="monotone"):
+    SAMPLERS.get("rk4")(fields, path, x0, key, num_steps=3, grid=[0.0, 0.6, 0.4, 1.0])
+  bad = fields._replace(velocity=lambda x, t: x[:, :1])
+  with pytest.raises(ValueError, match=r"\(4, 1\).*\(4, 2\)"):
+    SAMPLERS.get("euler")(bad, path, x0, key, num_steps=2)
+  with pytest.raises(UnknownComponentError, match="dpm_solver_pp_2m.*heun"):
+    SAMPLERS.get("dpm_solver")
+  with pytest.raises(UnknownComponentError, match="edm.*log_snr.*uniform"):
+    SAMPLERS.get("heun")(fields, path, x0, key, num_steps=2, grid="karras")
