@@ -20,7 +20,7 @@ from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
-from experiments.toy2d import _options
+from experiments.common import component_options
 
 
 def _load(config, split):
@@ -38,11 +38,12 @@ def build_task(config) -> Task:
   """Builds the image task; a missing dataset or unknown name fails before training."""
   train_source = _load(config, "train")
   shape = tuple(train_source.image_shape)
-  path = build_path(config.path.name, **_options(config.path))
-  objective = build_objective(config.objective.name, path, **_options(config.objective))
-  model = build_model(config.model.name, shape, **_options(config.model))
+  path = build_path(config.path.name, **component_options(config.path))
+  objective = build_objective(config.objective.name, path,
+                              **component_options(config.objective))
+  model = build_model(config.model.name, shape, **component_options(config.model))
   sampler = SAMPLERS.get(config.sample.solver)
-  sampler_options = _options(config.sample, ("solver", "num_steps", "num_images"))
+  sampler_options = component_options(config.sample, ("solver", "num_steps", "num_images"))
   num_classes = config.model.get("num_classes", 0)
   takes_dropout_key = "dropout_key" in inspect.signature(model.apply).parameters
   prior_sample = getattr(path, "prior_sample", None)

@@ -18,10 +18,7 @@ from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
-
-
-def _options(section: ml_collections.ConfigDict, exclude=("name",)):
-  return {k: v for k, v in section.items() if k not in exclude}
+from experiments.common import component_options
 
 
 def build_task(config) -> Task:
@@ -29,14 +26,15 @@ def build_task(config) -> Task:
   source = get_sampler(config.data.source)
   target = get_sampler(config.data.target)
   coupling = functools.partial(COUPLINGS.get(config.coupling.name),
-                               **_options(config.coupling))
-  path = build_path(config.path.name, **_options(config.path))
+                               **component_options(config.coupling))
+  path = build_path(config.path.name, **component_options(config.path))
   if hasattr(path, "prior_sample"):  # Gaussian diffusion paths start from their own prior.
     source = lambda key, n: path.prior_sample(key, (n, config.data.dim))
-  objective = build_objective(config.objective.name, path, **_options(config.objective))
-  model = build_model(config.model.name, (config.data.dim,), **_options(config.model))
+  objective = build_objective(config.objective.name, path,
+                              **component_options(config.objective))
+  model = build_model(config.model.name, (config.data.dim,), **component_options(config.model))
   sampler = SAMPLERS.get(config.sample.solver)
-  sampler_options = _options(config.sample, ("solver", "num_steps", "num_trajectories"))
+  sampler_options = component_options(config.sample, ("solver", "num_steps", "num_trajectories"))
   for name in config.eval.metrics:
     metrics_lib.METRICS.get(name)
   batch_size = config.train.batch_size
