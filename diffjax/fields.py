@@ -160,39 +160,6 @@ def edm_denoiser(apply_fn, params, path, sigma_data=0.5, cond=None):
 
 
 # ----- exact fields of a Gaussian-mixture target (test and benchmark oracle) -----
-def _mixture_posterior(weights, means, covariances, x):
-  """Responsibilities (B, K) and precision-weighted residuals C_k^{-1}(mu_k - x) (B, K, D)
-  of a Gaussian mixture at x (B, D). (Written with explicit ranks, so it runs under
-  jax_numpy_rank_promotion="raise".)"""
-  chol = jnp.linalg.cholesky(covariances)                                 # (K, D, D)
-  diff = means[None] - x[:, None, :]                                      # (B, K, D)
-  white = jax.scipy.linalg.solve_triangular(
-      jnp.broadcast_to(chol[None], diff.shape + diff.shape[-1:]), diff[..., None],
-      lower=True)[..., 0]                                                 # (B, K, D)
-  log_det = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)   # (K,)
-  d = x.shape[-1]
-  log_comp = (jnp.log(weights) - 0.5 * (d * jnp.log(2 * jnp.pi) + log_det))[None] \
-      - 0.5 * jnp.sum(white ** 2, -1)                                     # (B, K)
-  precision_diff = jax.scipy.linalg.solve_triangular(
-      jnp.broadcast_to(jnp.swapaxes(chol, -1, -2)[None], diff.shape + diff.shape[-1:]),
-      white[..., None], lower=False)[..., 0]                              # (B, K, D)
-  return log_comp, precision_diff
-
-
-def gaussian_mixture_log_prob(mixture, x):
-  """(B, D) -> (B,) exact log-density of a `GaussianMixture`."""
-  log_comp, _ = _mixture_posterior(mixture.weights, mixture.means, mixture.covariances, x)
-  return jax.scipy.special.logsumexp(log_comp, axis=-1)
-
-
-def gaussian_mixture_score(mixture, x):
-  """(B, D) -> (B, D) exact score sum_k r_k(x) C_k^{-1} (mu_k - x)."""
-  log_comp, precision_diff = _mixture_posterior(mixture.weights, mixture.means,
-                                                mixture.covariances, x)
-  resp = jax.nn.softmax(log_comp, axis=-1)
-  return jnp.einsum("bk,bkd->bd", resp, precision_diff)
-
-
 def gaussian_mixture_fields(mixture, path) -> Fields:
   """Exact velocity and score of x_t when x1 ~ `mixture` (a `GaussianMixture`, (K, D)).
 
@@ -203,13 +170,12 @@ def gaussian_mixture_fields(mixture, path) -> Fields:
   x: (B, D), t scalar.
   """
   def score(x, t):
-    return gaussian_mixture_score(marginal_mixture(path, mixture, t), x)
+    return marginal_mixture(path, mixture, t).score(x)
 
   def velocity(x, t):
     a = path.alpha(t)
     marg = marginal_mixture(path, mixture, t)
-    log_comp, precision_diff = _mixture_posterior(marg.weights, marg.means,
-                                                  marg.covariances, x)
+    log_comp, precision_diff = marg.component_terms(x)
     resp = jax.nn.softmax(log_comp, axis=-1)                              # (B, K)
     gain = -a * jnp.einsum("kij,bkj->bki", mixture.covariances, precision_diff)
     posterior_mean = jnp.einsum("bk,bkd->bd", resp, mixture.means[None] + gain)

@@ -48,15 +48,23 @@ class GaussianMixture:
     z = jax.random.normal(k_noise, (num_samples, self.dim))
     return self.means[comp] + jnp.einsum("nij,nj->ni", chol[comp], z)
 
-  def component_log_probs(self, x):
-    """(N, D) -> (N, K): log w_k + log N(x; mu_k, C_k)."""
-    chol = jnp.linalg.cholesky(self.covariances)                      # (K, D, D)
-    diff = x[:, None, :] - self.means[None]                            # (N, K, D)
+  def component_terms(self, x):
+    """x (N, D) -> (log w_k + log N(x; mu_k, C_k) (N, K), C_k^{-1} (mu_k - x) (N, K, D))."""
+    chol = jnp.linalg.cholesky(self.covariances)                           # (K, D, D)
+    diff = self.means[None] - x[:, None, :]                                 # (N, K, D)
+    batched = lambda m: jnp.broadcast_to(m[None], diff.shape + diff.shape[-1:])
     white = jax.scipy.linalg.solve_triangular(
-        chol[None], diff[..., None], lower=True)[..., 0]               # (N, K, D)
+        batched(chol), diff[..., None], lower=True)[..., 0]                 # (N, K, D)
     log_det = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
     log_norm = -0.5 * (self.dim * jnp.log(2 * jnp.pi) + log_det)
-    return (jnp.log(self.weights) + log_norm)[None] - 0.5 * jnp.sum(white ** 2, -1)
+    log_comp = (jnp.log(self.weights) + log_norm)[None] - 0.5 * jnp.sum(white ** 2, -1)
+    precision_diff = jax.scipy.linalg.solve_triangular(
+        batched(jnp.swapaxes(chol, -1, -2)), white[..., None], lower=False)[..., 0]
+    return log_comp, precision_diff
+
+  def component_log_probs(self, x):
+    """(N, D) -> (N, K): log w_k + log N(x; mu_k, C_k)."""
+    return self.component_terms(x)[0]
 
   def log_prob(self, x):
     """(N, D) -> (N,) exact log-density."""
@@ -64,10 +72,8 @@ class GaussianMixture:
 
   def score(self, x):
     """(N, D) -> (N, D) exact score grad_x log p(x)."""
-    resp = jax.nn.softmax(self.component_log_probs(x), axis=-1)       # (N, K)
-    diff = self.means[None] - x[:, None, :]                            # (N, K, D)
-    prec_diff = jnp.linalg.solve(self.covariances[None], diff[..., None])[..., 0]
-    return jnp.einsum("nk,nkd->nd", resp, prec_diff)
+    log_comp, precision_diff = self.component_terms(x)
+    return jnp.einsum("nk,nkd->nd", jax.nn.softmax(log_comp, axis=-1), precision_diff)
 
 
 def isotropic_mixture(weights, means, std):
