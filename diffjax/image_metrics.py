@@ -13,7 +13,6 @@ Images follow the diffjax convention: (N, H, W, C) floats in [-1, 1].
 """
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import flax.linen as nn

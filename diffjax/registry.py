@@ -4,7 +4,7 @@ Every kind of component (paths, objectives, couplings, models, solvers, datasets
 metrics, ...) has one `Registry`. Looking up an unknown name raises a `KeyError`
 whose message lists the valid names, so a typo in a config fails loudly and helpfully.
 """
-from typing import Callable, Dict, Generic, Iterator, TypeVar
+from typing import Dict, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 

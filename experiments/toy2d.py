@@ -71,6 +71,10 @@ def build_task(config) -> Task:
              f"({nfe} NFE)")
     return parallel.to_host(x1), parallel.to_host(trajectory), nfe, title
 
+  def figures(samples, trajectory, title):
+    return {"samples": plotting.scatter_figure(samples, reference, title),
+            "trajectories": plotting.trajectory_figure(trajectory, title)}
+
   floor = {}
 
   def evaluate(params, key):
@@ -83,15 +87,12 @@ def build_task(config) -> Task:
         floor["w2"] = metrics_lib.wasserstein2(second, reference)
       values["w2_floor"] = floor["w2"]
     values["nfe"] = nfe
-    figures = {"samples": plotting.scatter_figure(samples, reference, title),
-               "trajectories": plotting.trajectory_figure(trajectory, title)}
-    return values, figures
+    return values, figures(samples, trajectory, title)
 
   def sample(params, key):
     samples, trajectory, _, title = draw(params, key)
-    figures = {"samples": plotting.scatter_figure(samples, reference, title),
-               "trajectories": plotting.trajectory_figure(trajectory, title)}
-    return {"samples": samples, "trajectories": trajectory}, figures
+    return ({"samples": samples, "trajectories": trajectory},
+            figures(samples, trajectory, title))
 
   return Task(init_params=model.init, loss=loss, evaluate=evaluate, sample=sample,
               batch_size=batch_size)

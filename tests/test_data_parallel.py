@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
 
 from tests.helpers import REPO
 

@@ -1,8 +1,7 @@
 """A time-conditioned MLP for vector data (2D toys, low-dimensional targets)."""
-from typing import Optional, Sequence
+from typing import Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding

@@ -15,7 +15,6 @@ by a modulated linear decoder ("unpatchify").
 As for the U-Net, label `num_classes` (also used when cond is None) is the "no class"
 token of classifier-free guidance; `remat` and `dtype` have the same meaning.
 """
-import math
 from typing import Any, Sequence
 
 import flax.linen as nn
