@@ -2,13 +2,19 @@
 
 Tableau: Dormand & Prince, "A family of embedded Runge-Kutta formulae" (1980), as printed
 in Hairer, Nørsett & Wanner, "Solving Ordinary Differential Equations I", Table 5.2 (II.5);
-first-same-as-last, so an accepted step costs 6 field evaluations. The error of the embedded
-4th-order solution is measured in the RMS norm scaled by atol + rtol max(|x|, |x_new|)
-(ibid., eq. 4.10-4.11) over the whole state (batch included); the step size follows
-h_new = h * safety * err^(-beta1) * err_prev^beta2: by default the integral controller
-(beta1 = 1/5, beta2 = 0; Hairer I, eq. 4.13), or with beta1 = 0.7/5, beta2 = 0.4/5 the PI
-controller (Hairer & Wanner, "Solving ODEs II", IV.2, eq. 2.43c); the initial step
-follows Hairer I, II.4.
+first-same-as-last, so an accepted step costs 6 field evaluations. The local error is the
+difference to an embedded 4th-order solution: by default Shampine's ("Some Practical
+Runge-Kutta Formulas", Math. Comp. 46, 1986), whose error weights are 2/3 of Dormand &
+Prince's own (`embedded="dormand_prince"`); the default is the estimate diffrax and
+torchdiffeq use, so a tolerance means the same here as there. It is measured in the RMS
+norm scaled by atol + rtol max(|x|, |x_new|) (Hairer I, eq. 4.10-4.11) over the whole state
+(batch included). The step size follows h_new = h * safety * err^(-beta1) * err_prev^beta2:
+by default the integral controller (beta1 = 1/5, beta2 = 0; Hairer I, eq. 4.13), or with
+beta1 = 0.7/5, beta2 = 0.4/5 the PI controller (Hairer & Wanner, "Solving ODEs II", IV.2,
+eq. 2.43c). An accepted step never shrinks the next one and a rejected step shrinks it by
+at least `safety` (the clipping diffrax and torchdiffeq apply): with a noisy error
+estimate, such as a network field far from its asymptotic regime, shrinking after a success
+only buys rejections and field evaluations. The initial step follows Hairer I, II.4.
 Works in either time direction (t1 < t0 integrates backwards, as the likelihood does).
 """
 from typing import NamedTuple
@@ -26,8 +32,10 @@ _A = ((),
       (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
       (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
       (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
-# Fifth-order weights minus embedded fourth-order weights (b - b*), stages 1..7.
+# Fifth-order weights minus Dormand & Prince's embedded fourth-order weights (b - b*),
+# stages 1..7; Shampine's embedded solution gives exactly 2/3 of these differences.
 _E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+EMBEDDED_ERROR_SCALES = {"shampine": 2 / 3, "dormand_prince": 1.0}
 
 
 class AdaptiveStats(NamedTuple):
@@ -40,14 +48,14 @@ def _rms(x):
   return jnp.sqrt(jnp.mean(jnp.square(x)))
 
 
-def _dopri5_step(f, x, t, h, k1):
+def _dopri5_step(f, x, t, h, k1, error_scale=1.0):
   """One trial step: returns (x_new, error estimate, k7 = f(x_new, t + h))."""
   ks = [k1]
   for stage in range(1, 7):
     increment = sum(a * k for a, k in zip(_A[stage], ks) if a != 0.0)
     ks.append(f(x + h * increment, t + _C[stage] * h))
   x_new = x + h * sum(a * k for a, k in zip(_A[6], ks) if a != 0.0)
-  err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
+  err = (error_scale * h) * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
   return x_new, err, ks[6]
 
 
@@ -65,7 +73,8 @@ def initial_step_size(f, x, t, f0, direction, rtol, atol, span):
 
 
 def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
-           safety=0.9, min_factor=0.2, max_factor=10.0, beta1=1 / 5, beta2=0.0):
+           safety=0.9, min_factor=0.2, max_factor=10.0, beta1=1 / 5, beta2=0.0,
+           embedded="shampine"):
   """Integrates dx/dt = f(x, t) from t0 to t1 (either order) with Dormand–Prince 5(4).
 
   Args:
@@ -77,10 +86,16 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
     h0: initial |step|; chosen automatically when None.
     beta1, beta2: controller exponents, h_new = h safety err^-beta1 err_prev^beta2; the
       default (1/5, 0) is the integral controller, (0.7/5, 0.4/5) the PI controller.
+    embedded: the embedded 4th-order solution of the error estimate, "shampine" (as
+      diffrax and torchdiffeq) or "dormand_prince" (as Hairer's DOPRI5 code).
 
   Returns:
     (x at t1, AdaptiveStats).
   """
+  if embedded not in EMBEDDED_ERROR_SCALES:
+    raise ValueError(f"Unknown embedded method {embedded!r}; valid: "
+                     f"{sorted(EMBEDDED_ERROR_SCALES)}.")
+  error_scale = EMBEDDED_ERROR_SCALES[embedded]
   check_field_shape(f, x0, jnp.asarray(t0, jnp.float32))
   t0, t1 = jnp.asarray(t0, jnp.float32), jnp.asarray(t1, jnp.float32)
   direction = jnp.where(t1 >= t0, 1.0, -1.0)
@@ -102,14 +117,14 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
     remaining = jnp.abs(t1 - t)
     last = h >= remaining
     h_step = jnp.minimum(h, remaining)
-    x_new, err, k7 = _dopri5_step(f, x, t, direction * h_step, k1)
+    x_new, err, k7 = _dopri5_step(f, x, t, direction * h_step, k1, error_scale)
     scale = atol + rtol * jnp.maximum(jnp.abs(x), jnp.abs(x_new))
     err_norm = jnp.maximum(_rms(err / scale), 1e-10)
     accept = err_norm <= 1.0
     grow = safety * err_norm ** (-beta1) * err_prev ** beta2
     shrink = safety * err_norm ** (-1 / 5)
-    factor = jnp.where(accept, jnp.clip(grow, min_factor, max_factor),
-                       jnp.clip(shrink, min_factor, 1.0))
+    factor = jnp.where(accept, jnp.clip(grow, 1.0, max_factor),
+                       jnp.clip(shrink, min_factor, safety))
     t_new = jnp.where(last, t1, t + direction * h_step)
     return (jnp.where(accept, t_new, t),
             jnp.where(accept, x_new, x),
