@@ -32,7 +32,20 @@ def main(workdir):
   fed_eight = train(regression_config(), f"{workdir}/fed8", regression_task())
   fed_diff = float(np.max(np.abs(np.asarray(fed_one.params["w"])
                                  - np.asarray(fed_eight.params["w"]))))
+  # An image model (the digits DiT: patches, attention, class labels with dropout) fed by
+  # the host image pipeline.
+  from configs.images import digits  # pylint: disable=g-import-not-at-top
+  image_config = digits.get_config("tiny")
+  image_config.train.update(num_steps=10, eval_every=0, checkpoint_every=10)
+  image_one = experiments.run(image_config, f"{workdir}/img1", devices=jax.devices()[:1])
+  image_eight = experiments.run(image_config, f"{workdir}/img8")
+  image_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                   for a, b in zip(jax.tree.leaves(image_one.params),
+                                   jax.tree.leaves(image_eight.params)))
+  image_scale = max(float(np.max(np.abs(np.asarray(a))))
+                    for a in jax.tree.leaves(image_one.params))
   print(json.dumps({"max_abs_diff": max(diffs), "param_scale": scale, "fed_diff": fed_diff,
+                    "image_diff": image_diff, "image_scale": image_scale,
                     "sharded_devices": len(multi.params["Dense_0"]["kernel"].sharding.device_set),
                     "all_reduce": "all-reduce" in hlo}))
 

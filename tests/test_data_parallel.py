@@ -21,6 +21,7 @@ def test_eight_devices_match_one_device(tmp_path):
   # Reductions run in a different order across 8 shards: float32 rounding only.
   assert report["max_abs_diff"] <= 1e-4 * report["param_scale"], report
   assert report["fed_diff"] <= 1e-5, report
+  assert report["image_diff"] <= 1e-4 * report["image_scale"], report
 
 
 def _free_port():
