@@ -32,6 +32,23 @@ def main(workdir):
   fed_eight = train(regression_config(), f"{workdir}/fed8", regression_task())
   fed_diff = float(np.max(np.abs(np.asarray(fed_one.params["w"])
                                  - np.asarray(fed_eight.params["w"]))))
+  # Parameters, optimizer state and EMA sharded over a "model" axis of 2 (a 4 x 2 mesh),
+  # then resumed on a 2 x 4 mesh: the checkpoint is re-laid out on restore.
+  sharded_config = tiny_config(**OVERRIDES, **{"train.model_axis_size": 2})
+  sharded = experiments.run(sharded_config, f"{workdir}/sharded")
+  sharded_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                     for a, b in zip(jax.tree.leaves(single.params),
+                                     jax.tree.leaves(sharded.params)))
+  kernel = sharded.params["Dense_1"]["kernel"]
+  sharded_spec = str(kernel.sharding.spec)
+  shard_rows = {tuple(s.data.shape) for s in kernel.addressable_shards}
+  longer = tiny_config(**{**OVERRIDES, "train.num_steps": 150, "train.model_axis_size": 4})
+  longer_one = tiny_config(**{**OVERRIDES, "train.num_steps": 150})
+  resumed = experiments.run(longer, f"{workdir}/sharded")
+  straight = experiments.run(longer_one, f"{workdir}/one")
+  resumed_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                     for a, b in zip(jax.tree.leaves(straight.params),
+                                     jax.tree.leaves(resumed.params)))
   # An image model (the digits DiT: patches, attention, class labels with dropout) fed by
   # the host image pipeline.
   from configs.images import digits  # pylint: disable=g-import-not-at-top
@@ -46,6 +63,8 @@ def main(workdir):
                     for a in jax.tree.leaves(image_one.params))
   print(json.dumps({"max_abs_diff": max(diffs), "param_scale": scale, "fed_diff": fed_diff,
                     "image_diff": image_diff, "image_scale": image_scale,
+                    "sharded_diff": sharded_diff, "sharded_spec": sharded_spec,
+                    "shard_shapes": sorted(shard_rows), "resumed_diff": resumed_diff,
                     "sharded_devices": len(multi.params["Dense_0"]["kernel"].sharding.device_set),
                     "all_reduce": "all-reduce" in hlo}))
 

@@ -10,6 +10,7 @@ def engine_config() -> ml_collections.ConfigDict:
       batch_size=256,
       steps_per_call=100,     # Training steps per compiled call (lax.scan).
       grad_accum_steps=1,     # Micro-batches averaged per step.
+      model_axis_size=1,      # Devices that share (shard) each parameter; 1 = replicated.
       log_every=500,
       eval_every=5_000,
       checkpoint_every=1_000,

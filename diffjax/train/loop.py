@@ -48,7 +48,8 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
   """Returns jitted `call(state, num_steps, batches=None) -> (state, per-step metrics)`.
 
   `num_steps` training steps run inside one compiled call via `lax.scan`; the state is
-  donated and replicated, each step's batch is split over the mesh's data axis. Tasks
+  donated and laid out by `parallel.state_shardings` (replicated unless the mesh's model
+  axis is larger than 1), each step's batch is split over every device. Tasks
   that draw their own batches on device get `batches=None`; tasks fed from the host get
   `batches`, a pytree of global arrays with leading axes (num_steps, batch_size).
   With `grad_accum_steps` = k > 1, each step averages the gradients of k micro-batches
@@ -88,10 +89,11 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads),
                    "params_finite": finite, **aux}
 
-  @functools.partial(jax.jit, static_argnums=1, donate_argnums=0,
-                     out_shardings=(rep, rep))
+  @functools.partial(jax.jit, static_argnums=1, donate_argnums=0)
   def call(state, num_steps, batches=None):
-    return jax.lax.scan(one_step, state, batches, length=num_steps)
+    state, metrics = jax.lax.scan(one_step, state, batches, length=num_steps)
+    state = jax.lax.with_sharding_constraint(state, parallel.state_shardings(mesh, state))
+    return state, jax.lax.with_sharding_constraint(metrics, rep)
 
   return call
 
@@ -101,19 +103,22 @@ def _host_batches(iterator, num_steps, mesh):
   arrays split over the data axis (each host contributes its own rows)."""
   local = [next(iterator) for _ in range(num_steps)]
   stacked = jax.tree.map(lambda *xs: np.stack(xs), *local)
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, parallel.DATA_AXIS))
+  sharding = jax.sharding.NamedSharding(mesh,
+                                        jax.sharding.PartitionSpec(None, parallel.BATCH_AXES))
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), stacked)
 
 
 def _initial_state_fn(task, optimizer, mesh):
-  return jax.jit(functools.partial(create_train_state, task.init_params, optimizer),
-                 out_shardings=parallel.replicated(mesh))
+  create = functools.partial(create_train_state, task.init_params, optimizer)
+  shardings = parallel.state_shardings(mesh, jax.eval_shape(create, jax.random.PRNGKey(0)))
+  return jax.jit(create, out_shardings=shardings)
 
 
 def _abstract_state(init_fn, key, mesh):
-  rep = parallel.replicated(mesh)
   shapes = jax.eval_shape(init_fn, key)
-  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+  return jax.tree.map(lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                                               sharding=sharding),
+                      shapes, parallel.state_shardings(mesh, shapes))
 
 
 def _next_boundary(step, train_config):
@@ -165,8 +170,8 @@ def _keys(seed):
   return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)  # (train, eval)
 
 
-def _run_evaluation(task, state, step, eval_key, writer, use_ema=True):
-  params = state.ema_params if use_ema else state.params
+def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True):
+  params = parallel.gather_replicated(state.ema_params if use_ema else state.params, mesh)
   metrics, figures = task.evaluate(params, eval_key)
   writer.evaluation(step, metrics)
   writer.figures(step, figures)
@@ -184,7 +189,7 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
   good checkpoint is kept), IncompatibleWorkdirError for a workdir holding another run.
   """
   tc = config.train
-  mesh = parallel.make_data_mesh(devices)
+  mesh = parallel.make_data_mesh(devices, tc.model_axis_size)
   parallel.check_batch_size(task.batch_size, mesh)
   workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
   optimizer = build_optimizer(config.optim, tc.num_steps)
@@ -231,7 +236,7 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
                           "resume.", step)
           break
         if _due(step, tc.eval_every, tc.num_steps):
-          _run_evaluation(task, state, step, eval_key, writer, config.eval.use_ema)
+          _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
   finally:
     checkpointer.close()
     if writer is not None:
@@ -240,8 +245,9 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
 
 
 def restore_for_inference(config, workdir, task, devices=None):
-  """Restores the latest good checkpoint of `workdir` (for eval and sample modes)."""
-  mesh = parallel.make_data_mesh(devices)
+  """Restores the latest good checkpoint of `workdir` (for eval and sample modes); the
+  state is replicated on every device."""
+  mesh = parallel.make_data_mesh(devices, config.train.model_axis_size)
   workdir_lib.check_workdir(workdir, config)
   optimizer = build_optimizer(config.optim, config.train.num_steps)
   train_key, _ = _keys(config.seed)
@@ -254,7 +260,7 @@ def restore_for_inference(config, workdir, task, devices=None):
   if state is None:
     raise checkpoint_lib.CheckpointError(
         f"No checkpoint in {workdir}: train first with --mode=train.")
-  return state
+  return parallel.gather_replicated(state, mesh)
 
 
 def evaluate(config, workdir, task, *, devices=None):
@@ -263,7 +269,7 @@ def evaluate(config, workdir, task, *, devices=None):
   writer = RunWriter(workdir)
   try:
     return _run_evaluation(task, state, int(jax.device_get(state.step)), _keys(config.seed)[1],
-                           writer, config.eval.use_ema)
+                           writer, parallel.make_data_mesh(devices), config.eval.use_ema)
   finally:
     writer.close()
 

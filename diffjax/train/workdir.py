@@ -17,7 +17,8 @@ from diffjax.train.parallel import barrier
 # Keys (dotted prefixes) that may change between a run and its resumption.
 RESUMABLE_PREFIXES = ("train.num_steps", "train.log_every", "train.eval_every",
                       "train.checkpoint_every", "train.steps_per_call",
-                      "train.keep_checkpoints", "eval.", "sample.")
+                      "train.keep_checkpoints", "train.model_axis_size", "eval.",
+                      "sample.")
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "events", "plots",
              "broken_checkpoints", "samples.npz")
 
