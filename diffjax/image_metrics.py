@@ -6,14 +6,17 @@ The Fréchet distance between Gaussians N(mu1, S1) and N(mu2, S2) is
 
 (Dowson & Landau 1982; as FID in Heusel et al., "GANs Trained by a Two Time-Scale Update
 Rule Converge to a Local Nash Equilibrium", NeurIPS 2017, section 4). FID uses Inception-v3
-features; offline, diffjax uses the penultimate features of a small classifier it trains itself on
-the 8x8 digits (`digits_frechet_distance`): a PROXY, comparable only with itself.
+features: `inception_fid` computes it from InceptionV3 weights the user supplies as a local file
+(`diffjax.inception`; never downloaded). Offline, diffjax also uses the penultimate features of a
+small classifier it trains itself on the 8x8 digits (`digits_frechet_distance`): a PROXY,
+comparable only with itself.
 
 Images follow the diffjax convention: (N, H, W, C) floats in [-1, 1].
 """
 import dataclasses
 import functools
-from typing import Any
+import os
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
@@ -21,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from diffjax import inception
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 
@@ -172,3 +176,86 @@ def digits_class_accuracy(samples, labels, classifier=None):
   """Fraction of class-conditional samples (N, 8k, 8k, 1) that the digits classifier
   assigns to the class (N,) they were generated for."""
   return (classifier or digits_classifier()).accuracy(samples, labels)
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_inception_weights(path):
+  return inception.load_inception_weights(path)
+
+
+def inception_weights(weights_path):
+  """Validated InceptionV3 params from a local .npz/.pth file (cached for the last path
+  read), or `weights_path` itself if it already is a params mapping."""
+  if isinstance(weights_path, Mapping):
+    return weights_path
+  return _cached_inception_weights(os.path.abspath(os.fspath(weights_path)))
+
+
+def inception_features(images, weights_path, batch_size=50):
+  """(N, H, W, C) images in [-1, 1] (C = 1 or 3) -> (N, 2048) InceptionV3 pool3 features."""
+  return inception.inception_features(images, inception_weights(weights_path), batch_size)
+
+
+def inception_statistics(images, weights_path, batch_size=50):
+  """(N, H, W, C) images in [-1, 1] (C = 1 or 3, N >= 2) -> (mu (2048,), sigma (2048, 2048))
+  of their InceptionV3 pool3 features, in float64."""
+  return feature_statistics(inception_features(images, weights_path, batch_size))
+
+
+def frechet_distance_to_statistics(features, mu, sigma):
+  """Fréchet distance between the Gaussian fit of (N, D) features and N(mu, sigma).
+
+  Equals `frechet_distance(*feature_statistics(features), mu, sigma)`. For N <= D it works in
+  sample space, O(N D^2) instead of O(D^3): with X the centred features, S1 = X^T X / (N - 1)
+  and the nonzero eigenvalues of S1 sigma are those of the N x N PSD matrix
+  X sigma X^T / (N - 1), so tr((S1 sigma)^(1/2)) is the sum of their square roots.
+  """
+  mu1, s1 = feature_statistics(features)
+  if len(features) > len(mu1):
+    return frechet_distance(mu1, s1, mu, sigma)
+  x = np.asarray(features, np.float64) - mu1
+  sigma = np.asarray(sigma, np.float64)
+  small = x @ sigma @ x.T / (len(x) - 1)
+  trace_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((small + small.T) / 2), 0, None)))
+  return float(np.sum((mu1 - np.asarray(mu, np.float64)) ** 2) + np.trace(s1)
+               + np.trace(sigma) - 2 * trace_sqrt)
+
+
+def save_reference_statistics(path, mu, sigma):
+  """Saves reference statistics (mu (D,), sigma (D, D)) to an .npz with arrays mu, sigma."""
+  mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
+  if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+    raise ValueError(f"Expected mu (D,) and sigma (D, D); got {mu.shape} and {sigma.shape}.")
+  np.savez(path, mu=mu, sigma=sigma)
+
+
+def load_reference_statistics(path):
+  """(mu (D,), sigma (D, D)) from an .npz written by `save_reference_statistics` (pytorch-fid's
+  precomputed .npz statistics use the same names)."""
+  with np.load(os.fspath(path)) as data:
+    missing = {"mu", "sigma"} - set(data.files)
+    if missing:
+      raise ValueError(f"{path} lacks the arrays {sorted(missing)}; it holds {data.files}. "
+                       "Write reference statistics with save_reference_statistics.")
+    mu, sigma = data["mu"].astype(np.float64), data["sigma"].astype(np.float64)
+  if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+    raise ValueError(f"{path}: expected mu (D,) and sigma (D, D); got {mu.shape} and "
+                     f"{sigma.shape}.")
+  return mu, sigma
+
+
+def inception_fid(samples, reference, weights_path, batch_size=50):
+  """Inception FID (Heusel et al. 2017) between samples (N, H, W, C) in [-1, 1] and a reference.
+
+  reference: images (M, H', W', C'), a (mu, sigma) pair, or the path of an .npz of them
+  (`save_reference_statistics`). weights_path: InceptionV3 weights the user downloaded
+  (.npz or pytorch-fid's .pth, see `diffjax.inception`), or params already loaded.
+  Unlike `digits_frechet_distance` (a proxy) this is the standard metric, though with
+  the caveats of `diffjax.inception.resize_for_inception`; it is biased upwards for small N.
+  """
+  features = inception_features(samples, weights_path, batch_size)
+  if isinstance(reference, (str, os.PathLike)):
+    reference = load_reference_statistics(reference)
+  elif not (isinstance(reference, tuple) and len(reference) == 2):
+    reference = inception_statistics(reference, weights_path, batch_size)
+  return frechet_distance_to_statistics(features, *reference)

@@ -1,6 +1,7 @@
 """Generative models of images: host-fed batches (tfds or the bundled 8x8 digits) ->
 path -> objective -> U-Net / transformer; evaluated by sample grids, bits/dim through the
-probability-flow ODE and, on the digits, a proxy Fréchet distance and class accuracy.
+probability-flow ODE, on the digits a proxy Fréchet distance and class accuracy, and, given
+InceptionV3 weights (eval.inception_weights), Inception FID against the test split.
 
 Config sections read here: data, path, objective, model, sample, eval (+ train.label_dropout).
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from diffjax import image_metrics, image_plots, likelihood
 from diffjax.data import ImageStream, load_image_dataset
+from diffjax.data.images import dequantize
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
@@ -81,12 +83,17 @@ def build_task(config) -> Task:
                      num_steps=config.sample.num_steps, **sampler_options)
     return jnp.clip(result.x, -1.0, 1.0), result.nfe
 
-  test_images = None
-  if config.eval.bpd_examples:
+  def test_levels(count):
     test_source = _load(config, "test")
-    count = min(config.eval.bpd_examples, len(test_source))
-    test_images = np.stack([np.asarray(test_source.records[i]["image"])
-                            for i in range(count)])
+    return np.stack([np.asarray(test_source.records[i]["image"])
+                     for i in range(min(count, len(test_source)))])
+
+  test_images = test_levels(config.eval.bpd_examples) if config.eval.bpd_examples else None
+  inception_params = None
+  if config.eval.get("inception_weights"):  # Fails here, before training, if unreadable.
+    inception_params = image_metrics.inception_weights(config.eval.inception_weights)
+    fid_reference = functools.cache(lambda: image_metrics.inception_statistics(
+        dequantize(test_levels(num_images), train_source.num_levels), inception_params))
 
   @jax.jit
   def bits_per_dim(params, key):
@@ -109,6 +116,9 @@ def build_task(config) -> Task:
       if num_classes:
         values["digits_class_accuracy"] = float(
             image_metrics.digits_class_accuracy(images, np.asarray(labels)))
+    if inception_params is not None:
+      values["inception_fid"] = image_metrics.inception_fid(images, fid_reference(),
+                                                            inception_params)
     if test_images is not None:
       values["bits_per_dim"] = float(parallel.to_host(bits_per_dim(params, key)))
     grid = image_plots.sample_grid_figure(images[:config.sample.num_images], num_columns=10,
@@ -151,4 +161,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20,
                                                  num_images=50))
   config.eval.update(num_samples=500, bpd_examples=64, bpd_steps=20)
+  # InceptionV3 weights file (.npz or pytorch-fid's .pth; see diffjax/inception.py, never
+  # downloaded): "" = off; else Inception FID of the num_samples samples against as many
+  # test images (bin centres).
+  config.eval.inception_weights = ""
   return config

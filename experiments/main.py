@@ -13,6 +13,8 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from diffjax.data import DatasetNotPreparedError
+from diffjax.inception import InceptionWeightsError
 from diffjax.registry import UnknownComponentError
 from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
                            initialize_distributed)
@@ -49,7 +51,7 @@ define_flags()
 FLAGS = flags.FLAGS
 
 USER_ERRORS = (UnknownComponentError, IncompatibleWorkdirError, CheckpointError,
-               NonFiniteLossError)
+               NonFiniteLossError, DatasetNotPreparedError, InceptionWeightsError)
 
 
 class _QuietLibraries(logging.logging.Filter):

@@ -80,3 +80,12 @@ def test_incompatible_workdir_message(tmp_path):
   assert second.returncode == 1
   assert "model.depth: 2 (recorded) vs 3 (given)" in second.stderr
   assert "--overwrite" in second.stderr
+
+
+def test_data_and_weights_problems_are_user_errors():
+  """They end the command with their message and exit code 1, not a traceback."""
+  from diffjax.data import DatasetNotPreparedError  # pylint: disable=g-import-not-at-top
+  from diffjax.inception import InceptionWeightsNotFoundError  # pylint: disable=g-import-not-at-top
+  from experiments import main as cli  # pylint: disable=g-import-not-at-top
+  for error in (DatasetNotPreparedError, InceptionWeightsNotFoundError, UnknownComponentError):
+    assert issubclass(error, cli.USER_ERRORS), error
