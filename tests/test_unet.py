@@ -1,12 +1,16 @@
-"""The U-Net: shapes, dtypes, conditioning, dropout, bottleneck, remat equivalence."""
+"""The U-Net: shapes, dtypes, conditioning, dropout, bottleneck, remat equivalence, layers."""
 import functools
+import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from diffjax import backend
 from diffjax.models import build_model
+from diffjax.models import unet
 
 # XLA's CPU backend compiles these graphs several times faster without its LLVM
 # optimisation passes; the tests check values, not speed.
@@ -121,3 +125,37 @@ def test_invalid_shapes_fail_clearly():
     build_model("unet", (10, 10, 1), channel_mults=(1, 2, 2))
   with pytest.raises(ValueError, match=r"\(H, W, C\)"):
     build_model("unet", (64,))
+
+
+def test_group_norm_and_attention_match_their_textbook_forms():
+  """The CPU-friendly GroupNorm and attention compute flax's GroupNorm and softmax(qk^T)v."""
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(3 * rng.standard_normal((2, 4, 4, 12)) + 1, jnp.float32)
+  ours, theirs = unet.GroupNorm(3), nn.GroupNorm(3)
+  params = _jit(ours.init)(jax.random.PRNGKey(0), x)
+  assert jax.tree.structure(params) == jax.tree.structure(theirs.init(jax.random.PRNGKey(0), x))
+  params = jax.tree.map(lambda p: p + rng.standard_normal(p.shape).astype(np.float32), params)
+  np.testing.assert_allclose(_jit(ours.apply)(params, x), theirs.apply(params, x), atol=1e-5)
+  grad = lambda module: _jit(jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))),
+                                      argnums=(0, 1)))(params, x)
+  for a, b in zip(jax.tree.leaves(grad(ours)), jax.tree.leaves(grad(theirs))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+  q, k, v = (jnp.asarray(rng.standard_normal((2, 5, 2, 3)), jnp.float32) for _ in range(3))
+  weights = jax.nn.softmax(jnp.einsum("bnhd,bmhd->bhnm", q, k) / np.sqrt(3), axis=-1)
+  np.testing.assert_allclose(unet.multi_head_attention(q, k, v),
+                             jnp.einsum("bhnm,bmhd->bnhd", weights, v), atol=1e-6)
+
+
+def test_cpu_flags_only_for_measured_jaxlib_and_before_jax_starts(monkeypatch):
+  flags = backend.CPU_XLA_FLAGS
+  assert backend.cpu_xla_flags("0.10.2", "") == flags
+  assert backend.cpu_xla_flags("0.9.0", "") == ()  # Unknown flags would abort XLA.
+  own = "--xla_cpu_experimental_ynn_fusion_type="  # The user's own choice wins.
+  assert backend.cpu_xla_flags("0.10.2", own) == ()
+  jnp.zeros(1).block_until_ready()  # JAX's CPU backend now exists: too late to add flags.
+  monkeypatch.setenv("XLA_FLAGS", "")
+  if backend.cpu_xla_flags():
+    with pytest.warns(UserWarning, match="after JAX created its backends"):
+      assert backend.configure_cpu() == ()
+  assert os.environ["XLA_FLAGS"] == ""

@@ -78,6 +78,34 @@ def _conv(features, dtype, kernel=3, stride=1, zero_init=False):
                  dtype=dtype, **kwargs)
 
 
+class GroupNorm(nn.Module):
+  """Group normalisation (Wu & He, "Group Normalization", 2018) over (H, W, C / groups).
+
+  The math and parameters (`scale`, `bias`) of flax.linen.GroupNorm with its defaults
+  (epsilon 1e-6, variance E[x^2] - E[x]^2 clipped at 0, statistics in float32), written so
+  that XLA on CPU reads x once for both statistics and normalises with one fused
+  multiply-add: y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a.
+  """
+  num_groups: int
+  epsilon: float = 1e-6
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (c,))
+    bias = self.param("bias", _zeros, (c,))
+    x = x.astype(jnp.float32)
+    groups = x.reshape(x.shape[0], -1, self.num_groups, c // self.num_groups)
+    mean = jnp.mean(groups, axis=(1, 3))
+    var = jnp.maximum(jnp.mean(jnp.square(groups), axis=(1, 3)) - jnp.square(mean), 0.0)
+    per_channel = lambda stat: jnp.repeat(stat, c // self.num_groups, axis=1)  # (B, C)
+    a = per_channel(jax.lax.rsqrt(var + self.epsilon)) * scale[None]
+    b = bias[None] - per_channel(mean) * a
+    expand = lambda v: v.reshape(v.shape[0], *(1,) * (x.ndim - 2), c)
+    return (x * expand(a) + expand(b)).astype(self.dtype)
+
+
 class ResBlock(nn.Module):
   """GroupNorm-SiLU-conv, + embedding, GroupNorm-SiLU-dropout-conv; (x + h) / sqrt(2).
 
@@ -92,10 +120,10 @@ class ResBlock(nn.Module):
   @nn.compact
   def __call__(self, x, emb):
     c = self.out_channels
-    h = nn.silu(nn.GroupNorm(num_groups(x.shape[-1], self.max_groups), dtype=self.dtype)(x))
+    h = nn.silu(GroupNorm(num_groups(x.shape[-1], self.max_groups), dtype=self.dtype)(x))
     h = _conv(c, self.dtype)(h)
     h = h + nn.Dense(c, dtype=self.dtype)(nn.silu(emb))[:, None, None, :]
-    h = nn.silu(nn.GroupNorm(num_groups(c, self.max_groups), dtype=self.dtype)(h))
+    h = nn.silu(GroupNorm(num_groups(c, self.max_groups), dtype=self.dtype)(h))
     h = nn.Dropout(self.dropout, deterministic=not self.has_rng("dropout"))(h)
     h = _conv(c, self.dtype, zero_init=True)(h)
     if x.shape[-1] != c:
@@ -107,11 +135,20 @@ def multi_head_attention(q, k, v):
   """softmax(q k^T / sqrt(d)) v per head ("Attention Is All You Need", eq. 1).
 
   q: (B, N, heads, d), k, v: (B, M, heads, d) -> (B, N, heads, d). Logits and softmax are
-  computed in float32 whatever the compute dtype.
+  computed in float32 whatever the compute dtype. Written for XLA:CPU, with the same math:
+  heads lead (B, heads, N, d) so every product is a plain batched matrix product; q, not
+  the (N, M) logits, is scaled by 1 / sqrt(d); the softmax denominator divides the (N, d)
+  output rather than the (N, M) weights (one pass fewer over the largest tensor).
   """
-  logits = jnp.einsum("bnhd,bmhd->bhnm", q, k, preferred_element_type=jnp.float32)
-  weights = jax.nn.softmax(logits / math.sqrt(q.shape[-1]), axis=-1).astype(v.dtype)
-  return jnp.einsum("bhnm,bmhd->bnhd", weights, v)
+  q, k, v = (jnp.swapaxes(a, 1, 2) for a in (q, k, v))  # (B, heads, N, d)
+  q = q / jnp.asarray(math.sqrt(q.shape[-1]), q.dtype)
+  logits = jnp.einsum("bhnd,bhmd->bhnm", q, k, preferred_element_type=jnp.float32)
+  # Subtracting the (constant) row maximum keeps exp finite; it cancels in the ratio.
+  weights = jnp.exp(logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True)))
+  out = jnp.einsum("bhnm,bhmd->bhnd", weights.astype(v.dtype), v,
+                   preferred_element_type=jnp.float32)
+  out = out / jnp.sum(weights, axis=-1, keepdims=True)
+  return jnp.swapaxes(out, 1, 2).astype(v.dtype)
 
 
 class AttentionBlock(nn.Module):
@@ -128,7 +165,7 @@ class AttentionBlock(nn.Module):
     b, height, width, c = x.shape
     if c % self.num_heads:
       raise ValueError(f"{c} channels cannot be split into {self.num_heads} heads.")
-    h = nn.GroupNorm(num_groups(c, self.max_groups), dtype=self.dtype)(x)
+    h = GroupNorm(num_groups(c, self.max_groups), dtype=self.dtype)(x)
     qkv = nn.Dense(3 * c, dtype=self.dtype)(h.reshape(b, height * width, c))
     q, k, v = jnp.split(qkv.reshape(b, height * width, 3 * self.num_heads, -1), 3, axis=2)
     h = multi_head_attention(q, k, v).reshape(b, height * width, c)
@@ -190,7 +227,7 @@ class UNet(nn.Module):
         h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
         h = _conv(h.shape[-1], self.dtype)(h)
 
-    h = nn.silu(nn.GroupNorm(num_groups(h.shape[-1], self.max_groups), dtype=self.dtype)(h))
+    h = nn.silu(GroupNorm(num_groups(h.shape[-1], self.max_groups), dtype=self.dtype)(h))
     out = _conv(self.out_channels, self.dtype, zero_init=True)(h)
     return out.astype(jnp.float32), bottleneck.astype(jnp.float32)
 
