@@ -135,20 +135,24 @@ def plot_quality(table, floor, filename):
   fig.savefig(filename, dpi=120)
 
 
-def _timed(fn, x, repeats):
+def _compiled(fn, x):
   start = time.perf_counter()
   compiled = jax.jit(fn).lower(x).compile()
   compile_time = time.perf_counter() - start
   jax.block_until_ready(compiled(x))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(x))
-    times.append(time.perf_counter() - start)
-  return compile_time, statistics.median(times), compiled(x)
+  return compiled, compile_time
+
+
+def _run_time(compiled, x):
+  start = time.perf_counter()
+  jax.block_until_ready(compiled(x))
+  return time.perf_counter() - start
 
 
 def speed_comparison(batch, heun_steps, tol, repeats):
+  """Compile times, and run times as medians over `repeats` rounds in which the four
+  solvers run one after another (so slow drifts of the machine hit every solver alike);
+  the ratios are medians of the per-round ratios."""
   path = build_path("vp")
   model = build_model("mlp", (2,), width=128, depth=3)
   params = model.init(jax.random.PRNGKey(0))
@@ -158,17 +162,24 @@ def speed_comparison(batch, heun_steps, tol, repeats):
   x0 = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
   fields = Fields(velocity=velocity)
 
-  ours_heun = lambda x: SAMPLERS.get("heun")(fields, path, x, None, num_steps=heun_steps).x
-  theirs_heun = lambda x: diffrax_solve(velocity, x, solver="Heun", num_steps=heun_steps).ys[-1]
-  ours_dopri5 = lambda x: SAMPLERS.get("dopri5")(fields, path, x, None, num_steps=1, rtol=tol,
-                                                 atol=tol)
-  theirs_dopri5 = lambda x: diffrax_solve(velocity, x, solver="Dopri5", rtol=tol, atol=tol)
-
+  solvers = {
+      "ours_heun": lambda x: SAMPLERS.get("heun")(fields, path, x, None,
+                                                  num_steps=heun_steps).x,
+      "diffrax_heun": lambda x: diffrax_solve(velocity, x, solver="Heun",
+                                              num_steps=heun_steps).ys[-1],
+      "ours_dopri5": lambda x: SAMPLERS.get("dopri5")(fields, path, x, None, num_steps=1,
+                                                      rtol=tol, atol=tol),
+      "diffrax_dopri5": lambda x: diffrax_solve(velocity, x, solver="Dopri5", rtol=tol,
+                                                atol=tol)}
+  compiled = {label: _compiled(fn, x0) for label, fn in solvers.items()}
+  times = {label: [] for label in solvers}
+  for _ in range(repeats):
+    for label, (fn, _) in compiled.items():
+      times[label].append(_run_time(fn, x0))
   results = {}
-  for label, fn in (("ours_heun", ours_heun), ("diffrax_heun", theirs_heun),
-                    ("ours_dopri5", ours_dopri5), ("diffrax_dopri5", theirs_dopri5)):
-    compile_time, run_time, out = _timed(fn, x0, repeats)
-    entry = {"compile_s": compile_time, "run_s": run_time}
+  for label, (fn, compile_time) in compiled.items():
+    entry = {"compile_s": compile_time, "run_s": statistics.median(times[label])}
+    out = fn(x0)
     if label == "ours_dopri5":
       entry["nfe"] = int(out.nfe)
       entry["steps"] = (int(out.nfe) - 2) // 6   # accepted + rejected, after 2 initial
@@ -176,6 +187,9 @@ def speed_comparison(batch, heun_steps, tol, repeats):
       entry["steps"] = int(out.stats["num_steps"])
     results[label] = entry
     print(label, entry, flush=True)
+  for kind in ("heun", "dopri5"):
+    results[f"{kind}_round_ratios"] = [a / b for a, b in zip(times[f"ours_{kind}"],
+                                                             times[f"diffrax_{kind}"])]
   return results
 
 
@@ -189,9 +203,8 @@ def main(argv=None):
                            repeats=5 if quick else 20)
   dpm = table["dpm_solver_pp_2m"][10]["w2"]
   figures = {
-      "time_ratio_vs_diffrax_heun": speed["ours_heun"]["run_s"] / speed["diffrax_heun"]["run_s"],
-      "time_ratio_vs_diffrax_dopri5":
-          speed["ours_dopri5"]["run_s"] / speed["diffrax_dopri5"]["run_s"],
+      "time_ratio_vs_diffrax_heun": statistics.median(speed["heun_round_ratios"]),
+      "time_ratio_vs_diffrax_dopri5": statistics.median(speed["dopri5_round_ratios"]),
       "compile_ratio_vs_diffrax":
           (speed["ours_heun"]["compile_s"] + speed["ours_dopri5"]["compile_s"])
           / (speed["diffrax_heun"]["compile_s"] + speed["diffrax_dopri5"]["compile_s"]),
@@ -203,7 +216,7 @@ def main(argv=None):
   plot_name = "solvers_quick.png" if quick else "solvers.png"
   plot_quality(table, floor, os.path.join(RESULTS_DIR, plot_name))
   speed_rows = [(k, v["compile_s"], v["run_s"], v.get("nfe", v.get("steps", "")))
-                for k, v in speed.items()]
+                for k, v in speed.items() if isinstance(v, dict)]
   width_rows = [(k, v["euler"], v["dpm_solver_pp_2m"], v["ratio"]) for k, v in widths.items()]
   markdown = (f"Target: 8-mode ring mixture, radius {TARGET['radius']:g}, std "
               f"{TARGET['std']:g}, VP path.\n\n"
