@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 import experiments
+from diffjax.train.workdir import read_metrics
 from tests.helpers import tiny_config
 
 OVERRIDES = {"train.num_steps": 100, "train.eval_every": 0, "train.steps_per_call": 25}
@@ -34,8 +35,10 @@ def main(workdir):
                                  - np.asarray(fed_eight.params["w"]))))
   # Parameters, optimizer state and EMA sharded over a "model" axis of 2 (a 4 x 2 mesh),
   # then resumed on a 2 x 4 mesh: the checkpoint is re-laid out on restore.
-  sharded_config = tiny_config(**OVERRIDES, **{"train.model_axis_size": 2})
-  sharded = experiments.run(sharded_config, f"{workdir}/sharded")
+  sharded_config = tiny_config(**{**OVERRIDES, "train.model_axis_size": 2,
+                                  "train.eval_every": 100})
+  sharded = experiments.run(sharded_config, f"{workdir}/sharded")   # Evaluates at 100.
+  sampled = experiments.run(sharded_config, f"{workdir}/sharded", mode="sample")
   sharded_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                      for a, b in zip(jax.tree.leaves(single.params),
                                      jax.tree.leaves(sharded.params)))
@@ -65,6 +68,8 @@ def main(workdir):
                     "image_diff": image_diff, "image_scale": image_scale,
                     "sharded_diff": sharded_diff, "sharded_spec": sharded_spec,
                     "shard_shapes": sorted(shard_rows), "resumed_diff": resumed_diff,
+                    "sharded_eval_w2": read_metrics(f"{workdir}/sharded")[-1]["w2"],
+                    "sharded_samples": int(len(sampled["samples"])),
                     "sharded_devices": len(multi.params["Dense_0"]["kernel"].sharding.device_set),
                     "all_reduce": "all-reduce" in hlo}))
 

@@ -33,6 +33,8 @@ def test_eight_devices_match_one_device(tmp_path):
   assert report["shard_shapes"] == [[32, 16]], report
   assert report["sharded_diff"] <= 1e-4 * report["param_scale"], report
   assert report["resumed_diff"] <= 1e-4 * report["param_scale"], report
+  # Evaluation and sampling gather the sharded parameters.
+  assert 0 < report["sharded_eval_w2"] < 10 and report["sharded_samples"] > 0, report
 
 
 def _free_port():

@@ -10,6 +10,8 @@ Toward Training Trillion Parameter Models", Rajbhandari et al., 2020, stage 3). 
 divides parameter and optimizer memory by the axis size for large models. The same code
 runs on one CPU, several GPUs or a TPU pod.
 """
+import functools
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -88,7 +90,13 @@ def gather_replicated(tree, mesh: Mesh):
   evaluation and sampling code that expects whole arrays)."""
   if mesh.shape[MODEL_AXIS] == 1:
     return tree
-  return jax.jit(lambda t: t, out_shardings=replicated(mesh))(tree)
+  return _replicator(mesh)(tree)
+
+
+@functools.lru_cache(maxsize=None)
+def _replicator(mesh: Mesh):
+  """One jitted identity per mesh whose output is replicated (compiled once per tree)."""
+  return jax.jit(lambda tree: tree, out_shardings=replicated(mesh))
 
 
 def check_batch_size(batch_size: int, mesh: Mesh):
