@@ -15,7 +15,11 @@
     ratio over mode widths (and the earlier radius-5, std-0.5 ring) is reported too.
 (2) Wall time and compile time of our fixed-step Heun and adaptive Dopri5 against diffrax's
     Heun and Dopri5 on the same probability-flow ODE of the same MLP network (a randomly
-    initialised velocity-prediction MLP on the VP path), in one process.
+    initialised velocity-prediction MLP on the VP path), in one process. Beside them runs
+    the floor of any 100-NFE solver: a bare `lax.scan` of 100 network evaluations, each
+    followed by x + dt v. With 50 Heun steps at batch 4096 the network is nearly all the
+    time, so the Heun ratio is close to 1 by construction; a batch sweep (256, 1024,
+    4096) shows where solver overhead matters.
 Figures: time_ratio_vs_diffrax_heun, time_ratio_vs_diffrax_dopri5 (ours / diffrax, run
 time at equal NFE / equal tolerance), compile_ratio_vs_diffrax (ours / diffrax, both
 solvers together) and euler_over_dpmpp_w2_at_10nfe.
@@ -26,6 +30,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, parse_args, write_results
@@ -149,33 +154,61 @@ def _run_time(compiled, x):
   return time.perf_counter() - start
 
 
-def speed_comparison(batch, heun_steps, tol, repeats):
-  """Compile times, and run times as medians over `repeats` rounds in which the four
-  solvers run one after another (so slow drifts of the machine hit every solver alike);
-  the ratios are medians of the per-round ratios."""
+def _network_velocity():
+  """The velocity of a randomly initialised velocity-prediction MLP on the VP path."""
   path = build_path("vp")
   model = build_model("mlp", (2,), width=128, depth=3)
   params = model.init(jax.random.PRNGKey(0))
-  # A velocity-predicting network: the ODE drift is the network itself.
-  velocity = build_objective("score_matching", path, prediction="velocity").fields(
+  return path, build_objective("score_matching", path, prediction="velocity").fields(
       model.apply, params).velocity
-  x0 = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
-  fields = Fields(velocity=velocity)
 
-  solvers = {
+
+def _timed_rounds(compiled, x, repeats):
+  """Run times of each compiled function in `repeats` interleaved rounds (one after
+  another in every round, so slow drifts of the machine hit all alike)."""
+  times = {label: [] for label in compiled}
+  for _ in range(repeats):
+    for label, fn in compiled.items():
+      times[label].append(_run_time(fn, x))
+  return times
+
+
+def _round_ratios(times, ours, theirs):
+  return [a / b for a, b in zip(times[ours], times[theirs])]
+
+
+def heun_solvers(velocity, path, heun_steps):
+  """Our Heun, diffrax's Heun and the bare-evaluation floor at the same NFE."""
+  fields = Fields(velocity=velocity)
+  dt = 1.0 / (2 * heun_steps)
+
+  def bare_evaluations(x):
+    def evaluation(x, t):
+      return x + dt * velocity(x, t), None
+    return jax.lax.scan(evaluation, x, jnp.linspace(0.0, 1.0, 2 * heun_steps))[0]
+
+  return {
       "ours_heun": lambda x: SAMPLERS.get("heun")(fields, path, x, None,
                                                   num_steps=heun_steps).x,
       "diffrax_heun": lambda x: diffrax_solve(velocity, x, solver="Heun",
                                               num_steps=heun_steps).ys[-1],
+      "bare_evaluations": bare_evaluations}
+
+
+def speed_comparison(batch, heun_steps, tol, repeats):
+  """Compile times, and run times as medians over `repeats` interleaved rounds; the
+  ratios are medians of the per-round ratios."""
+  path, velocity = _network_velocity()
+  fields = Fields(velocity=velocity)
+  x0 = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
+  solvers = dict(heun_solvers(velocity, path, heun_steps))
+  solvers.update({
       "ours_dopri5": lambda x: SAMPLERS.get("dopri5")(fields, path, x, None, num_steps=1,
                                                       rtol=tol, atol=tol),
       "diffrax_dopri5": lambda x: diffrax_solve(velocity, x, solver="Dopri5", rtol=tol,
-                                                atol=tol)}
+                                                atol=tol)})
   compiled = {label: _compiled(fn, x0) for label, fn in solvers.items()}
-  times = {label: [] for label in solvers}
-  for _ in range(repeats):
-    for label, (fn, _) in compiled.items():
-      times[label].append(_run_time(fn, x0))
+  times = _timed_rounds({label: fn for label, (fn, _) in compiled.items()}, x0, repeats)
   results = {}
   for label, (fn, compile_time) in compiled.items():
     entry = {"compile_s": compile_time, "run_s": statistics.median(times[label])}
@@ -188,9 +221,33 @@ def speed_comparison(batch, heun_steps, tol, repeats):
     results[label] = entry
     print(label, entry, flush=True)
   for kind in ("heun", "dopri5"):
-    results[f"{kind}_round_ratios"] = [a / b for a, b in zip(times[f"ours_{kind}"],
-                                                             times[f"diffrax_{kind}"])]
+    results[f"{kind}_round_ratios"] = _round_ratios(times, f"ours_{kind}", f"diffrax_{kind}")
+  for label in ("ours_heun", "diffrax_heun"):
+    results[f"{label}_over_bare"] = statistics.median(
+        _round_ratios(times, label, "bare_evaluations"))
   return results
+
+
+def heun_batch_sweep(batches, heun_steps, repeats):
+  """Median per-round Heun run-time ratios (ours / diffrax, and each over the bare
+  evaluations) at several batch sizes."""
+  path, velocity = _network_velocity()
+  sweep = {}
+  for batch in batches:
+    x0 = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
+    compiled = {label: _compiled(fn, x0)[0]
+                for label, fn in heun_solvers(velocity, path, heun_steps).items()}
+    times = _timed_rounds(compiled, x0, repeats)
+    sweep[batch] = {
+        "ours_over_diffrax": statistics.median(
+            _round_ratios(times, "ours_heun", "diffrax_heun")),
+        "ours_over_bare": statistics.median(
+            _round_ratios(times, "ours_heun", "bare_evaluations")),
+        "diffrax_over_bare": statistics.median(
+            _round_ratios(times, "diffrax_heun", "bare_evaluations")),
+        "ours_heun_s": statistics.median(times["ours_heun"])}
+    print("heun batch", batch, sweep[batch], flush=True)
+  return sweep
 
 
 def main(argv=None):
@@ -201,10 +258,14 @@ def main(argv=None):
   widths = width_sweep(num_samples)
   speed = speed_comparison(batch=1000 if quick else 4096, heun_steps=50, tol=1e-4,
                            repeats=5 if quick else 20)
+  batch_sweep = heun_batch_sweep((256, 1024, 4096), heun_steps=50,
+                                 repeats=5 if quick else 15)
   dpm = table["dpm_solver_pp_2m"][10]["w2"]
   figures = {
       "time_ratio_vs_diffrax_heun": statistics.median(speed["heun_round_ratios"]),
       "time_ratio_vs_diffrax_dopri5": statistics.median(speed["dopri5_round_ratios"]),
+      "heun_time_over_bare_evaluations": speed["ours_heun_over_bare"],
+      "diffrax_heun_time_over_bare_evaluations": speed["diffrax_heun_over_bare"],
       "compile_ratio_vs_diffrax":
           (speed["ours_heun"]["compile_s"] + speed["ours_dopri5"]["compile_s"])
           / (speed["diffrax_heun"]["compile_s"] + speed["diffrax_dopri5"]["compile_s"]),
@@ -218,6 +279,8 @@ def main(argv=None):
   speed_rows = [(k, v["compile_s"], v["run_s"], v.get("nfe", v.get("steps", "")))
                 for k, v in speed.items() if isinstance(v, dict)]
   width_rows = [(k, v["euler"], v["dpm_solver_pp_2m"], v["ratio"]) for k, v in widths.items()]
+  batch_rows = [(b, v["ours_over_diffrax"], v["ours_over_bare"], v["diffrax_over_bare"])
+                for b, v in batch_sweep.items()]
   markdown = (f"Target: 8-mode ring mixture, radius {TARGET['radius']:g}, std "
               f"{TARGET['std']:g}, VP path.\n\n"
               f"W2 floor between two exact sample sets of {num_samples}: {floor:.4f}\n\n"
@@ -226,12 +289,15 @@ def main(argv=None):
               + markdown_table(("ring", "Euler W2", "DPM-Solver++(2M) W2", "ratio"), width_rows)
               + "\n\n" + markdown_table(("solver", "compile s", "run s", "NFE / steps"),
                                         speed_rows)
+              + "\n\nHeun (50 steps) run-time ratios by batch size:\n\n"
+              + markdown_table(("batch", "ours / diffrax", "ours / bare evaluations",
+                                "diffrax / bare evaluations"), batch_rows)
               + f"\n\nPlot: `benchmarks/results/{plot_name}`")
   command = "python -m benchmarks.solvers" + (" --quick" if quick else "")
   write_results("solvers", figures,
                 {"quality": table, "target": TARGET, "width_sweep": widths, "w2_floor": floor,
                  "num_samples": num_samples,
-                 "speed": speed, "plot": plot_name}, markdown, quick, command)
+                 "speed": speed, "heun_batch_sweep": batch_sweep, "plot": plot_name}, markdown, quick, command)
 
 
 if __name__ == "__main__":

@@ -119,3 +119,16 @@ def test_sampler_reaches_target_and_reports_nfe():
                                                           solver="Tsit5", rtol=1e-4,
                                                           atol=1e-4).x)(x0)
   assert float(jnp.max(jnp.abs(via_diffrax - result.x))) < 0.05
+
+
+def test_stages_run_in_a_loop_with_one_compiled_field():
+  """The six stages of a trial step share one traced field: traces are the shape check,
+  k1, the initial-step probe and the stage loop, whatever the number of stages."""
+  traces = []
+  def field(x, t):
+    traces.append(t)
+    return FIELDS.velocity(x, t)
+
+  x1, _ = jax.jit(lambda x: dopri5(field, x, 0.0, 1.0, rtol=1e-6, atol=1e-6))(X0)
+  assert len(traces) == 4
+  np.testing.assert_allclose(x1, _ours(X0, 1e-6)[0], atol=1e-6)

@@ -9,7 +9,7 @@ from diffjax.data import GaussianMixture, isotropic_mixture
 from diffjax.fields import gaussian_mixture_fields
 from diffjax.paths import build_path, marginal_mixture
 from diffjax.registry import UnknownComponentError
-from diffjax.solvers import SAMPLERS, time_grid
+from diffjax.solvers import ODE_SOLVERS, SAMPLERS, solve_ode, time_grid
 
 # A smooth target (overlapping components) for orders, a bimodal one for distributions.
 SMOOTH = GaussianMixture(jnp.array([0.5, 0.5]), jnp.array([[-1.0, 0.0], [1.0, 0.5]]),
@@ -63,6 +63,51 @@ def test_convergence_order(method, steps, order):
             for n in steps]
   observed = np.log2(errors[0] / errors[1])
   assert abs(observed - order) < 0.3, (errors, observed)
+
+
+# Butcher's order conditions (Hairer, Nørsett & Wanner I, Table II.2.2) up to order 5,
+# each as (order, (b, c, A) -> value, exact value).
+ORDER_CONDITIONS = [
+    (1, lambda b, c, a: b.sum(), 1), (2, lambda b, c, a: b @ c, 1 / 2),
+    (3, lambda b, c, a: b @ c ** 2, 1 / 3), (3, lambda b, c, a: b @ a @ c, 1 / 6),
+    (4, lambda b, c, a: b @ c ** 3, 1 / 4), (4, lambda b, c, a: b @ (c * (a @ c)), 1 / 8),
+    (4, lambda b, c, a: b @ a @ c ** 2, 1 / 12), (4, lambda b, c, a: b @ a @ a @ c, 1 / 24),
+    (5, lambda b, c, a: b @ c ** 4, 1 / 5)]
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "rk4"])
+def test_tableau_has_its_order(method):
+  """Each tableau meets every condition of its order, c_i = sum_j a_ij, and fails some
+  condition of the next order."""
+  solver = ODE_SOLVERS.get(method)
+  b, c = np.array(solver.weights), np.array(solver.nodes)
+  a = np.diag(np.array(solver.subdiagonal), -1) if len(b) > 1 else np.zeros((1, 1))
+  np.testing.assert_allclose(a.sum(1), c, atol=1e-15)
+  for order, condition, exact in ORDER_CONDITIONS:
+    if order <= solver.order:
+      assert condition(b, c, a) == pytest.approx(exact, abs=1e-12), (order, exact)
+  assert any(abs(condition(b, c, a) - exact) > 1e-3
+             for order, condition, exact in ORDER_CONDITIONS if order == solver.order + 1)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "rk4"])
+def test_solver_loop_matches_single_steps_and_traces_the_field_once(method):
+  """`solve_ode` runs the stages in a loop: the same result as `step` applied along the
+  grid, with the field traced once under jit (plus the shape check), not once per stage."""
+  path = build_path("vp")
+  velocity = gaussian_mixture_fields(SMOOTH, path).velocity
+  traces = []
+  def field(x, t):
+    traces.append(t)
+    return velocity(x, t)
+
+  x0, ts = _start(path, SMOOTH, 8), jnp.array([0.0, 0.1, 0.35, 0.7, 1.0])
+  looped = jax.jit(lambda x: solve_ode(field, x, ts, method))(x0)
+  assert len(traces) == 2
+  x = x0
+  for t, t_next in zip(ts[:-1], ts[1:]):
+    x = ODE_SOLVERS.get(method).step(velocity, x, t, t_next)
+  np.testing.assert_allclose(looped, x, atol=1e-5)
 
 
 @pytest.mark.parametrize("method,steps,grid", [

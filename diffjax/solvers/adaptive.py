@@ -34,6 +34,7 @@ _A = ((),
       (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
 # Fifth-order weights minus Dormand & Prince's embedded fourth-order weights (b - b*),
 # stages 1..7; Shampine's embedded solution gives exactly 2/3 of these differences.
+_A_MATRIX = tuple(row + (0.0,) * (7 - len(row)) for row in _A)
 _E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
 EMBEDDED_ERROR_SCALES = {"shampine": 2 / 3, "dormand_prince": 1.0}
 
@@ -49,13 +50,24 @@ def _rms(x):
 
 
 def _dopri5_step(f, x, t, h, k1, error_scale=1.0):
-  """One trial step: returns (x_new, error estimate, k7 = f(x_new, t + h))."""
-  ks = [k1]
-  for stage in range(1, 7):
-    increment = sum(a * k for a, k in zip(_A[stage], ks) if a != 0.0)
-    ks.append(f(x + h * increment, t + _C[stage] * h))
-  x_new = x + h * sum(a * k for a, k in zip(_A[6], ks) if a != 0.0)
-  err = (error_scale * h) * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
+  """One trial step: returns (x_new, error estimate, k7 = f(x_new, t + h)).
+
+  The six new stages run in a loop with one field evaluation (the field is compiled once):
+  stage i evaluates f at x + h sum_j A[i, j] k_j with the stages k so far stored in a
+  (7, ...) buffer (zeros where not yet computed, where A is zero too)."""
+  a = jnp.asarray(_A_MATRIX[1:], x.dtype)       # (6, 7)
+  c = jnp.asarray(_C[1:], jnp.float32)          # (6,)
+  ks = jnp.zeros((7,) + x.shape, x.dtype).at[0].set(k1)
+
+  def stage(carry, coefficients):
+    ks, _ = carry
+    i, a_row, c_i = coefficients
+    y = x + h * jnp.tensordot(a_row, ks, axes=1)
+    k = f(y, t + c_i * h)
+    return (ks.at[i].set(k), y), None
+
+  (ks, x_new), _ = jax.lax.scan(stage, (ks, x), (jnp.arange(1, 7), a, c))
+  err = (error_scale * h) * jnp.tensordot(jnp.asarray(_E, x.dtype), ks, axes=1)
   return x_new, err, ks[6]
 
 
