@@ -222,6 +222,10 @@ def speed_comparison(batch, heun_steps, tol, repeats):
     print(label, entry, flush=True)
   for kind in ("heun", "dopri5"):
     results[f"{kind}_round_ratios"] = _round_ratios(times, f"ours_{kind}", f"diffrax_{kind}")
+    # Interference from other processes only adds time: the ratio of the fastest rounds
+    # is a second estimate, reported beside the median of per-round ratios.
+    results[f"{kind}_ratio_of_fastest"] = (min(times[f"ours_{kind}"])
+                                           / min(times[f"diffrax_{kind}"]))
   for label in ("ours_heun", "diffrax_heun"):
     results[f"{label}_over_bare"] = statistics.median(
         _round_ratios(times, label, "bare_evaluations"))
@@ -257,13 +261,15 @@ def main(argv=None):
   table, rows, floor = quality_sweep(num_samples)
   widths = width_sweep(num_samples)
   speed = speed_comparison(batch=1000 if quick else 4096, heun_steps=50, tol=1e-4,
-                           repeats=5 if quick else 20)
+                           repeats=5 if quick else 40)
   batch_sweep = heun_batch_sweep((256, 1024, 4096), heun_steps=50,
                                  repeats=5 if quick else 15)
   dpm = table["dpm_solver_pp_2m"][10]["w2"]
   figures = {
       "time_ratio_vs_diffrax_heun": statistics.median(speed["heun_round_ratios"]),
       "time_ratio_vs_diffrax_dopri5": statistics.median(speed["dopri5_round_ratios"]),
+      "time_ratio_vs_diffrax_heun_fastest_rounds": speed["heun_ratio_of_fastest"],
+      "time_ratio_vs_diffrax_dopri5_fastest_rounds": speed["dopri5_ratio_of_fastest"],
       "heun_time_over_bare_evaluations": speed["ours_heun_over_bare"],
       "diffrax_heun_time_over_bare_evaluations": speed["diffrax_heun_over_bare"],
       "compile_ratio_vs_diffrax":
