@@ -32,9 +32,9 @@ _A = ((),
       (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
       (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
       (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
+_A_MATRIX = tuple(row + (0.0,) * (7 - len(row)) for row in _A)   # (7, 7), zero-padded.
 # Fifth-order weights minus Dormand & Prince's embedded fourth-order weights (b - b*),
 # stages 1..7; Shampine's embedded solution gives exactly 2/3 of these differences.
-_A_MATRIX = tuple(row + (0.0,) * (7 - len(row)) for row in _A)
 _E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
 EMBEDDED_ERROR_SCALES = {"shampine": 2 / 3, "dormand_prince": 1.0}
 

@@ -9,7 +9,8 @@ Ordinary Differential Equations I", II.1):
     k_1 = f(x, t),  k_i = f(x + h a_i k_{i-1}, t + c_i h),  x_next = x + h sum_i b_i k_i.
 `solve_ode` runs the stages of a step in an inner loop with one field evaluation, so the
 field is traced and compiled once whatever the number of stages: compile time does not grow
-with the order, and XLA:CPU runs the one-evaluation loop body faster than an unrolled step.
+with the order. On XLA:CPU this loop also ran 5-7% faster than the unrolled step, at the
+speed of a bare loop of field evaluations (`python -m benchmarks.solvers`).
 """
 from typing import Callable, NamedTuple, Tuple
 
