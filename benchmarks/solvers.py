@@ -50,7 +50,7 @@ SWEEP = {
     "heun_edm_grid": (2, {"grid": "edm"}),
     "ddim": (1, {}), "dpm_solver_pp_1s": (1, {}), "dpm_solver_pp_2m": (1, {}),
     "dpm_solver_pp_3m": (1, {}), "exponential_pc": (1, {}),
-    "euler_maruyama": (2, {"eps": "reverse_sde"}), "ancestral": (1, {}),
+    "euler_maruyama": (1, {"eps": "reverse_sde"}), "ancestral": (1, {}),
     "pc_langevin": (2, {"snr": 0.05}), "edm_churn": (2, {"s_churn": 10.0}),
 }
 DOPRI5_TOLERANCES = (1e-1, 3e-2, 1e-2, 1e-3, 1e-4)

@@ -118,9 +118,16 @@ def prediction_mse_factor(path, t, prediction: str):
 def gaussian_fields(predict, path, prediction: str) -> Fields:
   """Fields(velocity, score) of a network predicting `prediction`: predict(x, t) -> (B, ...)."""
   PREDICTIONS.get(prediction)
+
+  def velocity_and_score(x, t):
+    out = predict(x, t)
+    return (convert(out, x, t, path, prediction, "velocity"),
+            convert(out, x, t, path, prediction, "score"))
+
   return Fields(
       velocity=lambda x, t: convert(predict(x, t), x, t, path, prediction, "velocity"),
-      score=lambda x, t: convert(predict(x, t), x, t, path, prediction, "score"))
+      score=lambda x, t: convert(predict(x, t), x, t, path, prediction, "score"),
+      velocity_and_score=velocity_and_score)
 
 
 def data_prediction(fields: Fields, path, x, t):
@@ -172,7 +179,7 @@ def gaussian_mixture_fields(mixture, path) -> Fields:
   def score(x, t):
     return marginal_mixture(path, mixture, t).score(x)
 
-  def velocity(x, t):
+  def velocity_and_score(x, t):
     a = path.alpha(t)
     marg = marginal_mixture(path, mixture, t)
     log_comp, precision_diff = marg.component_terms(x)
@@ -180,6 +187,7 @@ def gaussian_mixture_fields(mixture, path) -> Fields:
     gain = -a * jnp.einsum("kij,bkj->bki", mixture.covariances, precision_diff)
     posterior_mean = jnp.einsum("bk,bkd->bd", resp, mixture.means[None] + gain)
     s = jnp.einsum("bk,bkd->bd", resp, precision_diff)
-    return path.dalpha(t) * posterior_mean - path.dsigma(t) * path.sigma(t) * s
+    return path.dalpha(t) * posterior_mean - path.dsigma(t) * path.sigma(t) * s, s
 
-  return Fields(velocity=velocity, score=score)
+  return Fields(velocity=lambda x, t: velocity_and_score(x, t)[0], score=score,
+                velocity_and_score=velocity_and_score)

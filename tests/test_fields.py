@@ -57,6 +57,9 @@ def test_mixture_oracle_score_and_velocity(name):
     score, autodiff, velocity, drift = check(jnp.float32(t))
     np.testing.assert_allclose(score, autodiff, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(velocity, drift, rtol=1e-4, atol=1e-4)
+    joint_velocity, joint_score = fields.velocity_and_score(x, jnp.float32(t))
+    np.testing.assert_allclose(joint_velocity, velocity, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(joint_score, score, rtol=1e-4, atol=1e-5)
 
 
 def test_mixture_log_prob_matches_data_module_without_strict_promotion():
@@ -76,6 +79,9 @@ def test_gaussian_fields_of_a_noise_network_are_exact():
     np.testing.assert_allclose(derived.velocity(x, t), exact.velocity(x, t), rtol=1e-3,
                                atol=1e-4)
     np.testing.assert_allclose(derived.score(x, t), exact.score(x, t), rtol=1e-4, atol=1e-5)
+    for joint, separate in zip(derived.velocity_and_score(x, t),
+                               (derived.velocity(x, t), derived.score(x, t))):
+      np.testing.assert_allclose(joint, separate, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(F.data_prediction(exact, path, x, t),
                                F.convert(exact.score(x, t), x, t, path, "score", "data"),
                                rtol=1e-3, atol=1e-3)

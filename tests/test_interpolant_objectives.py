@@ -109,6 +109,9 @@ def test_fields_recover_oracle_velocity_and_score(heads):
   for t in (0.2, 0.7):
     np.testing.assert_allclose(fields.velocity(x, t), ORACLE.velocity(x, t), atol=1e-4)
     np.testing.assert_allclose(fields.score(x, t), ORACLE.score(x, t), atol=1e-4)
+    joint_velocity, joint_score = fields.velocity_and_score(x, t)
+    np.testing.assert_allclose(joint_velocity, fields.velocity(x, t), atol=1e-6)
+    np.testing.assert_allclose(joint_score, fields.score(x, t), atol=1e-6)
 
 
 def test_stacked_fields_model_and_head_validation():

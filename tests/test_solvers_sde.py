@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffjax.fields import gaussian_mixture_fields
+from diffjax.fields import gaussian_fields, gaussian_mixture_fields
 from diffjax.paths import build_path, marginal_mixture
 from diffjax.solvers import SAMPLERS
 from tests.test_solvers_ode import BIMODAL, assert_matches_mixture, run
@@ -37,6 +37,26 @@ def test_sampler_reaches_target_distribution(name, steps, options, path_name):
   x0 = marginal_mixture(path, BIMODAL, 0.0).sample(jax.random.PRNGKey(6), 2000)
   x = run(name, gaussian_mixture_fields(BIMODAL, path), path, x0, steps, **options)
   assert_matches_mixture(x, marginal_mixture(path, BIMODAL, 1.0), slack=0.07)
+
+
+def test_euler_maruyama_evaluates_a_network_once_per_step():
+  """Fields derived from one network give velocity and score from one evaluation: the same
+  samples as calling both fields, half the NFE, and one network trace in the loop."""
+  traces = []
+  def noise_network(x, t):
+    traces.append(t)
+    return -PATH.sigma(t) * FIELDS.score(x, t)
+
+  joint = gaussian_fields(noise_network, PATH, "noise")
+  separate = joint._replace(velocity_and_score=None)
+  sample = lambda fields: jax.jit(lambda x: SAMPLERS.get("euler_maruyama")(
+      fields, PATH, x, jax.random.PRNGKey(3), num_steps=10, eps="reverse_sde"))(X0[:64])
+  traces.clear()
+  one = sample(joint)
+  assert len(traces) == 3      # The two shape checks, then one trace in the loop.
+  two = sample(separate)
+  np.testing.assert_allclose(one.x, two.x, rtol=1e-5, atol=1e-5)
+  assert int(one.nfe) == 10 and int(two.nfe) == 20
 
 
 def test_stochastic_samplers_use_their_key():

@@ -153,16 +153,21 @@ def interpolant(path, heads=("velocity",), antithetic=True, score_weighting="non
       gamma = jnp.maximum(path.coefficients(t)[2], GAMMA_FLOOR)
       return -outs["denoiser"] / _column(jnp.broadcast_to(gamma, x.shape[:1]), x)
 
-    def velocity(x, t):
-      outs = outputs(x, t)
+    def velocity_of(outs, x, t):
       if "velocity" in outs:
         return outs["velocity"]
       gg = jnp.broadcast_to(path.gamma_gamma_derivative(t), x.shape[:1])
       return outs["deterministic_velocity"] - _column(gg, x) * score_of(outs, x, t)
 
-    has_score = "score" in heads or "denoiser" in heads
-    score = (lambda x, t: score_of(outputs(x, t), x, t)) if has_score else None
-    return Fields(velocity=velocity, score=score)
+    def velocity_and_score(x, t):
+      outs = outputs(x, t)
+      return velocity_of(outs, x, t), score_of(outs, x, t)
+
+    velocity = lambda x, t: velocity_of(outputs(x, t), x, t)
+    if "score" in heads or "denoiser" in heads:
+      return Fields(velocity=velocity, score=lambda x, t: score_of(outputs(x, t), x, t),
+                    velocity_and_score=velocity_and_score)
+    return Fields(velocity=velocity)
 
   return Objective(loss, fields)
 

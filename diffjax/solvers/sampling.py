@@ -23,9 +23,19 @@ SAMPLERS = Registry("sampler")
 
 
 class Fields(NamedTuple):
-  """velocity(x, t): the ODE drift; score(x, t): grad log rho_t (None if not modelled)."""
+  """velocity(x, t): the ODE drift; score(x, t): grad log rho_t (None if not modelled);
+  velocity_and_score(x, t) -> (velocity, score): optional, both from one evaluation of the
+  model, used by samplers that need both at the same point (Euler–Maruyama). Set it to None
+  when replacing velocity or score with `_replace`."""
   velocity: Callable
   score: Optional[Callable] = None
+  velocity_and_score: Optional[Callable] = None
+
+  def drift_terms(self):
+    """(x, t) -> (velocity, score), and the field evaluations one call costs."""
+    if self.velocity_and_score is not None:
+      return self.velocity_and_score, 1
+    return (lambda x, t: (self.velocity(x, t), self.score(x, t))), 2
 
 
 class SampleResult(NamedTuple):
@@ -89,9 +99,10 @@ def euler_maruyama_sampler(fields, path, x0, key, *, num_steps, return_trajector
   ts = time_grid(grid, num_steps, path, **grid_options)
   level = diffusion_level(eps, path)
   eps_fn = lambda t: jnp.where(t < ts[-2] + 0.5 * (ts[-1] - ts[-2]), level(t), 0.0)
-  out = euler_maruyama(fields.velocity, fields.score, x0, ts, key, eps_fn, return_trajectory)
+  velocity_and_score, evaluations = fields.drift_terms()
+  out = euler_maruyama(velocity_and_score, x0, ts, key, eps_fn, return_trajectory)
   x, trajectory = out if return_trajectory else (out, None)
-  return SampleResult(x, trajectory, 2 * num_steps)
+  return SampleResult(x, trajectory, evaluations * num_steps)
 
 
 @SAMPLERS.register("pc_langevin")

@@ -13,11 +13,11 @@ from diffjax.solvers.grids import check_time_grid
 from diffjax.solvers.ode import check_field_shape
 
 
-def euler_maruyama(velocity, score, x0, ts, key, eps, return_trajectory=False):
+def euler_maruyama(velocity_and_score, x0, ts, key, eps, return_trajectory=False):
   """Integrates dX = (v + eps s) dt + sqrt(2 eps) dW over the grid ts.
 
   Args:
-    velocity, score: fields f(x, t) -> (B, ...).
+    velocity_and_score: (x, t) -> (v, s), each (B, ...) (`Fields.drift_terms`).
     x0: (B, ...) state at ts[0].
     ts: (N + 1,) increasing times in [0, 1].
     key: PRNG key; step i uses fold_in(key, i).
@@ -25,18 +25,19 @@ def euler_maruyama(velocity, score, x0, ts, key, eps, return_trajectory=False):
     return_trajectory: also return the (N + 1, B, ...) states.
 
   Returns:
-    x at ts[-1], or (x, trajectory). Field evaluations: 2 N (N if eps is 0 everywhere).
+    x at ts[-1], or (x, trajectory). One call of velocity_and_score per step.
   """
   eps_fn = eps if callable(eps) else (lambda t: jnp.asarray(eps, jnp.float32))
   ts = jnp.asarray(check_time_grid(ts), jnp.float32)
-  check_field_shape(velocity, x0, ts[0])
-  check_field_shape(score, x0, ts[0])
+  check_field_shape(lambda x, t: velocity_and_score(x, t)[0], x0, ts[0])
+  check_field_shape(lambda x, t: velocity_and_score(x, t)[1], x0, ts[0])
 
   def body(x, inputs):
     i, t, t_next = inputs
     h = t_next - t
     e = eps_fn(t)
-    drift = velocity(x, t) + e * score(x, t)
+    v, s = velocity_and_score(x, t)
+    drift = v + e * s
     noise = jax.random.normal(jax.random.fold_in(key, i), x.shape, x.dtype)
     x_next = x + h * drift + jnp.sqrt(2 * e * h) * noise
     return x_next, (x_next if return_trajectory else None)
