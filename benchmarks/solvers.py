@@ -15,7 +15,8 @@
     ratio over mode widths (and the earlier radius-5, std-0.5 ring) is reported too.
 (2) Wall time and compile time of our fixed-step Heun and adaptive Dopri5 against diffrax's
     Heun and Dopri5 on the same probability-flow ODE of the same MLP network (a randomly
-    initialised velocity-prediction MLP on the VP path), in one process. Beside them runs
+    initialised velocity-prediction MLP on the VP path): run times in one process,
+    compile times as each solver's first compile in fresh processes. Beside them runs
     the floor of any 100-NFE solver: a bare `lax.scan` of 100 network evaluations, each
     followed by x + dt v. With 50 Heun steps at batch 4096 the network is nearly all the
     time, so the Heun ratio is close to 1 by construction; a batch sweep (256, 1024,
@@ -44,6 +45,7 @@ from diffjax.paths import build_path, marginal_mixture
 from diffjax.solvers import SAMPLERS, Fields
 from diffjax.solvers.diffrax_adapter import diffrax_solve
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGETS = (5, 10, 20, 50, 100)
 # Field evaluations per step and options of each sampler in the quality sweep.
 SWEEP = {
@@ -228,7 +230,7 @@ def cold_compile_times(labels, batch, heun_steps, tol, repeats):
       code = ("from benchmarks.solvers import cold_compile_seconds; "
               f"print(cold_compile_seconds({label!r}, {batch}, {heun_steps}, {tol}))")
       out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, cwd=os.path.dirname(os.path.dirname(__file__)) or ".")
+                           check=True, cwd=REPO_ROOT)
       times[label].append(float(out.stdout.strip().splitlines()[-1]))
   return {label: statistics.median(seconds) for label, seconds in times.items()}
 
