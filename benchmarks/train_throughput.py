@@ -45,7 +45,8 @@ def flow_matching_task(width, depth, batch, dim=2, activation="selu"):
                       time_embedding="concat")
   objective = build_objective("flow_matching", build_path("linear"))
 
-  def loss(params, key, shard):
+  def loss(params, key, shard, step):
+    del step
     k0, k1, k = jax.random.split(key, 3)
     x0 = shard(source(k0, batch, dim=dim) if dim != 2 else source(k0, batch))
     x1 = shard(target(k1, batch) if dim == 2 else jax.random.normal(k1, (batch, dim)) + 1)

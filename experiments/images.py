@@ -58,7 +58,8 @@ def build_task(config) -> Task:
       return prior_sample(key, (n, *shape))
     return jax.random.normal(key, (n, *shape))
 
-  def loss(params, key, shard, batch):
+  def loss(params, key, shard, step, batch):
+    del step
     k_source, k_drop, k_label, k_loss = jax.random.split(key, 4)
     x1 = shard(batch["image"])
     x0 = shard(draw_source(k_source, x1.shape[0]))

@@ -43,7 +43,8 @@ def build_task(config) -> Task:
                      f"train.grad_accum_steps={config.train.grad_accum_steps}.")
   micro_batch = batch_size // config.train.grad_accum_steps
 
-  def loss(params, key, shard):
+  def loss(params, key, shard, step):
+    del step
     k_source, k_target, k_couple, k_loss = jax.random.split(key, 4)
     x0 = shard(source(k_source, micro_batch))
     x1 = shard(target(k_target, micro_batch))

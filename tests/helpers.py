@@ -63,8 +63,8 @@ def regression_task(batch_size=32, dim=4, process_index=0, process_count=1):
       yield {"x": x[rows], "y": y[rows]}
       step += 1
 
-  def loss(params, key, shard, batch):
-    del key, shard
+  def loss(params, key, shard, step, batch):
+    del key, shard, step
     residual = batch["x"] @ params["w"] - batch["y"]
     return jnp.mean(residual ** 2), {}
 

@@ -98,8 +98,8 @@ def test_incompatible_workdir_is_refused_unless_overwritten(tmp_path):
 def _diverging_task():
   """w grows by exactly lr per Adam step (constant gradient); the loss is NaN once
   w > 10.05, i.e. from step 101 with lr = 0.1."""
-  def loss(params, key, shard):
-    del key, shard
+  def loss(params, key, shard, step):
+    del key, shard, step
     w = params["w"]
     return -w + 0.0 * jnp.log(10.05 - w), {}
   return Task(init_params=lambda key: {"w": jnp.zeros(())}, loss=loss,

@@ -60,26 +60,27 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
   rep = parallel.replicated(mesh)
   value_and_grad = jax.value_and_grad(task.loss, has_aux=True)
 
-  def loss_and_grads(params, key, batch):
+  def loss_and_grads(params, key, step, batch):
     if grad_accum_steps == 1:
-      return value_and_grad(params, key, shard, *_with_batch(batch))
+      return value_and_grad(params, key, shard, step, *_with_batch(batch))
     micro = None if batch is None else _micro_batches(batch, grad_accum_steps)
 
     def accumulate(total, inputs):
       i, mb = inputs
       mb = None if mb is None else jax.tree.map(shard, mb)
-      out = value_and_grad(params, jax.random.fold_in(key, i), shard, *_with_batch(mb))
+      out = value_and_grad(params, jax.random.fold_in(key, i), shard, step, *_with_batch(mb))
       return jax.tree.map(lambda a, b: a + b / grad_accum_steps, total, out), None
 
     first = None if micro is None else jax.tree.map(lambda x: x[0], micro)
-    shapes = jax.eval_shape(lambda: value_and_grad(params, key, shard, *_with_batch(first)))
+    shapes = jax.eval_shape(
+        lambda: value_and_grad(params, key, shard, step, *_with_batch(first)))
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     total, _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum_steps), micro))
     return total
 
   def one_step(state: TrainState, batch):
     key = jax.random.fold_in(state.key, state.step)
-    (loss, aux), grads = loss_and_grads(state.params, key, batch)
+    (loss, aux), grads = loss_and_grads(state.params, key, state.step, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = ema_update(state.ema_params, params, state.step, ema_decay)
