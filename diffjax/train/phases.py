@@ -29,6 +29,7 @@ import dataclasses
 from typing import Any, Sequence, Tuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -38,20 +39,20 @@ from diffjax.train.task import Phase
 
 @dataclasses.dataclass(frozen=True)
 class PhasePlan:
-  """phases laid end to end from step 0; starts[i] is the first step of phase i."""
+  """Phases laid end to end from step 0; starts[i] is the first step of phase i."""
   phases: Tuple[Phase, ...]
   starts: Tuple[int, ...]
 
   @property
   def total_steps(self) -> int:
-    return self.starts[-1] + self.phases[-1].num_steps
+    return self.end(len(self.phases) - 1)
 
   def index(self, step: int) -> int:
     """The phase that trains global step `step` (the last phase from its end on)."""
     return min(bisect.bisect_right(self.starts, step) - 1, len(self.phases) - 1)
 
   def end(self, index: int) -> int:
-    return self.starts[index] + self.phases[index].num_steps
+    return self.starts[index] + int(self.phases[index].num_steps)
 
 
 def plan_phases(phases: Sequence[Phase]) -> PhasePlan:
@@ -65,8 +66,8 @@ def plan_phases(phases: Sequence[Phase]) -> PhasePlan:
     who = f"Phase {i} ({phase.name!r})"
     if not isinstance(phase.name, str) or not phase.name:
       raise ConfigError(f"task.phases[{i}].name={phase.name!r} must be a non-empty string.")
-    if isinstance(phase.num_steps, bool) or not isinstance(phase.num_steps, (int, np.integer)) \
-        or phase.num_steps < 1:
+    steps = phase.num_steps
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
       raise ConfigError(f"{who}: num_steps={phase.num_steps!r} must be a positive integer.")
     for field in ("loss", "trainable", "prepare"):
       value = getattr(phase, field)
@@ -108,7 +109,7 @@ def select(mask, if_true, if_false):
 
 
 def zero_frozen(mask, grads):
-  return jax.tree.map(lambda m, g: g if m else jax.numpy.zeros_like(g), mask, grads)
+  return jax.tree.map(lambda m, g: g if m else jnp.zeros_like(g), mask, grads)
 
 
 def optimizer_state_mask(optimizer, opt_state, mask):
