@@ -3,6 +3,9 @@ periodic evaluation, checkpointing, preemption handling and resumption.
 
 Used as `train(config, workdir, task)`; `evaluate` and `sample` restore the latest
 checkpoint of a workdir. Config keys read here: seed, train.*, optim.*, eval.use_ema.
+A task with phases (`diffjax.train.task.Phase`) is trained phase after phase: train calls
+stop at phase boundaries as they do at logging and checkpoint steps, and the step alone
+says which phase a resumed run is in (`diffjax.train.phases`).
 """
 import contextlib
 import functools
