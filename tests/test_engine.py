@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 import experiments
 from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
-                           Task, restore_for_inference, train)
+                           Task, WorkdirError, restore_for_inference, train)
 from diffjax.train.defaults import engine_config
 from diffjax.train import workdir as workdir_lib
 from tests.helpers import assert_trees_equal, final_state, tiny_config
@@ -62,22 +62,51 @@ def test_workdir_is_self_describing(tmp_path):
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints")))[-1] == "200"
 
 
+def _snapshot(directory):
+  """{relative path: bytes} of every file under `directory`."""
+  files = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, directory)] = f.read()
+  return files
+
+
 def test_eval_and_sample_modes(tmp_path):
+  """Eval adds a record marked "mode": "eval" and its own figures; sample writes into
+  samples/; neither changes checkpoints, TensorBoard events or the training run's plots."""
   workdir = str(tmp_path / "run")
   config = tiny_config()
   experiments.run(config, workdir)
+  before = _snapshot(workdir)
   values = experiments.run(config, workdir, mode="eval")
-  assert values["w2"] == pytest.approx(workdir_lib.read_metrics(workdir)[-2]["w2"])
+  records = workdir_lib.read_metrics(workdir)
+  assert [(r["step"], r.get("mode")) for r in records] == [(100, None), (200, None),
+                                                           (200, "eval")]
+  assert values["w2"] == pytest.approx(records[-2]["w2"])  # Same checkpoint, same key.
   arrays = experiments.run(config, workdir, mode="sample")
-  with np.load(os.path.join(workdir, "samples.npz")) as saved:
+  with np.load(os.path.join(workdir, "samples", "samples_0000200.npz")) as saved:
     np.testing.assert_array_equal(saved["samples"], arrays["samples"])
     assert saved["samples"].shape == (config.eval.num_samples, 2)
     assert saved["trajectories"].shape[0] == config.sample.num_steps + 1
+  after = _snapshot(workdir)
+  changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+  assert changed == {"metrics.jsonl", "plots/samples_0000200_eval.png",
+                     "plots/trajectories_0000200_eval.png", "samples/samples_0000200.npz",
+                     "samples/samples_0000200.png", "samples/trajectories_0000200.png"}
 
 
-def test_eval_without_checkpoint_is_refused(tmp_path):
-  with pytest.raises(CheckpointError, match="train first"):
-    experiments.run(tiny_config(), str(tmp_path / "empty"), mode="eval")
+@pytest.mark.parametrize("mode", ["eval", "sample"])
+def test_eval_and_sample_without_checkpoint_are_refused_and_create_nothing(tmp_path, mode):
+  workdir = tmp_path / "empty"
+  with pytest.raises(WorkdirError, match=f"--mode={mode}: --workdir=.* does not exist"):
+    experiments.run(tiny_config(), str(workdir), mode=mode)
+  assert not workdir.exists()
+  workdir.mkdir()
+  with pytest.raises(WorkdirError, match=f"--mode={mode}: no checkpoint in .*train first"):
+    experiments.run(tiny_config(), str(workdir), mode=mode)
+  assert not list(workdir.iterdir())
 
 
 def test_incompatible_workdir_is_refused_unless_overwritten(tmp_path):
@@ -132,11 +161,17 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
     for name in files:
       with open(os.path.join(root, name), "wb"):
         pass
-  state = final_state(config, workdir)
+  checkpoints = _snapshot(os.path.join(workdir, "checkpoints"))
+  state = final_state(config, workdir)  # Reading (eval, sample) skips it, moves nothing.
   assert int(state.step) == 50
-  assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
-  # Training resumes from step 50 and reaches the same parameters as a clean run.
+  experiments.run(config, workdir, mode="eval")
+  assert _snapshot(os.path.join(workdir, "checkpoints")) == checkpoints
+  assert not os.path.exists(os.path.join(workdir, "broken_checkpoints"))
+  assert [(r["step"], r.get("mode")) for r in workdir_lib.read_metrics(workdir)] == [
+      (50, "eval"), (100, None)]  # Step order, though evaluated after step 100's record.
+  # Training moves it aside, resumes from step 50 and reaches a clean run's parameters.
   resumed = experiments.run(config, workdir)
+  assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
   clean = experiments.run(config, str(tmp_path / "clean"))
   assert_trees_equal(_params(resumed), _params(clean))
 
