@@ -132,7 +132,8 @@ def load_config_file(spec: str) -> config_dict.ConfigDict:
   try:
     config = get_config(arg) if colon else get_config()
   except Exception as error:  # e.g. ValueError("Unknown config argument ...").
-    raise UsageError(f"{flag}: {' '.join(str(error).split())}{_where(error, path)}"
+    kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
+    raise UsageError(f"{flag}: {kind}{' '.join(str(error).split())}{_where(error, path)}"
                      ) from None
   if not isinstance(config, config_dict.ConfigDict):
     raise UsageError(f"{flag}: get_config() returned {type(config).__name__}, not an "
@@ -188,10 +189,11 @@ def _describe_flag_error(error, config):
     node = config
     for part in key.split("."):
       node = node[part]
-    kind = "a section" if isinstance(node, config_dict.ConfigDict) else \
-        f"{'true or false' if isinstance(node, bool) else type(node).__name__}"
-    return (f"--config.{key}={value}: {key} takes {kind} (the config file gives "
-            f"{node!r}).")
+    if isinstance(node, config_dict.ConfigDict):
+      return (f"--config.{key}={value}: {key} is a section; set its keys, e.g. "
+              f"--config.{key}.{sorted(node.keys())[0]}=...")
+    kind = "true or false" if isinstance(node, bool) else type(node).__name__
+    return f"--config.{key}={value}: {key} takes {kind} (the config file gives {node!r})."
   return text.replace("flag --", "--", 1)
 
 

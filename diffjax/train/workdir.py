@@ -120,10 +120,14 @@ def check_workdir_path(workdir: str):
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing):
     raise WorkdirError(f"--workdir={workdir} cannot be created: {existing} is a file.")
-  if not os.access(existing, os.W_OK | os.X_OK):
+  if not _writable(existing):
     what = "is not writable" if existing == path else f"cannot be created: {existing} is " \
                                                       "not writable"
     raise WorkdirError(f"--workdir={workdir} {what}; choose another --workdir.")
+
+
+def _writable(directory: str) -> bool:
+  return os.access(directory, os.W_OK | os.X_OK)
 
 
 def create_workdir(workdir: str):
