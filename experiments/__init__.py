@@ -1,4 +1,5 @@
 """Experiments compose the diffjax library; `run` dispatches on `config.experiment`."""
+import os
 import signal
 import sys
 
@@ -9,8 +10,8 @@ if sys.argv[:1] == ["-m"]:
   def _stop_while_starting(signum, frame):
     del frame
     print(f"Stopped on request (signal {signum}) while starting; nothing was changed.",
-          file=sys.stderr)
-    sys.exit(0)
+          file=sys.stderr, flush=True)
+    os._exit(0)  # pylint: disable=protected-access  (an exception could be ignored)
   signal.signal(signal.SIGTERM, _stop_while_starting)
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position

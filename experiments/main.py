@@ -241,7 +241,7 @@ def cli(argv) -> int:
     define_flags(help_flags, ["main"])
     print(__doc__ + "\n" + help_flags.get_help(include_special_flags=False))
     return EXIT_DONE
-  previous_handler = preemption.install()
+  previous_handler = preemption.install()  # SIGTERM: exit 0 now, or save and stop.
   try:
     try:
       flag_values = parse(argv)
@@ -251,9 +251,6 @@ def cli(argv) -> int:
     verbose = flag_values["verbosity"].present or flag_values["v"].present
     logs.configure_logging(verbose=verbose)
     return _execute(flag_values)
-  except preemption.StopRequested as stop:
-    print(stop, file=sys.stderr)
-    return EXIT_DONE
   finally:
     if previous_handler is not None:
       signal.signal(signal.SIGTERM, previous_handler)

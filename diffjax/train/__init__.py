@@ -11,7 +11,6 @@ from diffjax.train.loop import train
 from diffjax.train.optim import build_optimizer
 from diffjax.train.parallel import initialize_distributed
 from diffjax.train.parallel import make_data_mesh
-from diffjax.train.preemption import StopRequested
 from diffjax.train.state import TrainState
 from diffjax.train.state import create_train_state
 from diffjax.train.task import Phase

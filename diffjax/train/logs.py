@@ -8,6 +8,7 @@ stderr and drops INFO records that do not come from diffjax or experiments;
 """
 import logging as std_logging
 import os
+import sys
 
 from absl import logging
 
@@ -29,6 +30,9 @@ def configure_logging(verbose: bool = False):
   unless `verbose`. Safe to call again (e.g. from a notebook)."""
   logging.use_absl_handler()
   handler = logging.get_absl_handler()
+  # absl's handler keeps the stderr of when absl was imported; a notebook kernel (or a
+  # test's capture) has replaced it since.
+  handler.python_handler.setStream(sys.stderr)
   for old in [f for f in handler.filters if isinstance(f, QuietLibraries)]:
     handler.removeFilter(old)
   if not verbose:

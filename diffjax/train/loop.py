@@ -316,42 +316,45 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
 
 def _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call, init_fn,
                       abstract):
-  """The body of `train`, with the workdir prepared and locked."""
+  """The body of `train`, with the workdir prepared and locked. From here on a SIGTERM
+  only sets a flag (`diffjax.train.preemption`): the loop stops at the next step it can
+  save, and never in the middle of opening or closing checkpoints."""
   tc = config.train
   train_key, eval_key = _keys(config.seed)
-  checkpointer = checkpoint_lib.Checkpointer(workdir, tc.keep_checkpoints)
-  writer = None
-  try:
-    state = checkpointer.restore_latest(abstract)
-    restored = state is not None
-    if not restored:
-      state = init_fn(train_key)
-    step = int(jax.device_get(state.step))
-    workdir_lib.truncate_metrics(workdir, step)
-    evaluated = {r["step"] for r in workdir_lib.read_metrics(workdir) if "mode" not in r}
-    writer = RunWriter(workdir, resume_step=step, evaluated_steps=evaluated)
-    if not restored:
-      logging.info("Starting a new run in %s on %d device(s): %d steps.", workdir,
-                   mesh.devices.size, last)
-    elif step < last:
-      logging.info("Resuming from step %d of %d in %s.", step, last, workdir)
-    if restored and step not in evaluated and _due(step, tc.eval_every, last):
-      logging.info("The evaluation at step %d is missing (the run stopped before it was "
-                   "written); evaluating now.", step)
-      _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
-    if step >= last:
-      logging.info("The run in %s is complete: it is at step %d and ends at step %d, so "
-                   "there is nothing to train. Raise --config.train.num_steps to train "
-                   "further, use --mode=eval or --mode=sample to use it, or --overwrite to "
-                   "start again.", workdir, step, last)
-      return state
-    state = _training_loop(config, task, state, step, mesh, plan, last, runner, build_call,
-                           checkpointer, writer, eval_key)
-  finally:
-    checkpointer.close()
-    if writer is not None:
-      writer.close()
-  return state
+  with preemption_lib.deferred():
+    checkpointer = checkpoint_lib.Checkpointer(workdir, tc.keep_checkpoints)
+    writer = None
+    try:
+      state = checkpointer.restore_latest(abstract)
+      restored = state is not None
+      if not restored:
+        state = init_fn(train_key)
+      step = int(jax.device_get(state.step))
+      workdir_lib.truncate_metrics(workdir, step)
+      evaluated = {r["step"] for r in workdir_lib.read_metrics(workdir) if "mode" not in r}
+      writer = RunWriter(workdir, resume_step=step, evaluated_steps=evaluated)
+      if not restored:
+        logging.info("Starting a new run in %s on %d device(s): %d steps.", workdir,
+                     mesh.devices.size, last)
+      elif step < last:
+        logging.info("Resuming from step %d of %d in %s.", step, last, workdir)
+      if (restored and step not in evaluated and _due(step, tc.eval_every, last)
+          and not preemption_lib.requested()):
+        logging.info("The evaluation at step %d is missing (the run stopped before it was "
+                     "written); evaluating now.", step)
+        _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
+      if step >= last:
+        logging.info("The run in %s is complete: it is at step %d and ends at step %d, so "
+                     "there is nothing to train. Raise --config.train.num_steps to train "
+                     "further, use --mode=eval or --mode=sample to use it, or --overwrite "
+                     "to start again.", workdir, step, last)
+        return state
+      return _training_loop(config, task, state, step, mesh, plan, last, runner,
+                            build_call, checkpointer, writer, eval_key)
+    finally:
+      checkpointer.close()
+      if writer is not None:
+        writer.close()
 
 
 def _training_loop(config, task, state, step, mesh, plan, last, runner, build_call,
@@ -362,50 +365,52 @@ def _training_loop(config, task, state, step, mesh, plan, last, runner, build_ca
   batches = task.data(step) if task.data is not None else None
   progress = Progress(last)
   compiled = set()
-  with preemption_lib.deferred():
-    while step < last:
-      if preemption_lib.requested():  # Only before the first call; later ones break below.
-        logging.warning("Stopped on request at step %d before training: nothing new to "
-                        "save; rerun the same command to resume.", step)
-        return state
-      boundary = _next_boundary(step, tc, last)
+  start_step = step
+  while step < last and not preemption_lib.requested():
+    boundary = _next_boundary(step, tc, last)
+    if plan is not None:
+      if plan.index(step) != phase_index:
+        phase_index = plan.index(step)
+        train_call, context = runner.start(phase_index, state.params, step)
+      boundary = min(boundary, plan.end(phase_index))
+    num_steps = min(tc.steps_per_call, boundary - step)
+    if not compiled:
+      logging.info("Compiling the training step...")
+    progress.restart_clock()
+    chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
+    state, metrics = train_call(state, num_steps, chunk, context)
+    losses = parallel.to_host(metrics["loss"])
+    progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
+    compiled.add((train_call, num_steps))
+    _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
+    step += num_steps
+    phase_ended = plan is not None and step == plan.end(phase_index)
+    if _due(step, tc.log_every, last) or phase_ended:
+      progress.log(step, float(losses.mean()))
+      scalars = {
+          "train/loss": float(losses.mean()),
+          "train/grad_norm": float(parallel.to_host(metrics["grad_norm"]).mean())}
+      if progress.steps_per_second > 0:  # Unknown until a call ran without compiling.
+        scalars["train/steps_per_second"] = progress.steps_per_second
       if plan is not None:
-        if plan.index(step) != phase_index:
-          phase_index = plan.index(step)
-          train_call, context = runner.start(phase_index, state.params, step)
-        boundary = min(boundary, plan.end(phase_index))
-      num_steps = min(tc.steps_per_call, boundary - step)
-      if not compiled:
-        logging.info("Compiling the training step...")
-      progress.restart_clock()
-      chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
-      state, metrics = train_call(state, num_steps, chunk, context)
-      losses = parallel.to_host(metrics["loss"])
-      progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
-      compiled.add((train_call, num_steps))
-      _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
-      step += num_steps
-      phase_ended = plan is not None and step == plan.end(phase_index)
-      if _due(step, tc.log_every, last) or phase_ended:
-        progress.log(step, float(losses.mean()))
-        scalars = {
-            "train/loss": float(losses.mean()),
-            "train/grad_norm": float(parallel.to_host(metrics["grad_norm"]).mean())}
-        if progress.steps_per_second > 0:  # Unknown until a call ran without compiling.
-          scalars["train/steps_per_second"] = progress.steps_per_second
-        if plan is not None:
-          scalars["train/phase"] = phase_index   # The phase of the steps just trained.
-        writer.scalars(step, scalars)
-      stop = preemption_lib.requested()
-      if _due(step, tc.checkpoint_every, last) or stop:
-        writer.flush()  # Every scalar up to this step is on disk before its checkpoint.
-        checkpointer.save(state, wait=stop)
-      if stop:
-        logging.warning("Stopped at step %d on request; rerun the same command to "
-                        "resume.", step)
-        return state
-      if _due(step, tc.eval_every, last):
-        _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
+        scalars["train/phase"] = phase_index   # The phase of the steps just trained.
+      writer.scalars(step, scalars)
+    if _due(step, tc.checkpoint_every, last) and not preemption_lib.requested():
+      writer.flush()  # Every scalar up to this step is on disk before its checkpoint.
+      checkpointer.save(state)
+    if not preemption_lib.requested() and _due(step, tc.eval_every, last):
+      _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
+  if preemption_lib.requested():
+    if step > start_step:
+      writer.flush()
+      checkpointer.wait()
+      checkpointer.save(state, wait=True)  # Nothing happens if this step is saved.
+      logging.warning("Stopped at step %d on request; rerun the same command to resume.",
+                      step)
+    else:
+      logging.warning("Stopped on request at step %d before training: nothing new to "
+                      "save; rerun the same command to resume.", step)
+    return state
   logging.info("Finished: step %d in %s.", step, checkpointer.workdir)
   return state
 

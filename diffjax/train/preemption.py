@@ -1,32 +1,36 @@
 """SIGTERM (preemption): stop cleanly at any moment of a run.
 
-Before training starts (imports, building the task, compiling, restoring), a SIGTERM
-raises `StopRequested` at once: nothing has been trained that a checkpoint could save, and
-the command exits 0 saying so. Once the training loop runs, the signal only sets a flag
-that the loop reads after each compiled call: it saves a checkpoint at that step and stops
-(`deferred()`). `StopRequested` derives from BaseException so that handlers of ordinary
-errors (e.g. the restore loop's, which moves broken checkpoints aside) never catch it.
+Before a run has opened its checkpoints (building the task, compiling its shapes, checking
+and preparing the workdir), a SIGTERM ends the process at once with exit code 0 and a
+message: nothing has been trained, and every file diffjax writes is replaced atomically, so
+stopping anywhere there leaves the workdir as a SIGKILL would, which a rerun handles. (An
+exception raised from a signal handler can land in a garbage-collector callback, where
+Python ignores it, and the run would go on.) Once the run has opened its checkpoints
+(`deferred()`), the signal only sets a flag that the training loop reads after each
+compiled call: it saves a checkpoint at the step reached and stops.
 """
 import contextlib
+import os
 import signal
+import sys
 import threading
 
 from absl import logging
 
-
-class StopRequested(BaseException):
-  """A SIGTERM arrived before training started."""
-
-
 _state = {"deferred": False, "requested": False}
+
+
+def _exit_now(message: str):
+  print(message, file=sys.stderr, flush=True)
+  os._exit(0)  # pylint: disable=protected-access
 
 
 def _handler(signum, frame):
   del frame
   _state["requested"] = True
   if not _state["deferred"]:
-    raise StopRequested(f"Stopped on request (signal {signum}) before training started; "
-                        "rerun the same command to start.")
+    _exit_now(f"Stopped on request (signal {signum}) before training started; rerun the "
+              "same command to start.")
   logging.warning("Received signal %d: saving a checkpoint and stopping.", signum)
 
 
@@ -45,7 +49,7 @@ def requested() -> bool:
 
 @contextlib.contextmanager
 def deferred():
-  """Within the block a SIGTERM sets `requested()` instead of raising. Installs the
+  """Within the block a SIGTERM sets `requested()` instead of exiting. Installs the
   handler if the caller (e.g. a notebook calling `train`) did not, and puts back the
   previous one afterwards."""
   installed = signal.getsignal(signal.SIGTERM) is _handler or (
