@@ -1,4 +1,5 @@
 """The training engine in-process: resumption, chunking, NaN handling, checkpoint damage."""
+import dataclasses
 import json
 import os
 
@@ -11,9 +12,12 @@ import jax.numpy as jnp
 import experiments
 from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
                            Task, WorkdirError, restore_for_inference, train)
+from diffjax import metrics, plotting
 from diffjax.train.defaults import engine_config
+from diffjax.train import events as events_lib
 from diffjax.train import workdir as workdir_lib
-from tests.helpers import assert_trees_equal, final_state, tiny_config
+from tests.helpers import (assert_trees_equal, final_state, regression_config,
+                           regression_task, tiny_config)
 
 
 def _params(state):
@@ -186,3 +190,42 @@ def test_all_checkpoints_damaged_is_an_error(tmp_path):
         pass
   with pytest.raises(CheckpointError, match="could be restored"):
     final_state(config, workdir)
+
+
+def _nan_sample_task():
+  """Finite parameters whose 'samples' are not finite: evaluation reports NaN metrics and
+  still draws its figure (the finite reference only)."""
+  reference = np.random.default_rng(0).normal(size=(64, 2))
+
+  def evaluate(params, key):
+    del key
+    samples = np.full((64, 2), np.inf) * float(np.asarray(params["w"]).sum() + 1)
+    return (metrics.compute_metrics(["w2", "energy_distance"], samples, reference),
+            {"samples": plotting.scatter_figure(samples, reference, "diverged")})
+  return dataclasses.replace(regression_task(), evaluate=evaluate)
+
+
+def test_non_finite_samples_do_not_crash_evaluation(tmp_path):
+  workdir = str(tmp_path)
+  train(regression_config(), workdir, _nan_sample_task())
+  records = workdir_lib.read_metrics(workdir)
+  assert [r["step"] for r in records] == [40]
+  assert np.isnan(records[0]["w2"]) and np.isnan(records[0]["energy_distance"])
+  assert os.listdir(os.path.join(workdir, "plots")) == ["samples_0000040.png"]
+
+
+def test_a_missing_evaluation_is_run_on_resume_once(tmp_path, caplog):
+  """A run stopped between a checkpoint and its evaluation (a kill, or an evaluation that
+  failed) evaluates that step when rerun; TensorBoard keeps one point per step."""
+  workdir = str(tmp_path)
+  config = regression_config(eval_every=20)
+  train(config, workdir, regression_task())
+  complete = workdir_lib.read_metrics(workdir)
+  workdir_lib._write_metrics(workdir, complete[:-1])  # pylint: disable=protected-access
+  caplog.set_level("INFO")
+  train(config, workdir, regression_task())
+  assert "The evaluation at step 40 is missing" in caplog.text
+  assert "is complete" in caplog.text
+  assert workdir_lib.read_metrics(workdir) == complete
+  points = events_lib.scalars(os.path.join(workdir, "events"))["eval/w_error"]
+  assert [s for s, _ in points] == [20, 40]

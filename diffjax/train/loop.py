@@ -255,8 +255,8 @@ def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True, mod
   non_finite = describe_non_finite(metrics)
   if non_finite:
     logging.warning("eval at step %d: %s not finite: the samples are probably not finite "
-                    "(a diverging model); figures that cannot be drawn are skipped.", step,
-                    ", ".join(non_finite))
+                    "(a diverging model, e.g. too high a learning rate); figures leave "
+                    "non-finite points out.", step, ", ".join(non_finite))
   writer.evaluation(step, metrics, figures, mode=mode)
   logging.info("eval at step %d: %s", step,
                ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

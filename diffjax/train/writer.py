@@ -14,7 +14,6 @@ import time
 import jax
 import numpy as np
 from absl import logging
-from tensorboardX import summary as tb_summary
 from tensorboardX.proto import summary_pb2
 
 from diffjax.train import events as events_lib
@@ -48,10 +47,11 @@ class RunWriter:
 
   def scalars(self, step: int, values: dict):
     if self._events is not None:
-      for name, value in values.items():
-        self._events.write(events_lib.event_pb2.Event(
-            wall_time=time.time(), step=int(step),
-            summary=tb_summary.scalar(name, float(value))))
+      for name, value in values.items():  # (NaN and inf are written as they are.)
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(
+            tag=name, simple_value=float(value))])
+        self._events.write(events_lib.event_pb2.Event(wall_time=time.time(),
+                                                      step=int(step), summary=summary))
 
   def _image(self, step: int, tag: str, png: bytes):
     if self._events is not None:
