@@ -153,9 +153,14 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   state = restore_for_inference(config, workdir, task)
   assert int(state.step) == 100
   np.testing.assert_allclose(float(state.params["w"]), 10.0, rtol=1e-4)
+  config.train.update(checkpoint_every=0)
+  with pytest.raises(NonFiniteLossError, match=r"At step 101 the loss became nan; stopping "
+                     r"without saving\. No checkpoint was saved yet, so a rerun starts from "
+                     r"scratch\."):
+    train(config, str(tmp_path / "never_saved"), task)
 
 
-def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capfd, caplog):
   workdir = str(tmp_path / "run")
   config = tiny_config(**{"train.num_steps": 100, "train.eval_every": 0,
                           "train.checkpoint_every": 50})
@@ -176,6 +181,10 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
   # Training moves it aside, resumes from step 50 and reaches a clean run's parameters.
   resumed = experiments.run(config, workdir)
   assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
+  reasons = [r.getMessage() for r in caplog.records if "failed to restore" in r.getMessage()]
+  assert reasons and not [r for r in reasons if "pybind11" in r or "bound method" in r]
+  output = capfd.readouterr().err
+  assert "Exception ignored" not in output and "Event loop is closed" not in output
   clean = experiments.run(config, str(tmp_path / "clean"))
   assert_trees_equal(_params(resumed), _params(clean))
 
