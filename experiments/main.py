@@ -215,6 +215,9 @@ def parse(argv):
   if len(rest) > 1:
     raise UsageError(f"unexpected argument(s): {' '.join(rest[1:])} (flags take the form "
                      "--name=value).")
+  if flag_values.overwrite and flag_values.mode != "train":
+    raise UsageError(f"--overwrite discards a run before training it again; it does not "
+                     f"apply to --mode={flag_values.mode}.")
   manual = (flag_values.coordinator_address, flag_values.num_processes,
             flag_values.process_id)
   if not flag_values.multihost and any(v is not None for v in manual):

@@ -43,6 +43,8 @@ USAGE = [
     (["--foo=1"], 2, "Unknown command line flag 'foo'"),
     (["stray"], 2, "unexpected argument(s): stray"),
     (["--num_processes=2"], 2, "need --multihost"),
+    (["--multihost", "--num_processes=2"], 2, "give all of --coordinator_address"),
+    (["--mode=eval", "--overwrite"], 2, "does not apply to --mode=eval"),
     # Engine values (diffjax.train.validation).
     (["--config.train.steps_per_call=0"], 2, "train.steps_per_call=0 is out of range"),
     (["--config.train.keep_checkpoints=0"], 2, "train.keep_checkpoints=0 is out of range"),
@@ -170,6 +172,7 @@ def test_broken_config_files(tmp_path, capfd, name, text):
      "cannot be created"),
     (["--workdir=/sys/diffjax_cannot_create_this"], "cannot be created"),
     ([TINY], "--workdir must have a value"),
+    ([TINY, "--workdir="], "--workdir='' must be a directory path"),
     (["--workdir=/tmp/x"], "--config is required"),
 ])
 def test_bad_or_missing_workdir_and_config(capfd, argv, text):
