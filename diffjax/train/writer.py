@@ -12,6 +12,7 @@ import os
 import time
 
 import jax
+import matplotlib.image
 import numpy as np
 from absl import logging
 from tensorboardX.proto import summary_pb2
@@ -103,7 +104,6 @@ class RunWriter:
 
 
 def _png_summary_image(png: bytes):
-  import matplotlib.image  # pylint: disable=g-import-not-at-top
   height, width, channels = matplotlib.image.imread(io.BytesIO(png), format="png").shape
   return summary_pb2.Summary.Image(height=height, width=width, colorspace=channels,
                                    encoded_image_string=png)
