@@ -78,6 +78,15 @@ USAGE = [
     (["--config.sample.solver=rk9"], 2, "Unknown sampler 'rk9'; valid names"),
     (["--config.data.target=moonz"], 2, "'moonz'"),
     (["--config.path.name=straight"], 2, "'straight'"),
+    (["--config.coupling.name=magic"], 2, "Unknown coupling 'magic'; valid names"),
+    (["--config.objective.name=nope"], 2, "Unknown objective 'nope'; valid names"),
+    (["--config.objective.time_sampler=zz"], 2, "'zz'; valid names"),
+    (["--config.eval.metrics=w3"], 2, "Unknown metric 'w3'; valid names"),
+    (["--config.model.activation=relux"], 2, "'relux'; valid names"),
+    # Component values.
+    (["--config.model.width=0"], 2, "model.width must be an integer >= 1; got 0"),
+    (["--config.model.depth=-2"], 2, "model.depth must be an integer >= 1; got -2"),
+    (["--config.model.time_dim=0"], 2, "model.time_dim"),
 ]
 
 
