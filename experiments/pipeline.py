@@ -24,9 +24,18 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS, sample
+from diffjax.train.validation import Key, check_keys
 
 # Keys of config.sample that are not sampler options.
 SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images")
+# Values every family reads, checked before anything is built.
+PIPELINE_KEYS = (
+    Key("sample.num_steps", "int", 1, meaning="sampler steps"),
+    Key("sample.num_trajectories", "int", 0),
+    Key("sample.num_images", "int", 0),
+    Key("train.label_dropout", "float", 0.0, 1.0, meaning="condition dropout probability"),
+    Key("eval.num_samples", "int", 2, meaning="samples per evaluation"),
+)
 
 
 def component_options(section: ml_collections.ConfigDict, exclude=("name",)) -> dict:
@@ -93,6 +102,7 @@ class Pipeline:
 def build_pipeline(config, spec: DataSpec) -> Pipeline:
   """Builds every component named by `config` for data described by `spec`; an unknown
   name or an invalid option fails here, before any workdir is touched."""
+  check_keys(config, PIPELINE_KEYS)
   path = build_path(config.path.name, **component_options(config.path))
   objective = build_objective(config.objective.name, path,
                               **component_options(config.objective))

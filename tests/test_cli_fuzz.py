@@ -87,6 +87,11 @@ USAGE = [
     (["--config.model.width=0"], 2, "model.width must be an integer >= 1; got 0"),
     (["--config.model.depth=-2"], 2, "model.depth must be an integer >= 1; got -2"),
     (["--config.model.time_dim=0"], 2, "model.time_dim"),
+    (["--config.eval.num_samples=0"], 2, "eval.num_samples=0 is out of range"),
+    (["--config.data.dim=0"], 2, "data.dim=0 is out of range"),
+    (["--config.sample.num_steps=0"], 2, "sample.num_steps=0 is out of range"),
+    (["--config.sample.num_trajectories=-1"], 2, "sample.num_trajectories=-1"),
+    (["--config.eval.reference_seed=-1"], 2, "eval.reference_seed=-1"),
 ]
 
 

@@ -105,6 +105,17 @@ def _check(key: Key, value: Any):
     raise ConfigError(f"{where} is out of range: it must be {_range_text(key)}{meaning}.")
 
 
+def check_keys(config, keys):
+  """Checks the `Key`s of an experiment's components that `config` has (a key the config
+  lacks is left to the component's default): one ConfigError line for the first bad one."""
+  for key in keys:
+    try:
+      value = _lookup(config, key.path)
+    except ConfigError:
+      continue
+    _check(key, value)
+
+
 def validate_engine_config(config, num_devices: int):
   """Checks every engine key of `config` for a run on `num_devices` devices.
 
