@@ -68,10 +68,19 @@ def polynomial_schedule(exponent=1.0) -> Schedule:
     return Schedule(lambda t: 1.0 - (1.0 - t) ** w,
                     lambda t: w * jnp.maximum(1.0 - t, TINY) ** (w - 1.0),
                     lambda a: 1.0 - jnp.maximum(1.0 - a, 0.0) ** (1.0 / w))
-  column = lambda t: jnp.asarray(t)[..., None]
-  return Schedule(lambda t: 1.0 - (1.0 - column(t)) ** w,
-                  lambda t: w * jnp.maximum(1.0 - column(t), TINY) ** (w - 1.0),
-                  None)
+  def per_class(t):  # (...) -> (..., 1) and the exponents as (1, ..., 1, V)
+    t = jnp.asarray(t)
+    return t[..., None], w.reshape((1,) * t.ndim + w.shape)
+
+  def alpha(t):
+    t, ws = per_class(t)
+    return 1.0 - (1.0 - t) ** ws
+
+  def dalpha(t):
+    t, ws = per_class(t)
+    return ws * jnp.maximum(1.0 - t, TINY) ** (ws - 1.0)
+
+  return Schedule(alpha, dalpha, None)
 
 
 @SCHEDULES.register("geometric")
