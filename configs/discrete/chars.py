@@ -21,10 +21,10 @@ def get_config(arg=None):
     raise ValueError(f"Unknown config argument {arg!r}; valid: a comma-separated subset of "
                      f"{ARGS} (or none).")
   config = base_config()
-  config.data.update(name="gnu_manuals", tokenizer="chars", sequence_length=128)
-  config.model.update(hidden_dim=192, depth=4, num_heads=6)
-  config.train.update(batch_size=64, num_steps=6000, eval_every=3000, log_every=250)
-  config.optim.update(learning_rate=1e-3, warmup_steps=300)
+  config.data.update(name="gnu_manuals", tokenizer="chars", sequence_length=64)
+  config.model.update(hidden_dim=128, depth=3, num_heads=4)
+  config.train.update(batch_size=32, num_steps=2000, eval_every=1000, log_every=250)
+  config.optim.update(learning_rate=2e-3, warmup_steps=200)
   config.sample.update(num_samples=16)
   config.eval.update(num_sequences=256, nelbo_samples=16, num_shown=8, cfg_weights=())
   if "ar" in flags:

@@ -123,18 +123,22 @@ def prompt_sequence(prompt_ids, length: int, mask_id: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class EnumerableLanguage:
-  """A distribution over all V^L sequences: sequences (N, L) int32, log_probs (N,)."""
+  """A distribution over a list of sequences: log_probs (N,) of `support` (N, L) int32, by
+  default all V^L sequences in lexicographic order."""
   vocab_size: int
   length: int
   log_probs: np.ndarray
+  support: Optional[np.ndarray] = None
 
   @functools.cached_property
   def sequences(self) -> np.ndarray:
+    if self.support is not None:
+      return np.asarray(self.support, np.int32)
     return np.asarray(list(itertools.product(range(self.vocab_size), repeat=self.length)),
                       np.int32)
 
   def index(self, x) -> np.ndarray:
-    """(B, L) sequences -> (B,) indices into `sequences`."""
+    """(B, L) sequences -> (B,) indices into `sequences` (full enumeration only)."""
     return np.asarray(x) @ (self.vocab_size ** np.arange(self.length)[::-1])
 
   def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -242,6 +246,13 @@ class ArithmeticLanguage:
 
   def decode(self, x) -> list:
     return [self.tokenizer.decode(row) for row in np.asarray(x)]
+
+  def enumerable(self) -> EnumerableLanguage:
+    """The language as an explicit list of its 10^(2d) equally likely statements."""
+    a, b = np.divmod(np.arange(10 ** (2 * self.digits)), 10 ** self.digits)
+    support = self.encode(a, b)
+    return EnumerableLanguage(self.vocab_size, self.length,
+                              np.full(len(support), -self.nll), support)
 
 
 # ----------------------------------------------------------------------------------------
