@@ -59,3 +59,17 @@ def test_a_too_long_sequence_is_refused_by_the_model():
                       num_heads=2)
   with pytest.raises(ConfigError, match=r"\(B, N <= 8\) token ids; got shape \(1, 9\)"):
     model.apply(None, jnp.zeros((1, 9), jnp.int32), 0.0)
+
+
+@pytest.mark.parametrize("module, arg", [("chars", "tiny"), ("chars", "ar,tiny"),
+                                         ("tfds_text", "lm1b,tiny")])
+def test_corpus_configs_build_their_tasks(module, arg):
+  import importlib  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from experiments import text  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f"configs.discrete.{module}").get_config(arg)
+  with tfds.testing.mock_data(num_examples=8):
+    task = text.build_task(config)
+  batch = next(task.data(0))["tokens"]
+  assert batch.shape == (config.train.batch_size, config.data.sequence_length)
+  assert batch.dtype == np.int32 and batch.max() < (96 if module == "chars" else 256)

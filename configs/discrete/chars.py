@@ -5,7 +5,7 @@
 
 The corpus is built offline from the Info manuals that Debian's Essential packages
 coreutils, diffutils, findutils, grep, sed and gzip install (GFDL 1.3+; see
-diffjax/data/text.py), with a fixed split (the last 10% of each manual is validation).
+diffjax/data/text.py), with a fixed split (every tenth 8 KB block is validation).
 Both runs use the same transformer (the `:ar` one causal) for the same steps on the same
 batches and report validation bits per character: an upper bound (the NELBO) for masked
 diffusion, the exact value for the autoregressive model. arg: "ar", "tiny" (comma-joined).

@@ -13,7 +13,9 @@ packages coreutils, diffutils, findutils, grep, sed and gzip install under /usr/
 (about 2 MB of English technical prose; licence: GNU Free Documentation License 1.3 or
 later, no invariant sections). It is read and cleaned on the user's machine, never shipped:
 Info control lines are dropped, typographic quotes and dashes become ASCII, other
-non-ASCII characters are removed. Fixed split: the last 10% of each manual is validation.
+non-ASCII characters are removed. Fixed split: every tenth block of 8,192 characters of each
+manual is validation (about 10%), so both splits hold prose, examples, indices and the
+licence appendix alike.
 
 tfds text ("lm1b", "tiny_shakespeare"): `tfds.data_source` records (never downloaded),
 encoded and packed into one token array separated by newlines.
@@ -267,6 +269,7 @@ GNU_MANUALS = {  # manual: (Info files, the Debian package that installs them)
     "sed": (("sed.info.gz",), "sed"),
     "gzip": (("gzip.info.gz",), "gzip"),
 }
+_BLOCK = 8192
 _ASCII = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                         "\u2013": "-", "\u2014": "--", "\u2026": "...", "\u00a9": "(C)",
                         "\u00a0": " ", "\t": "    "})
@@ -293,9 +296,12 @@ def gnu_manuals_corpus(info_dir: str = INFO_DIR, validation_fraction: float = 0.
       continue
     text = clean_info_text("".join(gzip.open(p, "rt", encoding="utf-8", errors="replace")
                                    .read() for p in paths))
-    cut = int(len(text) * (1.0 - validation_fraction))
-    train.append(text[:cut])
-    validation.append(text[cut:])
+    # Every tenth block of 8,192 characters is validation: both splits then mix prose,
+    # examples, indices and the licence appendix in the same proportions.
+    blocks = [text[i:i + _BLOCK] for i in range(0, len(text), _BLOCK)]
+    period = round(1.0 / validation_fraction)
+    train.append("".join(b for i, b in enumerate(blocks) if i % period != period - 1))
+    validation.append("".join(b for i, b in enumerate(blocks) if i % period == period - 1))
   if missing:
     raise DatasetNotPreparedError(
         f"The gnu_manuals corpus needs the Info manuals of the Debian packages {missing} in "
