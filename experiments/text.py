@@ -36,7 +36,7 @@ OBJECTIVES = ("masked_diffusion", "autoregressive")
 def text_figure(lines, title=""):
   """Decoded samples, one per line, as a figure (for plots/ and TensorBoard)."""
   lines = [line.replace("\n", "\u21b5") for line in lines]
-  fig = Figure(figsize=(10, 0.3 * len(lines) + 0.6))
+  fig = Figure(figsize=(10, 0.17 * len(lines) + 0.8))
   ax = fig.subplots()
   ax.axis("off")
   ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top")
