@@ -61,9 +61,10 @@ def test_a_too_long_sequence_is_refused_by_the_model():
     model.apply(None, jnp.zeros((1, 9), jnp.int32), 0.0)
 
 
-@pytest.mark.parametrize("module, arg", [("chars", "tiny"), ("chars", "ar,tiny"),
-                                         ("tfds_text", "lm1b,tiny")])
-def test_corpus_configs_build_their_tasks(module, arg):
+@pytest.mark.parametrize("module, arg, vocab", [
+    ("chars", "tiny", 96), ("chars", "ar,tiny", 96), ("tfds_text", "lm1b,tiny", 256),
+    ("arithmetic", "ancestral,tiny", 12), ("arithmetic", "labels,tiny", 12)])
+def test_other_configs_build_their_tasks(module, arg, vocab):
   import importlib  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from experiments import text  # pylint: disable=g-import-not-at-top
@@ -71,5 +72,6 @@ def test_corpus_configs_build_their_tasks(module, arg):
   with tfds.testing.mock_data(num_examples=8):
     task = text.build_task(config)
   batch = next(task.data(0))["tokens"]
-  assert batch.shape == (config.train.batch_size, config.data.sequence_length)
-  assert batch.dtype == np.int32 and batch.max() < (96 if module == "chars" else 256)
+  length = 9 if module == "arithmetic" else config.data.sequence_length
+  assert batch.shape == (config.train.batch_size, length)
+  assert batch.dtype == np.int32 and batch.max() < vocab
