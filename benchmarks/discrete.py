@@ -93,7 +93,7 @@ def sampling_cost(batch, steps, repeats):
   for name, options in (("first_hitting", {}),
                         ("ancestral", {"num_steps": steps}),
                         ("ancestral_cached", {"num_steps": steps, "cache": True})):
-    sampler = "ancestral" if name.startswith("ancestral") else name
+    sampler = "masked_ancestral" if name.startswith("ancestral") else name
     run = jax.jit(lambda key: sample_tokens(sampler, fields, path, x0, key, **options)[::2])
     jax.block_until_ready(run(jax.random.PRNGKey(0)))
     calls, seconds = [], []
@@ -116,7 +116,7 @@ def sampling_quality(steps, n):
   out = {}
   for name, options in (("first_hitting", {}), ("ancestral", {"num_steps": steps}),
                         ("ancestral_cached", {"num_steps": steps, "cache": True})):
-    sampler = "ancestral" if name.startswith("ancestral") else name
+    sampler = "masked_ancestral" if name.startswith("ancestral") else name
     x = jax.jit(lambda key: sample_tokens(sampler, fields, path, x0, key, **options).x)(
         jax.random.PRNGKey(0))
     out[name] = float(language.is_correct(np.asarray(x)).mean())

@@ -27,8 +27,9 @@ from diffjax.objectives import autoregressive as ar_objective
 from diffjax.objectives import masked as masked_objective
 from diffjax.paths.masked import masking_path
 from diffjax.solvers import discrete
+from diffjax.solvers.sampling import SAMPLERS
 from diffjax.train import Task, parallel
-from experiments.common import component_options
+from experiments.pipeline import component_options
 
 OBJECTIVES = ("masked_diffusion", "autoregressive")
 
@@ -85,7 +86,7 @@ def build_task(config) -> Task:
   if num_classes and not arithmetic:
     raise ConfigError("model.num_classes > 0 needs labelled data (data.name='arithmetic').")
   sampler_name = config.sample.sampler if masked else "autoregressive"
-  sampler_factory = discrete.TOKEN_SAMPLERS.get(sampler_name)
+  sampler_factory = SAMPLERS.get(sampler_name).build
   # config.sample holds the options of every sampler; each takes those it knows.
   accepted = inspect.signature(sampler_factory).parameters
   sampler_options = {k: v for k, v in config.sample.items() if k in accepted and k != "path"}

@@ -48,7 +48,7 @@ def _run(name, path, n, seed=1, x0=None, **options):
     ("semi_autoregressive", {"block_size": 2}, 20000, 0.0),
     # N ancestral steps unmask two of the L tokens in one step (drawn independently) with
     # probability <= C(L, 2) / N = 0.024: the sampler's own TV bias is below that.
-    ("ancestral", {"num_steps": 250}, 3000, 0.024),
+    ("masked_ancestral", {"num_steps": 250}, 3000, 0.024),
 ])
 def test_samplers_reproduce_the_enumerated_distribution(name, options, n, bias):
   result = _run(name, masking_path("linear", vocab_size=3), n, **options)
@@ -59,10 +59,10 @@ def test_samplers_reproduce_the_enumerated_distribution(name, options, n, bias):
 
 def test_state_dependent_ancestral_sampling_and_the_test_has_power():
   path = masking_path("polynomial", vocab_size=3, exponent=(0.5, 1.0, 3.0))
-  result = _run("ancestral", path, 2000, num_steps=250)
+  result = _run("masked_ancestral", path, 2000, num_steps=250)
   assert _tv(result.x) < _tv_threshold(2000) + 0.024
   # One ancestral step draws all four tokens independently: far from the joint law.
-  one_step = _run("ancestral", masking_path("linear", vocab_size=3), 2000, num_steps=1)
+  one_step = _run("masked_ancestral", masking_path("linear", vocab_size=3), 2000, num_steps=1)
   assert _tv(one_step.x) > 0.3
 
 
@@ -93,7 +93,7 @@ def test_caching_saves_calls_as_predicted_and_changes_no_sample():
   fields = _oracle(path)  # Time-free: caching is exact.
 
   def one(key, cache):
-    result = discrete.sample_tokens("ancestral", fields, path, path.source((1, 4)), key,
+    result = discrete.sample_tokens("masked_ancestral", fields, path, path.source((1, 4)), key,
                                     num_steps=steps, cache=cache)
     return result.x[0], result.nfe
 
@@ -132,10 +132,10 @@ def test_unsupervised_cfg_formula_and_zero_weight():
 
 def test_bad_sampler_input_is_refused():
   path = masking_path("linear", vocab_size=3)
-  with pytest.raises(UnknownComponentError, match="Unknown token sampler 'greedy'"):
+  with pytest.raises(UnknownComponentError, match="Unknown sampler 'greedy'"):
     discrete.sample_tokens("greedy", _oracle(path), path, path.source((1, 4)), None)
   with pytest.raises(ConfigError, match="needs num_steps"):
-    discrete.sample_tokens("ancestral", _oracle(path), path, path.source((1, 4)), None)
+    discrete.sample_tokens("masked_ancestral", _oracle(path), path, path.source((1, 4)), None)
   with pytest.raises(ConfigError, match="state-independent"):
     discrete.first_hitting(masking_path("polynomial", vocab_size=3, exponent=(1, 2, 3)))
   with pytest.raises(ConfigError, match="top_p must be in"):

@@ -38,7 +38,7 @@ def test_arithmetic_tiny_trains_evaluates_and_writes_text(tmp_path):
     ({"sample": {"prompt": "12+34=0567"}}, "longer than the sequence length 9"),
     ({"objective": {"estimator": "t_dse"}}, "Unknown masked-diffusion estimator 't_dse'"),
     ({"model": {"time_input": True},
-      "sample": {"sampler": "ancestral", "num_steps": 10, "cache": True}},
+      "sample": {"sampler": "masked_ancestral", "num_steps": 10, "cache": True}},
      "needs a time-free network"),
     ({"sample": {"sampler": "first_hitting", "top_p": 1.5}}, "top_p must be in"),
 ])

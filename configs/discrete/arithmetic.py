@@ -26,7 +26,7 @@ def get_config(arg=None):
     config.model.num_classes = 2
     config.eval.label_cfg_weights = (0.0, 2.0)
   if "ancestral" in flags:
-    config.sample.update(sampler="ancestral", num_steps=1000, cache=True)
+    config.sample.update(sampler="masked_ancestral", num_steps=1000, cache=True)
   if "tiny" in flags:
     config.data.digits = 2
     config.model.update(hidden_dim=32, depth=1, num_heads=2)

@@ -5,7 +5,7 @@ Generation runs t from 0 (all masked) to 1 (clean) on a `MaskingPath`. The field
 prompt written into x0 stays fixed and only its free (masked) positions are filled
 (infilling comes for free). Every draw goes through `diffjax.categorical` (exact by default).
 
-  ancestral        one step t -> s of the reverse process: a masked token becomes v with
+  masked_ancestral one step t -> s of the reverse process: a masked token becomes v with
                    probability mu_v (alpha_v(s) - alpha_v(t)) / (1 - alpha_v(t)) and stays
                    masked otherwise ("Simple and Effective Masked Diffusion Language Models",
                    Sahoo et al., eq. 7; per-class alpha for state-dependent schedules).
@@ -42,10 +42,10 @@ import jax.numpy as jnp
 from diffjax.categorical import check_method, sample_categorical, top_p_logits
 from diffjax.core import Fields, Stepper
 from diffjax.errors import ConfigError
-from diffjax.registry import Registry
-from diffjax.solvers.integrate import integrate
+from diffjax.solvers.sampling import SAMPLERS, Sampler, sample
 
-TOKEN_SAMPLERS = Registry("token sampler")
+# The token samplers' names in `diffjax.solvers.sampling.SAMPLERS`.
+TOKEN_SAMPLERS = ("masked_ancestral", "first_hitting", "semi_autoregressive", "autoregressive")
 
 
 def token_log_probs(logits, temperature=1.0, top_p=1.0):
@@ -117,7 +117,6 @@ class AncestralState(NamedTuple):
   fresh: jax.Array   # bool: x has not changed since `logits` were computed
 
 
-@TOKEN_SAMPLERS.register("ancestral")
 def ancestral(path, *, cache=False, temperature=1.0, top_p=1.0,
               method="inverse_cdf") -> Stepper:
   """Ancestral steps on the grid (see the module docstring)."""
@@ -147,7 +146,6 @@ class LevelState(NamedTuple):
   level: jax.Array  # (B,) time of the last unmasking event
 
 
-@TOKEN_SAMPLERS.register("first_hitting")
 def first_hitting(path, *, temperature=1.0, top_p=1.0, method="inverse_cdf") -> Stepper:
   """One unmasking event per grid step, the event time in the state (see the module
   docstring); the grid must have at least as many steps as masked tokens."""
@@ -172,7 +170,6 @@ class BlockState(NamedTuple):
   level: jax.Array  # (B,) first-hitting event time inside the current block
 
 
-@TOKEN_SAMPLERS.register("semi_autoregressive")
 def semi_autoregressive(path, *, block_size: int, inner="first_hitting", steps_per_block=None,
                         temperature=1.0, top_p=1.0, method="inverse_cdf") -> Stepper:
   """Blocks of block_size positions left to right (see the module docstring).
@@ -218,7 +215,6 @@ class CounterState(NamedTuple):
   index: jax.Array
 
 
-@TOKEN_SAMPLERS.register("autoregressive")
 def autoregressive(path, *, temperature=1.0, top_p=1.0, method="inverse_cdf") -> Stepper:
   """Position i at step i from logits[:, i] (fields of a causal model whose position i
   predicts token i; see `diffjax.objectives.autoregressive`)."""
@@ -241,6 +237,11 @@ def autoregressive(path, *, temperature=1.0, top_p=1.0, method="inverse_cdf") ->
   return Stepper(init, step, ("logits",))
 
 
+for _name, _build in zip(TOKEN_SAMPLERS, (ancestral, first_hitting, semi_autoregressive,
+                                         autoregressive)):
+  SAMPLERS.register(_name, Sampler(_build))
+
+
 def default_num_steps(name, x0, options) -> int:
   """Grid steps a sampler needs: L events for first_hitting / autoregressive, one per
   step of every block for semi_autoregressive."""
@@ -256,19 +257,22 @@ def default_num_steps(name, x0, options) -> int:
 
 
 def sample_tokens(name, fields: Fields, path, x0, key, *, num_steps=None,
-                  save_trajectory=False, **options):
-  """Runs the token sampler registered as `name` from x0 (B, L) (masked where free).
+                  return_trajectory=False, **options):
+  """Runs the token sampler registered as `name` (`TOKEN_SAMPLERS`, in the shared
+  `SAMPLERS` registry) from x0 (B, L) (masked where free) on a uniform grid.
 
-  num_steps: grid steps for ancestral (required); the other samplers default to what they
-  need (`default_num_steps`). Returns `diffjax.solvers.integrate.Solution`.
+  num_steps: grid steps for masked_ancestral (required); the other samplers default to what
+  they need (`default_num_steps`). Returns `diffjax.solvers.integrate.Solution`.
   """
-  stepper = TOKEN_SAMPLERS.get(name)(path, **options)
+  SAMPLERS.get(name)
+  if name not in TOKEN_SAMPLERS:
+    raise ConfigError(f"{name!r} is not a token sampler; valid: {TOKEN_SAMPLERS}.")
   if num_steps is None:
     num_steps = default_num_steps(name, x0, options)
   if num_steps < 1:
     raise ConfigError(f"num_steps must be >= 1; got {num_steps}.")
-  ts = jnp.linspace(0.0, 1.0, num_steps + 1)
-  return integrate(stepper, fields, x0, ts, key, save_trajectory=save_trajectory)
+  return sample(name, fields, path, x0, key, num_steps=num_steps,
+                return_trajectory=return_trajectory, **options)
 
 
 # ----------------------------------------------------------------------------------------
