@@ -27,8 +27,8 @@ def test_arithmetic_tiny_trains_evaluates_and_writes_text(tmp_path):
   arrays = experiments.run(config, workdir, mode="sample")
   assert arrays["tokens"].shape == (16, 9) and arrays["text"].shape == (16,)
   assert all(len(line) == 9 for line in arrays["text"])
-  assert os.path.exists(os.path.join(workdir, "plots", "samples_0000020.png"))
-  with np.load(os.path.join(workdir, "samples.npz")) as saved:
+  assert os.path.exists(os.path.join(workdir, "samples", "samples_0000020.png"))
+  with np.load(os.path.join(workdir, "samples", "samples_0000020.npz")) as saved:
     assert saved["text"][0] == arrays["text"][0]
 
 

@@ -31,9 +31,12 @@ import os
 import string
 from typing import Iterator, Optional
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import tensorflow_datasets as tfds
 
-from diffjax.data.images import DatasetNotPreparedError
+from diffjax.data.images import DatasetNotPreparedError, not_prepared_message
 from diffjax.errors import ConfigError
 from diffjax.registry import Registry
 
@@ -149,8 +152,6 @@ class EnumerableLanguage:
   def denoiser_logits(self, path):
     """(x_t (B, L), t) -> (B, L, V) log E[x1 | x_t] under `path` (exact, by enumeration;
     depends on t only for a state-dependent schedule)."""
-    import jax  # pylint: disable=g-import-not-at-top
-    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
     seqs, log_p = jnp.asarray(self.sequences), jnp.asarray(self.log_probs, jnp.float32)
     one_hot = jax.nn.one_hot(seqs, self.vocab_size)
 
@@ -332,12 +333,10 @@ def gnu_manuals(tokenizer="chars", info_dir: str = INFO_DIR, **unused) -> TokenC
 
 
 def _tfds_texts(name, split, data_dir, feature, max_characters):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from diffjax.data.images import _not_prepared_message  # pylint: disable=g-import-not-at-top
   try:
     records = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except Exception as e:  # tfds raises several types for a missing dataset.
-    raise DatasetNotPreparedError(_not_prepared_message(name, split, data_dir)) from e
+    raise DatasetNotPreparedError(not_prepared_message(name, split, data_dir)) from e
   texts, total = [], 0
   for i in range(len(records)):
     text = records[i][feature]
