@@ -26,7 +26,7 @@ from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS, sample
 
 # Keys of config.sample that are not sampler options.
-SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images")
+SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images", "guidance")
 
 
 def component_options(section: ml_collections.ConfigDict, exclude=("name",)) -> dict:
