@@ -36,3 +36,4 @@ from diffjax.guidance.sampling import guided_sample
 from diffjax.guidance.build import GUIDANCE_METHODS
 from diffjax.guidance.build import GuidanceContext
 from diffjax.guidance.build import build_guidance
+from diffjax.guidance.build import check_guidance_section

@@ -24,8 +24,8 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from diffjax.errors import ConfigError
 from diffjax.guidance.adaptive import adaptive_guidance
-from diffjax.guidance.cfg import classifier_free
-from diffjax.guidance.cfgpp import cfgpp, cfgpp_fields
+from diffjax.guidance.cfg import check_interval, classifier_free
+from diffjax.guidance.cfgpp import cfgpp, cfgpp_fields, check_lambda
 from diffjax.guidance.classifier import classifier_guidance, off_the_shelf_guidance
 from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS, ConditionalModel
 from diffjax.guidance.reconstruction import check_operator, dps, reconstruction_guidance
@@ -77,13 +77,13 @@ def _none(section, context):
 
 @GUIDANCE_METHODS.register("cfg")
 def _cfg(section, context):
-  return Guidance(classifier_free(context.model, section.scale,
+  return Guidance(classifier_free(context.model, section.get("scale", 1.0),
                                   tuple(section.get("interval", (0.0, 1.0)))))
 
 
 @GUIDANCE_METHODS.register("cfgpp")
 def _cfgpp(section, context):
-  return Guidance(cfgpp_fields(context.model, context.path, section.scale),
+  return Guidance(cfgpp_fields(context.model, context.path, section.get("scale", 1.0)),
                   lambda stepper, name: cfgpp(stepper, context.path, name))
 
 
@@ -91,14 +91,14 @@ def _cfgpp(section, context):
 def _adaptive(section, context):
   context.model.require_null("Adaptive Guidance")
   return Guidance(_base(context), lambda stepper, name: adaptive_guidance(
-      stepper, context.model, section.scale, section.get("threshold", 0.99), name))
+      stepper, context.model, section.get("scale", 1.0), section.get("threshold", 0.99), name))
 
 
 @GUIDANCE_METHODS.register("classifier")
 def _classifier(section, context):
   _need(context, "classifier", "classifier_log_prob")
   return Guidance(classifier_guidance(_base(context), context.path,
-                                      context.classifier_log_prob, section.scale))
+                                      context.classifier_log_prob, section.get("scale", 1.0)))
 
 
 @GUIDANCE_METHODS.register("elucd")
@@ -108,7 +108,7 @@ def _elucd(section, context):
     raise ConfigError("Guidance method 'elucd' needs target class labels to guide to.")
   return Guidance(off_the_shelf_guidance(
       _base(context), context.path, context.classifier_logits, context.model.cond,
-      section.scale, section.get("tau1", 1.0), section.get("ratio", 0.5),
+      section.get("scale", 1.0), section.get("tau1", 1.0), section.get("ratio", 0.5),
       section.get("amplitude", 0.3)))
 
 
@@ -130,14 +130,14 @@ def _reconstruction(section, context):
   _check_measurements(context, "reconstruction")
   return Guidance(reconstruction_guidance(
       _base(context), context.path, context.operator, context.measurements,
-      section.get("noise_std", 0.1), section.scale))
+      section.get("noise_std", 0.1), section.get("scale", 1.0)))
 
 
 @GUIDANCE_METHODS.register("tsdiff")
 def _tsdiff(section, context):
   _need(context, "tsdiff", "observed", "mask")
   return Guidance(self_guidance(_base(context), context.path, context.observed,
-                                context.mask, section.scale,
+                                context.mask, section.get("scale", 1.0),
                                 section.get("energy", "squared"),
                                 section.get("quantile", 0.5)))
 
@@ -162,3 +162,26 @@ def build_guidance(section, context: GuidanceContext) -> Guidance:
   """The `Guidance` of config section `section` (module docstring)."""
   method = section.get("method", "none") if section is not None else "none"
   return GUIDANCE_METHODS.get(method)(section, context)
+
+
+NEEDS_UNCONDITIONAL = ("cfg", "cfgpp", "adaptive")
+
+
+def check_guidance_section(section, conditional: bool):
+  """Refuses a bad sample.guidance section before anything runs: an unknown method, a
+  method needing the unconditional model on an unconditional run, an interval outside
+  [0, 1], CFG++'s lambda outside [0, 1], SVDD's M < 1 or alpha <= 0."""
+  if section is None:
+    return
+  method = section.get("method", "none")
+  GUIDANCE_METHODS.get(method)
+  if method in NEEDS_UNCONDITIONAL and not conditional:
+    raise ConfigError(f"Guidance method {method!r} needs a conditional model with its "
+                      "unconditional (null-class) model; this run is unconditional "
+                      "(model.num_classes = 0).")
+  if method == "cfg":
+    check_interval(tuple(section.get("interval", (0.0, 1.0))))
+  if method == "cfgpp":
+    check_lambda(section.get("scale", 1.0))
+  if method == "svdd":
+    check_svdd(section.get("num_candidates", 8), section.get("alpha", 0.1))

@@ -21,7 +21,7 @@ several times per step (Heun, RK4, Dopri5, EDM's churn, Langevin correctors) hav
 renoising point and are refused, as are paths without a Gaussian view (use
 path.name=rectified_flow instead of the two-sided `linear` path).
 """
-from typing import NamedTuple
+import jax
 
 from diffjax.core import Fields, Predictions, Stepper, require_gaussian, time_column
 from diffjax.errors import ConfigError
@@ -34,6 +34,8 @@ GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
 
 
 def check_lambda(scale):
+  if isinstance(scale, jax.core.Tracer):  # A traced scale (a sweep) cannot be checked.
+    return scale
   if not 0.0 <= scale <= 1.0:
     raise ConfigError(f"CFG++'s lambda (sample.guidance.scale) must be in [0, 1]; got "
                       f"{scale}. (CFG++ lambda ~ 0.2-0.8 corresponds to CFG w ~ 2-12.)")
