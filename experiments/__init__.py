@@ -1,12 +1,13 @@
 """Experiments compose the diffjax library; `run` dispatches on `config.experiment`."""
 from diffjax import train as engine
 from diffjax.registry import Registry
-from experiments import guidance, images, toy2d
+from experiments import guidance, images, timeseries, toy2d
 
 EXPERIMENTS = Registry("experiment")
 EXPERIMENTS.register("toy2d", toy2d.build_task)
 EXPERIMENTS.register("images", images.build_task)
 EXPERIMENTS.register("guided_images", guidance.build_guided_images)
+EXPERIMENTS.register("timeseries", timeseries.build_task)
 
 MODES = ("train", "eval", "sample")
 
