@@ -20,7 +20,9 @@ CORE = [
 
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",
-             "nbclient>=0.10", "ipykernel>=6.29"],
+             "nbclient>=0.10", "ipykernel>=6.29", "statsmodels>=0.14"],
+    # The El Niño series of the forecasting demo ships with statsmodels (BSD-3).
+    "timeseries": ["statsmodels>=0.14"],
     # Peers for side-by-side benchmarks. Install torch==2.13.0 first on CPU-only machines
     # (see benchmarks/requirements.txt), otherwise pip pulls a CUDA build.
     "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30"],
