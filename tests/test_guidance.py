@@ -112,7 +112,7 @@ def test_guidance_interval_runs_the_conditional_model_outside():
 def test_adaptive_guidance_saves_calls_at_a_small_change():
   """threshold 1 never switches (CFG exactly, 2 evaluations per step); at 0.95 (mean
   cosine of the denoised estimates) it saves 10% of the calls at an RMS change of 0.036
-  from CFG's samples (measured; tolerances 5-30% and 0.08); -1 switches after one step."""
+  from CFG's samples (measured; tolerances 5-30% and 0.08)."""
   labels = jnp.arange(N) % 2
   model, x0 = _model(VP, labels), _x0(VP)
   cfg = sample("ddim", classifier_free(model, 2.0), VP, x0, num_steps=20).x
@@ -128,26 +128,25 @@ def test_adaptive_guidance_saves_calls_at_a_small_change():
   some = run(0.95)
   assert 0.05 <= saved_fraction(some.nfe, 20) <= 0.3
   assert float(jnp.sqrt(jnp.mean((some.x - cfg) ** 2))) < 0.08
-  assert int(run(-1.0).nfe) == 21
 
 
 def test_svdd_approaches_the_tilted_gaussian_as_m_grows():
   """Prior N(0.5, 1), reward r = x, alpha = 1: target N(1.5, 1). With exact fields and
   ancestral steps (100, whose own variance is 0.89 at M = 1) the mean is 0.5 at M = 1
-  (tolerance 0.1 = 4.5 standard errors), within 0.3 of 1.5 at M = 8 and closer at M = 32
-  (measured 0.50, 1.31, 1.39)."""
+  (tolerance 0.1 = 4.5 standard errors) and within 0.3 of 1.5 at M = 8 (measured 0.50,
+  1.31; 1.39 at M = 32, see `python -m benchmarks.guidance`)."""
   prior = GaussianMixture(jnp.ones(1), jnp.array([[0.5]]), jnp.ones((1, 1, 1)))
   fields = mixture_oracle(VP, prior).fields()
   x0 = _x0(VP, 2000, 1)
   means = {}
-  for m in (1, 8, 32):
+  for m in (1, 8):
     g = Guidance(fields, lambda s, n, m=m: svdd(
         s, posterior_mean_value(lambda x1: x1[:, 0]), m, 1.0, shared_evaluation=True))
     result = guided_sample("ancestral", g, VP, x0, jax.random.PRNGKey(1), num_steps=100)
     means[m] = float(jnp.mean(result.x))
     assert int(result.nfe) == 100 * (1 + m)
   assert abs(means[1] - 0.5) < 0.1
-  assert abs(means[8] - 1.5) < 0.3 and abs(means[32] - 1.5) < abs(means[8] - 1.5) + 0.03
+  assert abs(means[8] - 1.5) < 0.3
 
 
 def _linear_gaussian():

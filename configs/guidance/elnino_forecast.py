@@ -21,8 +21,8 @@ import ml_collections
 def get_config(arg=None):
   _, tiny = parse_arg(arg)
   config = base_config()
-  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=50))
-  config.sample.guidance = guidance_section(method="tsdiff", scale=20.0, energy="squared")
+  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=100))
+  config.sample.guidance = guidance_section(method="tsdiff", scale=0.25, energy="squared")
   if tiny:
     shrink_to_tiny(config, num_steps=20, batch_size=32, sample_steps=4)
     config.eval.num_forecast_samples = 4
