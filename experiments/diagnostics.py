@@ -26,6 +26,7 @@ from diffjax.diagnostics import hallucination as hal
 from diffjax.diagnostics import intrinsic_dimension as idim
 from diffjax.diagnostics import plots
 from diffjax.errors import ConfigError
+from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
 from diffjax.train.defaults import engine_config
 from diffjax.train.validation import Key, check_keys
@@ -64,6 +65,9 @@ def build_hallucination(config) -> Task:
   if config.eval.window > num_steps:
     raise ConfigError(f"eval.window={config.eval.window} must be at most "
                       f"sample.num_steps={num_steps}.")
+  if SAMPLERS.get(config.sample.solver).adaptive:
+    raise ConfigError(f"sample.solver={config.sample.solver!r} is adaptive; the detector "
+                      "reads a fixed grid of steps: use e.g. ancestral, ddim, euler_maruyama.")
   radius = config.eval.support_radius * config.data.std
   options = component_options(config.sample, SAMPLE_KEYS)
   num = config.eval.num_samples
@@ -231,7 +235,7 @@ def intrinsic_dimension_config(name="circle") -> ml_collections.ConfigDict:
       name="mlp", width=256, depth=3, activation="silu", time_embedding="sinusoidal",
       time_dim=32))
   config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20))
-  config.train.update(num_steps=20_000, batch_size=512, eval_every=10_000,
+  config.train.update(num_steps=10_000, batch_size=512, eval_every=10_000,
                       checkpoint_every=5_000, log_every=1_000)
   config.eval.update(num_samples=2, num_points=200, noise_levels=(0.02, 0.05, 0.1, 0.2),
                      threshold=0.5)
