@@ -118,23 +118,30 @@ def build_hallucination(config) -> Task:
               batch_size=config.train.batch_size)
 
 
+def mlp_study_config(experiment, width, num_steps) -> ml_collections.ConfigDict:
+  """Engine defaults with a 3-layer MLP of `width`, batch 512, evaluated half-way and at
+  the end."""
+  config = engine_config()
+  config.experiment = experiment
+  config.model = ml_collections.ConfigDict(dict(
+      name="mlp", width=width, depth=3, activation="silu", time_embedding="sinusoidal",
+      time_dim=32))
+  config.train.update(num_steps=num_steps, batch_size=512, eval_every=num_steps // 2,
+                      checkpoint_every=num_steps // 4, log_every=1_000)
+  return config
+
+
 def hallucination_config(case="1d") -> ml_collections.ConfigDict:
   """The paper's 1D (means 1, 2, 3) or 2D (5 x 5 grid) mixture with std 0.05, a VP
   diffusion with noise prediction (DDPM's loss) and an MLP; ancestral (DDPM) sampling."""
-  config = engine_config()
-  config.experiment = "hallucination"
+  config = mlp_study_config("hallucination", width=128, num_steps=20_000)
   means = [[1.0], [2.0], [3.0]] if case == "1d" else grid_means(5)
   config.data = ml_collections.ConfigDict(dict(means=means, std=0.05))
   config.path = ml_collections.ConfigDict(dict(name="vp", beta_min=0.1, beta_max=20.0))
   config.objective = ml_collections.ConfigDict(dict(
       name="score_matching", prediction="noise", weighting="prediction",
       time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
-      time_dim=32))
   config.sample = ml_collections.ConfigDict(dict(solver="ancestral", num_steps=250))
-  config.train.update(num_steps=20_000, batch_size=512, eval_every=10_000,
-                      checkpoint_every=5_000, log_every=1_000)
   config.eval.update(num_samples=20_000, support_radius=6.0, window=12)
   return config
 
@@ -226,17 +233,11 @@ def build_intrinsic_dimension(config) -> Task:
 def intrinsic_dimension_config(name="circle") -> ml_collections.ConfigDict:
   """An EDM-preconditioned MLP denoiser (the EDM path and loss, whose log-normal noise
   levels cover the small noise the study reads) on `name`'s data."""
-  config = engine_config()
-  config.experiment = "intrinsic_dimension"
+  config = mlp_study_config("intrinsic_dimension", width=256, num_steps=10_000)
   config.data = ml_collections.ConfigDict(dict(name=name))
   config.path = ml_collections.ConfigDict(dict(name="edm"))
   config.objective = ml_collections.ConfigDict(dict(name="edm"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="mlp", width=256, depth=3, activation="silu", time_embedding="sinusoidal",
-      time_dim=32))
   config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20))
-  config.train.update(num_steps=10_000, batch_size=512, eval_every=10_000,
-                      checkpoint_every=5_000, log_every=1_000)
   config.eval.update(num_samples=2, num_points=200, noise_levels=(0.02, 0.05, 0.1, 0.2),
                      threshold=0.5)
   return config
