@@ -16,7 +16,11 @@ CORE = [
     "matplotlib>=3.8",     # Sample and trajectory plots.
     "tensorboardx>=2.6",   # TensorBoard event files without TensorFlow.
     "scikit-learn>=1.4",   # Ships the offline 8x8 digits used by image demos and tests.
+    "etils[epath]>=1.7",   # Workdir paths, local or gs:// (orbax's own path type).
 ]
+# Object-store workdirs (--workdir=gs://bucket/run): gcsfs for files through epath, the
+# storage client for generation preconditions (metrics.jsonl, the lock).
+GCS = ["gcsfs>=2024.2", "google-cloud-storage>=2.14"]
 
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",

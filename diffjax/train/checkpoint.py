@@ -9,7 +9,8 @@ sampling (`read_only`) skip it and never change a run's checkpoints.
 On gs:// orbax writes arrays through tensorstore, and marks a checkpoint complete with a
 `commit_success.txt` object written last instead of a rename (which GCS does not have);
 an uncommitted one is not a checkpoint. Moving a broken checkpoint aside is a copy and a
-delete there: a kill in between leaves it to be moved again.
+delete there, its `commit_success.txt` deleted first: a kill in between leaves a copy and
+an uncommitted leftover, never a broken checkpoint that still counts.
 """
 import contextlib
 import gc
@@ -21,6 +22,10 @@ from absl import logging
 
 from diffjax.train import storage
 from diffjax.train.parallel import barrier
+
+
+# The object orbax writes last into a checkpoint on gs:// (where it cannot rename).
+COMMIT_MARKER = "commit_success.txt"
 
 
 class CheckpointError(RuntimeError):
@@ -136,7 +141,7 @@ class Checkpointer:
       storage.makedirs(target_dir)
       target = target_dir / str(step)
       storage.remove(target)
-      storage.move_tree(source, target)
+      storage.move_tree(source, target, marker=COMMIT_MARKER)
     barrier("diffjax_quarantine_checkpoint")
     with _quiet_abandoned_reads():
       self._manager.close()

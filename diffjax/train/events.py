@@ -46,8 +46,8 @@ def read_records(path: str):
   """Yields the data of each intact record of a TFRecord file; stops quietly at a torn or
   corrupt tail (a write the process did not finish)."""
   path = storage.workdir_path(path)
-  with path.open("rb") if not storage.is_remote(path) else io.BytesIO(
-      path.read_bytes()) as f:
+  # On an object store one download, rather than a request for each read below.
+  with io.BytesIO(path.read_bytes()) if storage.is_remote(path) else path.open("rb") as f:
     while True:
       header = f.read(12)
       if len(header) < 12:

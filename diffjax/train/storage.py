@@ -26,12 +26,13 @@ goes there anonymously and tensorstore is pointed there too (TENSORSTORE_GCS_HTT
 a dummy GOOGLE_AUTH_TOKEN_FOR_TESTING, unless they are set).
 """
 import functools
-import importlib
+import importlib.util
 import os
 import re
 import shutil
 import tempfile
 import threading
+import types
 from typing import Callable, Optional, Tuple
 
 import fsspec
@@ -126,9 +127,7 @@ def check_remote_workdir(workdir: str):
         "local directory or gs://bucket/path (s3://, az:// with s3fs, adlfs installed).")
   module, package = CLIENTS[scheme]
   _configure_clients()
-  try:
-    importlib.import_module(module)  # Optional peers: gcsfs, s3fs, adlfs.
-  except ImportError:
+  if importlib.util.find_spec(module) is None:
     raise WorkdirError(f"--workdir={workdir}: {scheme}:// needs the {module} package: "
                        f"pip install '{package}'.") from None
   bucket = rest.split("/", 1)[0]
@@ -143,11 +142,10 @@ def check_remote_workdir(workdir: str):
 def _check_credentials(workdir: str):
   if on_emulator():
     return
-  import google.auth  # pylint: disable=g-import-not-at-top  (gcsfs's dependency)
-  from google.auth import exceptions  # pylint: disable=g-import-not-at-top
+  google = _google()
   try:
     google.auth.default()
-  except exceptions.DefaultCredentialsError as error:
+  except google.auth_exceptions.DefaultCredentialsError as error:
     reason = " ".join(str(error).split()).split(". ")[0].rstrip(".")
     raise WorkdirError(
         f"--workdir={workdir}: no Google Cloud credentials ({reason}); set "
@@ -157,7 +155,7 @@ def _check_credentials(workdir: str):
 
 
 def _check_bucket(workdir: str, bucket: str, key: str):
-  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top  (gcsfs's)
+  exceptions = _google().exceptions
   client = _client()
   try:
     found = client.bucket(bucket).exists(timeout=_TIMEOUT, retry=None)
@@ -231,14 +229,18 @@ def remove(path):
     path.unlink()
 
 
-def move_tree(source, target):
-  """Moves a directory tree (a rename locally; a copy, then a delete on an object store,
-  where an interruption leaves the source whole or partly deleted, and the copy)."""
+def move_tree(source, target, marker: Optional[str] = None):
+  """Moves a directory tree: a rename locally; on an object store a copy, then a delete,
+  where an interruption leaves the copy and the source whole or partly deleted. `marker`
+  names a file of the tree whose presence makes the tree count (orbax's
+  commit_success.txt): it is deleted first, so a partly deleted source never counts."""
   if not is_remote(source):
     shutil.move(os.fspath(source), os.fspath(target))
     return
   fs = _filesystem(source)
   fs.copy(os.fspath(source), os.fspath(target), recursive=True)
+  if marker and fs.exists(os.fspath(source / marker)):
+    fs.rm(os.fspath(source / marker))
   fs.rm(os.fspath(source), recursive=True)
 
 
@@ -281,13 +283,28 @@ def update_file(path, change: Callable[[Optional[bytes]], Optional[bytes]]):
 # --- Objects with generations (gs://), for the lock and compare-and-swap updates. ---
 
 @functools.lru_cache(maxsize=None)
+def _google():
+  """The google-cloud-storage client library with its auth and error modules: optional
+  peers (they come with gcsfs, `pip install 'diffjax[gcs]'`), imported for the first
+  gs:// workdir only, so that local runs do not pay for them."""
+  import google.auth  # pylint: disable=g-import-not-at-top
+  import google.auth.credentials  # pylint: disable=g-import-not-at-top
+  import google.auth.exceptions  # pylint: disable=g-import-not-at-top
+  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  return types.SimpleNamespace(auth=google.auth, credentials=google.auth.credentials,
+                               auth_exceptions=google.auth.exceptions,
+                               exceptions=exceptions, storage=storage)
+
+
+@functools.lru_cache(maxsize=None)
 def _client_for_thread(thread_id):
   del thread_id
-  from google.cloud import storage as gcs  # pylint: disable=g-import-not-at-top  (gcsfs's)
+  google = _google()
   if on_emulator():  # The client reads STORAGE_EMULATOR_HOST itself; no credentials.
-    from google.auth.credentials import AnonymousCredentials  # pylint: disable=g-import-not-at-top
-    return gcs.Client(project="emulator", credentials=AnonymousCredentials())
-  return gcs.Client()
+    return google.storage.Client(project="emulator",
+                                 credentials=google.credentials.AnonymousCredentials())
+  return google.storage.Client()
 
 
 def _client():
@@ -304,7 +321,7 @@ def _blob(path):
 
 def read_object(path) -> Tuple[Optional[bytes], int]:
   """(content, generation) of the object at a gs:// path, (None, 0) if absent."""
-  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top  (gcsfs's)
+  exceptions = _google().exceptions
   blob = _blob(path)
   try:
     data = blob.download_as_bytes(timeout=_TIMEOUT)
@@ -316,7 +333,7 @@ def read_object(path) -> Tuple[Optional[bytes], int]:
 def write_object(path, data: bytes, if_generation: int) -> int:
   """Writes the object only if its generation is `if_generation` (0: only if absent);
   returns the new generation. Raises GenerationMismatch otherwise."""
-  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top  (gcsfs's)
+  exceptions = _google().exceptions
   blob = _blob(path)
   try:
     blob.upload_from_string(data, if_generation_match=if_generation, timeout=_TIMEOUT)
@@ -328,7 +345,7 @@ def write_object(path, data: bytes, if_generation: int) -> int:
 def delete_object(path, if_generation: int):
   """Deletes the object only if its generation is `if_generation`; GenerationMismatch
   otherwise (also if it is absent)."""
-  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top  (gcsfs's)
+  exceptions = _google().exceptions
   try:
     _blob(path).delete(if_generation_match=if_generation, timeout=_TIMEOUT)
   except (exceptions.PreconditionFailed, exceptions.NotFound):
