@@ -4,8 +4,9 @@ The quickstart's tiny run with --workdir=gs://test-bucket/run is SIGKILLed mid-r
 latest checkpoint damaged, and resumed (the damaged one moved to broken_checkpoints/):
 its parameters equal an uninterrupted local run's bit for bit (same seed and config, CPU),
 and metrics.jsonl and the TensorBoard scalars hold each point once, equal to the local
-run's; then --mode=eval and --mode=sample read it. A two-process jax.distributed run trains
-and resumes in a gs:// workdir. metrics.jsonl updates (generation compare-and-swap) and
+run's; then --mode=eval and --mode=sample read it, and a two-process jax.distributed run
+resumes it from the bucket and trains on (one test: each Python process costs ~10 s of
+imports, so the run is shared). metrics.jsonl updates (generation compare-and-swap) and
 the lease lock are checked with concurrent writers; bad URLs fail with one line before
 anything is written. The tests skip only where the emulator cannot start.
 """
@@ -89,7 +90,27 @@ def _points(directory):
   return {tag: found.get(tag, []) for tag in COMPARED_TAGS}
 
 
-def test_quickstart_on_gs_killed_damaged_and_resumed_equals_a_local_run(emulator, tmp_path):
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _two_processes(url, overrides, env):
+  port = _free_port()
+  processes = [subprocess.Popen(
+      _command(url, overrides, "--multihost", f"--coordinator_address=localhost:{port}",
+               "--num_processes=2", f"--process_id={i}"),
+      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+      for i in range(2)]
+  outputs = [p.communicate(timeout=600)[1] for p in processes]
+  for p, err in zip(processes, outputs):
+    assert p.returncode == 0, err[-3000:]
+  return outputs
+
+
+def test_quickstart_on_gs_killed_resumed_evaluated_sampled_and_continued_on_two_hosts(
+    emulator, tmp_path):
   url, cache = f"gs://{BUCKET}/run", str(tmp_path / "jax_cache")
   env = _env(emulator, cache)
   log = tmp_path / "killed.log"
@@ -140,44 +161,21 @@ def test_quickstart_on_gs_killed_damaged_and_resumed_equals_a_local_run(emulator
       "run/samples/samples_0000400.npz"])) as samples:
     assert samples["samples"].shape[-1] == 2 and np.all(np.isfinite(samples["samples"]))
 
-
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-def _two_processes(url, overrides, env):
-  port = _free_port()
-  processes = [subprocess.Popen(
-      _command(url, overrides, "--multihost", f"--coordinator_address=localhost:{port}",
-               "--num_processes=2", f"--process_id={i}"),
-      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-      for i in range(2)]
-  outputs = [p.communicate(timeout=600)[1] for p in processes]
-  for p, err in zip(processes, outputs):
-    assert p.returncode == 0, err[-3000:]
-  return outputs
-
-
-def test_two_process_run_trains_and_resumes_in_a_gs_workdir(emulator, tmp_path):
-  url = f"gs://{BUCKET}/multihost"
-  env = dict(_env(emulator, str(tmp_path / "jax_cache")),
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  overrides = {"train.num_steps": 100, "train.steps_per_call": 50,
-               "train.eval_every": 100, "train.checkpoint_every": 50}
-  _two_processes(url, overrides, env)
-  assert _committed_steps(url) == [50, 100]
-  second = _two_processes(url, dict(overrides, **{"train.num_steps": 200}), env)
-  assert "Resuming from step 100 of 200" in second[0]
-  assert _committed_steps(url) == [100, 150, 200]
-  records = workdir_lib.read_metrics(url)
-  assert [r["step"] for r in records] == [100, 200]  # Written once, by process 0.
-  assert records[-1]["w2"] < 1.5  # Trained: an untrained flow is far off (W2 > 2).
-  # Each process wrote its own part of the arrays (orbax's OCDBT, one per process).
-  names = _objects(f"{url}/checkpoints/200/")
+  # Two processes (jax.distributed on localhost, one device each) resume the run from the
+  # bucket and train on: each writes its own part of the arrays (OCDBT, one per process),
+  # process 0 the rest.
+  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+  outputs = _two_processes(url, dict(OVERRIDES, **{"train.num_steps": 500}), env)
+  assert "Resuming from step 400 of 500" in outputs[0]
+  assert _committed_steps(url)[-1] == 500
+  names = _objects(f"{url}/checkpoints/500/")
   assert {re.search(r"ocdbt\.process_(\d)", n).group(1) for n in names
           if "ocdbt.process_" in n} == {"0", "1"}
+  records = workdir_lib.read_metrics(url)
+  assert [(r["step"], r.get("mode")) for r in records] == [
+      (400, None), (400, "eval"), (500, None)]  # Written once, by process 0.
+  assert records[-1]["w2"] < 1.5  # Trained: an untrained flow is far off (W2 > 2).
+  assert not (storage.workdir_path(url) / locks.LOCK_FILE).exists()
 
 
 def test_metrics_records_from_concurrent_writers_are_all_kept(emulator):

@@ -210,6 +210,11 @@ def _metrics_text(records) -> bytes:
   return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
+def _write_metrics(workdir: str, records):
+  """Replaces metrics.jsonl by `records` (one atomic write)."""
+  storage.write_bytes(_metrics_path(workdir), _metrics_text(records))
+
+
 def read_metrics(workdir: str):
   """Returns the list of evaluation records in metrics.jsonl (empty if none)."""
   path = _metrics_path(workdir)
