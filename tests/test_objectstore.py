@@ -117,18 +117,26 @@ def test_quickstart_on_gs_killed_resumed_evaluated_sampled_and_continued_on_two_
   with open(log, "w") as stderr:
     killed = subprocess.Popen(_command(url, OVERRIDES), cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=stderr)
-  # Meanwhile (the subprocess imports and compiles): the uninterrupted local run.
+  # A thread kills it once it committed two checkpoints (so one can be damaged), while
+  # this process makes the uninterrupted local run.
+  outcome = {}
+
+  def kill_after_two_checkpoints():
+    deadline = time.time() + 240
+    while len(_committed_steps(url)) < 2 and killed.poll() is None and (
+        time.time() < deadline):
+      time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    outcome["code"] = killed.wait()
+  killer = threading.Thread(target=kill_after_two_checkpoints)
+  killer.start()
   reference_dir = str(tmp_path / "local")
   config = tiny_config(**OVERRIDES)
   experiments.run(config, reference_dir)
-  deadline = time.time() + 240
-  while len(_committed_steps(url)) < 2:  # Two checkpoints, so one can be damaged.
-    assert killed.poll() is None, log.read_text()[-3000:]
-    assert time.time() < deadline, "no second checkpoint"
-    time.sleep(0.02)
-  killed.send_signal(signal.SIGKILL)
-  assert killed.wait() == -signal.SIGKILL
+  killer.join()
+  assert outcome["code"] == -signal.SIGKILL, log.read_text()[-3000:]
   steps = _committed_steps(url)
+  assert len(steps) >= 2, (steps, log.read_text()[-3000:])
   assert steps[-1] < OVERRIDES["train.num_steps"], "the kill landed after the run ended"
   assert (storage.workdir_path(url) / locks.LOCK_FILE).exists()  # Left by the killed run.
   # Damage the latest checkpoint: every object of it emptied (it still looks committed).
