@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import pytest
+from tensorboardX.proto import event_pb2, summary_pb2
 
 import experiments
 from experiments import main as cli
@@ -208,6 +209,35 @@ def test_metrics_records_from_concurrent_writers_are_all_kept(emulator):
   assert [r["step"] for r in workdir_lib.read_metrics(url)] == list(range(10, 81, 10))
   workdir_lib.truncate_metrics(url, 35)
   assert [r["step"] for r in workdir_lib.read_metrics(url)] == [10, 20, 30]
+
+
+def _scalar_event(step):
+  return event_pb2.Event(step=step, summary=summary_pb2.Summary(value=[
+      summary_pb2.Summary.Value(tag="train/loss", simple_value=float(step))]))
+
+
+def test_event_segments_on_gs_are_read_in_order_and_compacted_on_resume(emulator,
+                                                                        monkeypatch):
+  """No append on an object store: each flush uploads the current segment whole, and a
+  full segment is followed by a new one; a resume keeps the points up to its step in one
+  file. A write not yet flushed is lost with a kill, as locally."""
+  url = f"gs://{BUCKET}/events"
+  full_size = events_lib.SEGMENT_BYTES
+  monkeypatch.setattr(events_lib, "SEGMENT_BYTES", 300)
+  events = events_lib.EventFile(url)
+  for step in range(1, 41):
+    events.write(_scalar_event(step))
+    if step % 5 == 0:
+      events.flush()
+  events.write(_scalar_event(41))  # Never flushed: the process is killed here.
+  assert len(events_lib.event_files(url)) >= 3
+  assert events_lib.scalars(url)["train/loss"] == [(s, float(s)) for s in range(1, 41)]
+  monkeypatch.setattr(events_lib, "SEGMENT_BYTES", full_size)
+  resumed = events_lib.repair_events(url, 30, evaluated_steps=[])
+  resumed.write(_scalar_event(31))
+  resumed.close()
+  assert len(events_lib.event_files(url)) == 1
+  assert events_lib.scalars(url)["train/loss"] == [(s, float(s)) for s in range(1, 32)]
 
 
 def _holder(url):
