@@ -230,21 +230,29 @@ class ObjectLock:
   def _beat(self):
     while not self._stop.wait(self.lease_seconds / 4):
       try:
-        self._generation = storage.write_object(self.path, self._record(),
-                                                if_generation=self._generation)
-      except storage.GenerationMismatch:
-        data, generation = storage.read_object(self.path)
-        holder = _parse(data) if data is not None else {}
-        if holder.get("token") == self._token:  # Our own renewal, its reply lost.
-          self._generation = generation
-          continue
-        self.lost = holder or {"pid": "?", "host": "?", "mode": "?", "started": "?"}
-        logging.error("The lock of %s was taken over by %s: this run stops without "
-                      "saving.", self.workdir, _holder_text(self.lost))
-        return
-      except Exception as error:  # A network failure: try again at the next beat.
+        if not self._renew():
+          return
+      except Exception as error:  # pylint: disable=broad-except  (a network failure)
         logging.warning("Could not renew the lock of %s (%s: %s); retrying.", self.workdir,
                         type(error).__name__, error)
+
+  def _renew(self) -> bool:
+    """Renews the lease; False (and `lost` set) if another run took the lock over."""
+    try:
+      self._generation = storage.write_object(self.path, self._record(),
+                                              if_generation=self._generation)
+      return True
+    except storage.GenerationMismatch:
+      pass
+    data, generation = storage.read_object(self.path)
+    holder = _parse(data) if data is not None else {}
+    if holder.get("token") == self._token:  # Our own renewal, its reply lost.
+      self._generation = generation
+      return True
+    self.lost = holder or {"pid": "?", "host": "?", "mode": "?", "started": "?"}
+    logging.error("The lock of %s was taken over by %s: this run stops without saving.",
+                  self.workdir, _holder_text(self.lost))
+    return False
 
   def check_held(self):
     """Raises WorkdirLockedError if another run took the lock over."""
@@ -260,11 +268,17 @@ class ObjectLock:
     self._stop.set()
     self._heartbeat.join()
     self._heartbeat = None
-    if self.lost is None and storage.read_object(self.path)[1] == self._generation:
-      try:  # (Checked first too: some emulators ignore a delete's precondition.)
+    if self.lost is not None:
+      return
+    try:  # (The generation is checked first too: some emulators ignore a delete's.)
+      if storage.read_object(self.path)[1] == self._generation:
         storage.delete_object(self.path, if_generation=self._generation)
-      except storage.GenerationMismatch:
-        pass  # Taken over meanwhile: it is no longer ours to delete.
+    except storage.GenerationMismatch:
+      pass  # Taken over meanwhile: it is no longer ours to delete.
+    except Exception as error:  # pylint: disable=broad-except  (a network failure)
+      logging.warning("Could not delete the lock of %s (%s: %s); the next run takes it "
+                      "over when its lease has run out.", self.workdir,
+                      type(error).__name__, error)
 
   def __enter__(self):
     return self.acquire()
