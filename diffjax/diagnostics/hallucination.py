@@ -120,6 +120,7 @@ def best_threshold(scores, hallucinated):
     raise ValueError("A threshold needs both hallucinated and in-support samples; got "
                      f"{int(hallucinated.sum())} of {hallucinated.size} hallucinated.")
   candidates = np.unique(scores)
-  removed = np.array([np.mean(scores[hallucinated] > c) for c in candidates])
-  kept = np.array([np.mean(scores[~hallucinated] <= c) for c in candidates])
+  bad, good = np.sort(scores[hallucinated]), np.sort(scores[~hallucinated])
+  removed = 1 - np.searchsorted(bad, candidates, side="right") / bad.size
+  kept = np.searchsorted(good, candidates, side="right") / good.size
   return float(candidates[np.argmax(removed + kept)])
