@@ -20,6 +20,8 @@ from diffjax import conditioning
 from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
+from diffjax.guidance import (ConditionalModel, GuidanceContext, build_guidance,
+                              check_guidance_section, guided_sample)
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
@@ -27,7 +29,7 @@ from diffjax.solvers import SAMPLERS, sample
 from diffjax.train.validation import Key, check_keys
 
 # Keys of config.sample that are not sampler options.
-SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images")
+SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images", "guidance")
 # Values every family reads, checked before anything is built.
 PIPELINE_KEYS = (
     Key("sample.num_steps", "int", 1, meaning="sampler steps"),
@@ -88,15 +90,37 @@ class Pipeline:
     model labels=None is its unconditional model (the null class)."""
     return self.objective.fields(self.model.apply, params, labels)
 
-  def generate(self, params, key, num_samples, labels=None, return_trajectory=False):
+  def generate(self, params, key, num_samples, labels=None, return_trajectory=False,
+               guidance=None, **guidance_context):
     """Samples with config.sample's sampler: a `Solution` (x (n, *shape), trajectory,
-    nfe)."""
+    nfe). With a guidance method (`guidance`, a section like config.sample.guidance,
+    which is the default) the sampler runs guided (`diffjax.guidance.build`);
+    guidance_context gives what the method needs beyond the model (measurements, ...)."""
     k_source, k_sampler = jax.random.split(key)
     sc = self.config.sample
-    return sample(sc.solver, self.fields(params, labels), self.path,
-                  self.source(k_source, num_samples), k_sampler, num_steps=sc.num_steps,
-                  return_trajectory=return_trajectory,
-                  **component_options(sc, SAMPLE_KEYS))
+    options = component_options(sc, SAMPLE_KEYS)
+    x0 = self.source(k_source, num_samples)
+    section = sc.get("guidance") if guidance is None else guidance
+    if section is None or section.get("method", "none") == "none":
+      return sample(sc.solver, self.fields(params, labels), self.path, x0, k_sampler,
+                    num_steps=sc.num_steps, return_trajectory=return_trajectory, **options)
+    context = GuidanceContext(self.conditional_model(params, labels, num_samples),
+                              self.path, sc.solver, options, **guidance_context)
+    return guided_sample(sc.solver, build_guidance(section, context), self.path, x0,
+                         k_sampler, num_steps=sc.num_steps,
+                         return_trajectory=return_trajectory, **options)
+
+  def conditional_model(self, params, labels, num_samples) -> ConditionalModel:
+    """The model as guidance sees it: conditioned on labels (the null class when None)
+    with the null class as its unconditional model; an unconditional run has no null."""
+    fields_of = lambda cond: self.objective.fields(self.model.apply, params, cond)
+    if not self.conditional:
+      return ConditionalModel(fields_of, None, None)
+    if labels is None:
+      labels = conditioning.null_labels(num_samples, self.num_classes)
+      return ConditionalModel(fields_of, labels, labels)
+    cond, null = conditioning.class_condition(labels, self.num_classes)
+    return ConditionalModel(fields_of, cond, null)
 
 
 def build_pipeline(config, spec: DataSpec) -> Pipeline:
@@ -117,6 +141,7 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
   coupling = functools.partial(COUPLINGS.get(coupling_section.name),
                                **component_options(coupling_section))
   SAMPLERS.get(config.sample.solver)
+  check_guidance_section(config.sample.get("guidance"), num_classes > 0)
   if path.one_sided:
     source = lambda key, n: path.source_sample(key, (n, *spec.shape))
   else:
