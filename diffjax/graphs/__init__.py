@@ -13,8 +13,10 @@ from diffjax.graphs.community import community_small
 from diffjax.graphs.community import train_test_split
 from diffjax.graphs.diffusion import GraphDiffusion
 from diffjax.graphs.erdos_renyi import ErdosRenyi
+from diffjax.graphs.mmd import GDSS_COMMUNITY_SMALL
 from diffjax.graphs.mmd import GRAPH_STATISTICS
 from diffjax.graphs.mmd import graph_mmd
+from diffjax.graphs.mmd import graph_mmd_over_seeds
 from diffjax.graphs.networks import ADJACENCY_NETWORKS
 from diffjax.graphs.networks import NODE_NETWORKS
 from diffjax.graphs.networks import build_adjacency_network

@@ -37,3 +37,20 @@ def graph_grid_figure(rows, titles, num_columns=8, scale=1.2):
       if c == 0:
         ax.set_title(title, fontsize=8, loc="left")
   return fig
+
+
+def mmd_table_figure(rows, statistics=("degree", "clustering", "orbit")):
+  """A table of squared MMDs: `rows` maps a row label to {statistic: value} or
+  {statistic: (mean, std)}; values print with three significant digits."""
+  def cell(value):
+    if isinstance(value, tuple):
+      return f"{value[0]:.3g} ± {value[1]:.2g}"
+    return f"{value:.3g}"
+  text = [[cell(values[name]) for name in statistics] for values in rows.values()]
+  fig = Figure(figsize=(7.0, 0.45 * (len(rows) + 1) + 0.2))
+  ax = fig.subplots()
+  ax.set_axis_off()
+  table = ax.table(cellText=text, rowLabels=list(rows), colLabels=list(statistics),
+                   loc="center", cellLoc="center")
+  table.scale(1.0, 1.3)
+  return fig
