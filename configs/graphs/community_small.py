@@ -7,7 +7,7 @@ figures, an Erdős–Rényi baseline fitted to the training graphs and the train
 
   nice -n 10 python -m experiments.main --config=configs/graphs/community_small.py --workdir=workdirs/community_small
 
-The default trains 2,000 steps of 40 graphs (a CPU budget); GDSS trains 5,000 steps of all
+The default trains 1,000 steps of 40 graphs (a CPU budget); GDSS trains 5,000 steps of all
 80 training graphs: the `paper` variant. Variants (combine with commas): `paper`; `gnn`
 swaps the attention network for A for the GCN baseline; `tiny` runs in seconds for tests,
 e.g. `configs/graphs/community_small.py:tiny`. Seeds: --config.seed=1 (training and

@@ -73,10 +73,17 @@ def degree_features(adj, mask, num_features):
   return np.eye(num_features, dtype=np.float32)[degrees] * np.asarray(mask)[..., None]
 
 
+def pair_mask(mask):
+  """(B, N) node mask -> (B, N, N): 1 on pairs of distinct real nodes (the entries of A
+  that exist: no padding, no self-loops)."""
+  n = mask.shape[-1]
+  return mask[:, :, None] * mask[:, None, :] * (1 - jnp.eye(n, dtype=mask.dtype))[None]
+
+
 def mask_graph(graph: Graph, mask) -> Graph:
-  """Zeroes the padding: node rows of x, rows and columns of adj."""
-  pair = mask[:, :, None] * mask[:, None, :]
-  return Graph(graph.x * mask[..., None], graph.adj * pair)
+  """Zeroes what is not part of a graph: padded node rows of x, and the diagonal and padded
+  rows and columns of adj."""
+  return Graph(graph.x * mask[..., None], graph.adj * pair_mask(mask))
 
 
 def graph_noise(key, like: Graph, mask) -> Graph:

@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
+from diffjax.graphs.batch import pair_mask
 from diffjax.registry import Registry
 
 NODE_NETWORKS = Registry("graph node score network")
@@ -66,11 +67,6 @@ class MLP(nn.Module):
     for _ in range(self.num_layers - 1):
       h = nn.elu(nn.Dense(self.hidden)(h))
     return nn.Dense(self.out)(h)
-
-
-def _pair_mask(mask):
-  n = mask.shape[-1]
-  return mask[:, :, None] * mask[:, None, :] * (1 - jnp.eye(n, dtype=mask.dtype))[None]
 
 
 def _adjacency_powers(adj, num):
@@ -129,7 +125,7 @@ class _PairLayer(nn.Module):
                                  jnp.moveaxis(hi * hj, -1, 1), channels], 1)
     out = MLP(width, self.out_channels, self.num_linears)(jnp.moveaxis(pair_in, 1, -1))
     out = jnp.moveaxis(out, -1, 1)
-    out = (out + jnp.swapaxes(out, -1, -2)) * _pair_mask(mask)[:, None]
+    out = (out + jnp.swapaxes(out, -1, -2)) * pair_mask(mask)[:, None]
     return h_new, out
 
 
@@ -157,7 +153,7 @@ class AdjacencyNetwork(nn.Module):
       collected.append(channels)
     pairs = jnp.moveaxis(jnp.concatenate(collected, 1), 1, -1)        # (B, N, N, C_all)
     score = MLP(2 * pairs.shape[-1], 1, num_layers=3)(pairs)[..., 0]
-    return score * _pair_mask(mask)
+    return score * pair_mask(mask)
 
 
 def _adjacency_factory(attention):
