@@ -6,7 +6,9 @@ training graphs and the train-vs-test floor.
 
 Config sections read here: data (num_graphs, min_size, max_size, max_nodes, num_features,
 test_fraction, dataset_seed), sde (x, adj: Gaussian paths), model (x, adj: networks),
-sample (num_steps, snr, scale_eps, corrector_steps, threshold), eval (num_samples).
+sample (num_steps, snr, scale_eps, corrector_steps, threshold), eval (num_samples per
+seed, num_seeds). An evaluation writes the means and standard deviations over the seeds to
+metrics.jsonl and the table beside GDSS's reported row to plots/mmd_table_<step>.png.
 """
 import functools
 

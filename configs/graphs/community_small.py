@@ -28,7 +28,7 @@ def get_config(arg=None):
   if tiny:
     config.data.update(num_graphs=20)
     config.model.x.update(depth=1, hidden=8)
-    config.model.adj.update(num_layers=2, hidden=8, hidden_channels=4, final_channels=2)
+    config.model.adj.update(num_layers=1, hidden=8, hidden_channels=4, final_channels=2)
     if "attention_dim" in config.model.adj:
       config.model.adj.update(attention_dim=8, num_heads=2)
     config.sample.num_steps = 5
