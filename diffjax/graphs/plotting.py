@@ -1,6 +1,8 @@
 """Figures of graphs: nodes placed by a spectral layout (the eigenvectors of the normalised
 Laplacian for its second and third smallest eigenvalues, where two loosely joined
-communities fall apart), drawn with matplotlib without networkx."""
+communities fall apart) relaxed by a few force-directed iterations (Fruchterman &
+Reingold, "Graph drawing by force-directed placement", 1991) so that a dense community
+does not collapse to a point; drawn with matplotlib without networkx."""
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -15,7 +17,24 @@ def spectral_layout(adj) -> np.ndarray:
   inv = np.where(d > 0, 1 / np.sqrt(np.maximum(d, 1e-12)), 0.0)
   laplacian = np.eye(n) - inv[:, None] * a * inv[None]
   _, vectors = np.linalg.eigh(laplacian)
-  return vectors[:, 1:3] + 1e-3 * np.random.default_rng(0).standard_normal((n, 2))
+  pos = vectors[:, 1:3] + 1e-3 * np.random.default_rng(0).standard_normal((n, 2))
+  return _relax(pos / np.maximum(np.abs(pos).max(), 1e-12), a)
+
+
+def _relax(pos, a, iterations=50, k=None):
+  """Fruchterman–Reingold: repulsion k^2 / d between all nodes, attraction d^2 / k along
+  edges, displacement capped by a temperature cooling linearly to zero."""
+  n = len(pos)
+  k = k or 1.0 / np.sqrt(n)
+  for i in range(iterations):
+    delta = pos[:, None, :] - pos[None, :, :]
+    d = np.maximum(np.linalg.norm(delta, axis=-1), 1e-3)
+    force = (k ** 2 / d ** 2 - a * d / k)[..., None] * delta
+    move = force.sum(1)
+    step = 0.1 * (1 - i / iterations)
+    length = np.maximum(np.linalg.norm(move, axis=-1, keepdims=True), 1e-12)
+    pos = pos + move / length * np.minimum(length, step)
+  return pos
 
 
 def graph_grid_figure(rows, titles, num_columns=8, scale=1.2):
