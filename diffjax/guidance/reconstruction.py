@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from diffjax.core import Stepper
 from diffjax.errors import ConfigError
 from diffjax.guidance.likelihood import denoiser_guidance
-from diffjax.guidance.model import check_one_evaluation, frozen_fields
+from diffjax.guidance.model import check_one_evaluation, frozen_fields, traced
 
 
 def inpainting(mask):
@@ -70,7 +70,7 @@ def _residual_norm(operator, y):
 def dps(base: Stepper, operator, y, step_size, sampler: str) -> Stepper:
   """DPS (Chung et al., Algorithm 1) around `base`, the stepper of `sampler`:
   step_size zeta > 0; y (B, ...) the measurements of each sample."""
-  if not step_size >= 0:
+  if not traced(step_size) and not step_size >= 0:
     raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
   check_one_evaluation(sampler, "DPS")
   norm = _residual_norm(operator, y)
