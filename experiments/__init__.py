@@ -26,6 +26,7 @@ EXPERIMENTS.register("toy2d", toy2d.build_task)
 EXPERIMENTS.register("images", images.build_task)
 EXPERIMENTS.register("text", text.build_task)
 EXPERIMENTS.register("guided_images", guidance.build_guided_images)
+EXPERIMENTS.register("noisy_classifier", guidance.build_noisy_classifier)
 EXPERIMENTS.register("timeseries", timeseries.build_task)
 
 MODES = ("train", "eval", "sample")

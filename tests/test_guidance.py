@@ -221,18 +221,21 @@ def test_tsdiff_squared_energy_is_gaussian_reconstruction_guidance():
 
 def test_elucd_calibration_schedule_and_gradient_at_the_denoised_estimate():
   """Calibration against NumPy; a linear classifier f = W x1 has the closed-form
-  gradient grad_x1 log p~ = W_y - ratio tau1 softmax(tau2 f) W, added to the score with
-  the sine schedule's strength scale (1 + 0.3 sin(pi t)) = 1.5 * 1.3 at t = 1/2."""
+  gradient g = grad_x1 log p~ = W_y - ratio tau1 softmax(tau2 f) W, added to the score
+  with the sine schedule's strength scale (1 + 0.3 sin(pi t)) = 1.5 * 1.3 at t = 1/2: g
+  itself at the estimate, J^T g through the denoiser, where for the Gaussian prior
+  N(0, C) the denoiser x1_hat = J x has J = alpha C (alpha^2 C + sigma^2 I)^-1."""
   logits, one = np.array([[1.0, 2.0, -1.0]]), jnp.array([1])
   lse = np.log(np.sum(np.exp(logits)))
   prior, *_ = _linear_gaussian()
   fields = mixture_oracle(VP, prior).fields()
   w = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], np.float32)
-  guided = off_the_shelf_guidance(fields, VP, lambda x1: x1 @ w.T, jnp.zeros(4, jnp.int32),
-                                  1.5, 1.0, 0.5, 0.3)
+  guide = lambda through: off_the_shelf_guidance(
+      fields, VP, lambda x1: x1 @ w.T, jnp.zeros(4, jnp.int32), 1.5, 1.0, 0.5, 0.3, through)
   x, t = jax.random.normal(jax.random.PRNGKey(6), (4, 2)), 0.5
-  plain, got, temperature1, calibrated, smooth = jax.jit(lambda x: (
-      fields.evaluate(x, t), guided.evaluate(x, t).score,
+  plain, got, chained, temperature1, calibrated, smooth = jax.jit(lambda x: (
+      fields.evaluate(x, t), guide("estimate").evaluate(x, t).score,
+      guide("denoiser").evaluate(x, t).score,
       calibrated_log_prob(jnp.asarray(logits), one, 1.0, 1.0),
       calibrated_log_prob(jnp.asarray(logits), one, 2.0, 0.5),
       softplus_relu(1e4)(jnp.array([-1.0, 2.0]))))(x)
@@ -242,8 +245,14 @@ def test_elucd_calibration_schedule_and_gradient_at_the_denoised_estimate():
   f = np.asarray(plain.data) @ w.T * 0.5
   soft = np.exp(f - f.max(1, keepdims=True))
   soft /= soft.sum(1, keepdims=True)
-  want = np.asarray(plain.score) + 1.5 * 1.3 * (w[0][None] - 0.5 * soft @ w)
-  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  gradient = w[0][None] - 0.5 * soft @ w
+  np.testing.assert_allclose(got, np.asarray(plain.score) + 1.5 * 1.3 * gradient,
+                             rtol=1e-4, atol=1e-5)
+  alpha, sigma = float(VP.gaussian.alpha(t)), float(VP.gaussian.sigma(t))
+  c = np.asarray(prior.covariances[0])
+  jacobian = alpha * c @ np.linalg.inv(alpha ** 2 * c + sigma ** 2 * np.eye(2))
+  np.testing.assert_allclose(chained, np.asarray(plain.score) + 1.5 * 1.3 * gradient @
+                             jacobian, rtol=1e-4, atol=1e-4)
 
 
 def test_bad_input_is_refused_with_one_clear_line():

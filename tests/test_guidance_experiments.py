@@ -20,6 +20,30 @@ def test_elnino_forecast_tiny_trains_forecasts_and_scores(tmp_path):
   assert os.path.exists(os.path.join(workdir, "plots", "forecasts_0000020.png"))
 
 
+def test_elucd_and_noisy_classifier_tiny_guide_the_digits(tmp_path):
+  """digits_elucd:tiny trains the digits DiT (20 steps) and evaluates EluCD at one scale;
+  digits_noisy_classifier:tiny trains the noise-aware classifier (10 steps) and guides
+  that run with it. Accuracies are fractions of 20 samples (untrained models: only their
+  range is asserted)."""
+  from configs.guidance import digits_elucd, digits_noisy_classifier  # pylint: disable=g-import-not-at-top
+  diffusion = str(tmp_path / "digits")
+  experiments.run(digits_elucd.get_config("tiny"), diffusion)
+  record = read_metrics(diffusion)[-1]
+  assert 0.0 <= record["accuracy_elucd_s2"] <= 1.0
+  assert 0.0 <= record["nn_accuracy_elucd_s2"] <= 1.0
+  assert os.path.exists(os.path.join(diffusion, "plots", "elucd_s2_0000020.png"))
+  config = digits_noisy_classifier.get_config("tiny")
+  config.eval.update(diffusion_workdir=diffusion, guidance_scales=(1.0,))
+  workdir = str(tmp_path / "classifier")
+  experiments.run(config, workdir)
+  record = read_metrics(workdir)[-1]
+  assert record["step"] == 10 and 0.0 <= record["noisy_accuracy_t1"] <= 1.0
+  assert 0.0 <= record["accuracy_classifier_s1"] <= 1.0
+  config.path.name = "vp"
+  with pytest.raises(ConfigError, match="must be the same path"):
+    experiments.run(config, str(tmp_path / "other"))
+
+
 @pytest.mark.parametrize("key,value,message", [
     ("method", "cfgpp_typo", "Unknown guidance method"),
     ("interval", (0.5, 1.5), "interval"),

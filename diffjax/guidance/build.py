@@ -11,10 +11,15 @@ p_u), `diffjax.guidance.model`):
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
   threshold       adaptive: the cosine similarity at which the unconditional calls stop
-  step_size       dps: zeta
+  step_size       dps: zeta (normalised: the step is zeta grad |y - A x1_hat|^2 / |y -
+                  A x1_hat|, Chung et al. App. C)
+  on              dps: "state" (the paper's gradient through the denoiser) or "data" (the
+                  step on the denoised estimate, no network gradient)
   noise_std       reconstruction: the measurement noise std
   energy, quantile  tsdiff: "squared" or "quantile", and q
   tau1, ratio, amplitude  elucd: temperatures and the sine schedule's amplitude
+  through         elucd: the gradient through the "denoiser" (default) or at the
+                  "estimate" x1_hat only
   num_candidates, alpha   svdd: M and the temperature
 What a method needs besides the model (measurements and operator, observations and mask,
 a reward, a classifier) comes from the experiment in the `GuidanceContext`; a method
@@ -44,7 +49,9 @@ class GuidanceContext(NamedTuple):
   sampler's name and sampler_options its options; the rest optional: measurements y and
   operator A (dps, reconstruction), observed values and mask (tsdiff), reward(x1) -> (B,)
   (svdd), classifier_logits(x1) -> (B, K) (elucd), classifier_log_prob(x, t) -> (B,)
-  (classifier), state_shape (B, ...) for checks."""
+  (classifier), state_shape (B, ...) for checks, target_labels (B,) the classes elucd
+  guides to (default: the model's condition; give them when the model is the
+  unconditional one)."""
   model: ConditionalModel
   path: Any
   sampler: str
@@ -57,6 +64,7 @@ class GuidanceContext(NamedTuple):
   classifier_logits: Optional[Callable] = None
   classifier_log_prob: Optional[Callable] = None
   state_shape: Any = None
+  target_labels: Any = None
 
 
 def _need(context, method, *names):
@@ -104,12 +112,14 @@ def _classifier(section, context):
 @GUIDANCE_METHODS.register("elucd")
 def _elucd(section, context):
   _need(context, "elucd", "classifier_logits")
-  if context.model.cond is None:
+  labels = context.target_labels
+  labels = context.model.cond if labels is None else labels
+  if labels is None:
     raise ConfigError("Guidance method 'elucd' needs target class labels to guide to.")
   return Guidance(off_the_shelf_guidance(
-      _base(context), context.path, context.classifier_logits, context.model.cond,
+      _base(context), context.path, context.classifier_logits, labels,
       section.get("scale", 1.0), section.get("tau1", 1.0), section.get("ratio", 0.5),
-      section.get("amplitude", 0.3)))
+      section.get("amplitude", 0.3), section.get("through", "denoiser")))
 
 
 def _check_measurements(context, method):
@@ -122,7 +132,8 @@ def _check_measurements(context, method):
 def _dps(section, context):
   _check_measurements(context, "dps")
   return Guidance(_base(context), lambda stepper, name: dps(
-      stepper, context.operator, context.measurements, section.get("step_size", 1.0), name))
+      stepper, context.operator, context.measurements, section.get("step_size", 1.0), name,
+      section.get("on", "state"), context.path))
 
 
 @GUIDANCE_METHODS.register("reconstruction")

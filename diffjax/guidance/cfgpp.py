@@ -25,11 +25,10 @@ path.name=rectified_flow instead of the two-sided `linear` path).
 from diffjax.core import Fields, Predictions, Stepper, require_gaussian, time_column
 from diffjax.errors import ConfigError
 from diffjax.fields import complete, gaussian_predictions
-from diffjax.guidance.model import (ONE_EVALUATION_SAMPLERS, ConditionalModel,
+from diffjax.guidance.model import (GAUSSIAN_NAMES, ONE_EVALUATION_SAMPLERS, ConditionalModel,
                                     check_one_evaluation, frozen_fields, mix, traced)
 
 CFGPP_SAMPLERS = tuple(s for s in ONE_EVALUATION_SAMPLERS if s != "euler_maruyama")
-GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
 
 
 def check_lambda(scale):

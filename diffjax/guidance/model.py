@@ -28,6 +28,10 @@ ONE_EVALUATION_SAMPLERS = ("ddim", "ancestral", "dpm_solver_pp_1s", "dpm_solver_
                            "euler_maruyama")
 
 
+# The predictions a Gaussian path's `gaussian_predictions` fills.
+GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
+
+
 def traced(value) -> bool:
   """Whether a parameter is a tracer (a sweep under jit), whose value cannot be checked."""
   return isinstance(value, jax.core.Tracer)
