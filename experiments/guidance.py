@@ -76,10 +76,9 @@ def guided_images_config():
   config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
   config.train.label_dropout = 0.15
   config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20, num_images=50))
-  config.sample.guidance = guidance_section(cfg_scales=(0.0, 1.0, 2.0, 4.0),
-                                            cfgpp_scales=(0.0, 0.2, 0.4, 0.6),
-                                            classifier_scales=(0.0, 1.0, 2.0, 4.0, 8.0),
-                                            softplus_beta=3.0)
+  config.sample.guidance = guidance_section(
+      cfg_scales=(0.0, 1.0, 2.0, 4.0), cfgpp_scales=(0.0, 0.2, 0.4, 0.6),
+      classifier_scales=(0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), softplus_beta=3.0)
   config.eval.study = "cfg_vs_cfgpp"
   config.eval.mask = "right_half"
   config.eval.num_inpainting = 100
@@ -214,8 +213,8 @@ def build_guided_images(config):
         f" dB) / nearest neighbour ({values['nearest_neighbour_psnr']:.2f} dB) / truth")
     return values, {"inpainting": figure}
 
-  guide_classifier = functools.cache(lambda: image_metrics.train_digits_classifier(
-      seed=config.eval.get("guide_classifier_seed", 1)))
+  guide_classifier = lambda: image_metrics.digits_classifier(
+      config.eval.get("guide_classifier_seed", 1))
 
   @jax.jit
   def elucd_draw(params, classifier_params, key, scale):

@@ -18,7 +18,8 @@ from diffjax.guidance import (ConditionalModel, Guidance, adaptive_guidance,
                               saved_fraction, self_guidance, softplus_relu, svdd)
 from diffjax.guidance.build import GuidanceContext, build_guidance
 from diffjax.paths import build_path
-from diffjax.solvers import sample
+from diffjax.fields import complete
+from diffjax.solvers import SAMPLERS, sample
 
 VP = build_path("vp")
 TASK = two_class_mixture(separation=1.0, std=0.7)
@@ -199,6 +200,28 @@ def test_dps_approaches_the_exact_posterior_of_a_linear_gaussian_problem():
   np.testing.assert_allclose(x.mean(0), mean, atol=0.12)
   np.testing.assert_allclose(np.cov(x.T), cov, atol=0.07)
   assert np.all(np.abs(np.asarray(run(0.0)).mean(0)) < 0.12)
+
+
+def test_dps_on_the_data_prediction_takes_the_normalised_step_then_renoises():
+  """on="data", zeta = 1/2: the normalised step zeta grad |r|^2 / |r| has length 2 zeta = 1
+  along A^T r / |r|: with A = [1, 0] it moves x1_hat's first entry by sign(y - x1_hat_1)
+  and leaves the second; then DDIM renoises from the corrected estimate x1~: x_next =
+  alpha' x1~ + sigma' (x - alpha x1~) / sigma (float32 rounding)."""
+  prior, a, _, y, _, _ = _linear_gaussian()
+  fields = complete(mixture_oracle(VP, prior).fields(), VP)
+  x = jax.random.normal(jax.random.PRNGKey(7), (8, 2))
+  stepper = dps(SAMPLERS.get("ddim").build(VP), lambda z: z @ a.T,
+                jnp.broadcast_to(y, (8, 1)), 0.5, "ddim", on="data", path=VP)
+  t, t_next = 0.4, 0.6
+  got, x1_hat = jax.jit(lambda x: (stepper.step(fields, x, stepper.init(x, None), t, t_next,
+                                                None)[0], fields.evaluate(x, t).data))(x)
+  corrected = np.asarray(x1_hat).copy()
+  corrected[:, 0] += np.sign(float(y[0]) - corrected[:, 0])
+  view = VP.gaussian
+  al, sg, al_n, sg_n = (float(f(s)) for f, s in ((view.alpha, t), (view.sigma, t),
+                                                 (view.alpha, t_next), (view.sigma, t_next)))
+  want = al_n * corrected + sg_n * (np.asarray(x) - al * corrected) / sg
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_tsdiff_squared_energy_is_gaussian_reconstruction_guidance():

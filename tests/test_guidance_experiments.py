@@ -25,7 +25,8 @@ def test_elucd_and_noisy_classifier_tiny_guide_the_digits(tmp_path):
   digits_noisy_classifier:tiny trains the noise-aware classifier (10 steps) and guides
   that run with it. Accuracies are fractions of 20 samples (untrained models: only their
   range is asserted)."""
-  from configs.guidance import digits_elucd, digits_noisy_classifier  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from configs.guidance import digits_elucd, digits_noisy_classifier
   diffusion = str(tmp_path / "digits")
   experiments.run(digits_elucd.get_config("tiny"), diffusion)
   record = read_metrics(diffusion)[-1]

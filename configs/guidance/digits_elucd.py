@@ -24,4 +24,5 @@ def get_config(arg=None):
   config.eval.study = "classifier"
   if "tiny" in (arg or ""):
     config.sample.guidance.classifier_scales = (2.0,)
+    config.eval.guide_classifier_seed = 0   # The evaluator itself: one training, not two.
   return config

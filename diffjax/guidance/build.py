@@ -12,7 +12,7 @@ p_u), `diffjax.guidance.model`):
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
   threshold       adaptive: the cosine similarity at which the unconditional calls stop
   step_size       dps: zeta (normalised: the step is zeta grad |y - A x1_hat|^2 / |y -
-                  A x1_hat|, Chung et al. App. C)
+                  A x1_hat|, Chung et al. App. C; on="data" it has length 2 zeta)
   on              dps: "state" (the paper's gradient through the denoiser) or "data" (the
                   step on the denoised estimate, no network gradient)
   noise_std       reconstruction: the measurement noise std

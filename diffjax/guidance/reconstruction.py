@@ -78,7 +78,8 @@ def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
   on="data" takes the same normalised step on the denoised estimate x1_hat instead (no
   network gradient; "Manifold Preserving Guided Diffusion", He et al. 2024, eq. 9) and
   lets the sampler's own step (needs a Gaussian `path`) renoise from the corrected
-  estimate (for inpainting, zeta = 1/2 replaces the observed entries of x1_hat by y)."""
+  estimate. The normalised step zeta grad |r|^2 / |r| has length 2 zeta, along A^T r / |r|
+  (r = y - A x1_hat)."""
   if not traced(step_size) and not step_size >= 0:
     raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
   if on not in ("state", "data"):

@@ -16,8 +16,8 @@ vector c that modulates every block is embed(t) (`time_input=True`), or a learne
 Models the Conditional Distributions of Clean Data", section 3), plus embed(class) when
 `num_classes` > 0 (label `num_classes`, also used when cond is None, is the null class of
 classifier-free guidance), or embed(array) for (B, cond_dim + 1) conditioning arrays
-(`diffjax.models.base.embed_condition`). positions: "rope" (rotary, "RoFormer", Su et al.) or "learned"
-(a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
+(`diffjax.models.base.embed_condition`). positions: "rope" (rotary, "RoFormer", Su et
+al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
 logits stay float32.
 """
 from typing import Any
