@@ -49,12 +49,14 @@ def test_elucd_and_noisy_classifier_tiny_guide_the_digits(tmp_path):
     ("method", "cfgpp_typo", "Unknown guidance method"),
     ("interval", (0.5, 1.5), "interval"),
     ("num_candidates", 0, "M >= 1"),
+    ("on", "pixels", "'state' or on the 'data'"),
+    ("through", "classifier", "'denoiser' or at the 'estimate'"),
 ])
 def test_bad_guidance_values_fail_before_the_workdir(tmp_path, key, value, message):
   from configs.guidance import digits  # pylint: disable=g-import-not-at-top
   config = digits.get_config("tiny")
-  config.sample.guidance.method = {"interval": "cfg", "num_candidates": "svdd"}.get(
-      key, value)
+  config.sample.guidance.method = {"interval": "cfg", "num_candidates": "svdd", "on": "dps",
+                                    "through": "elucd"}.get(key, value)
   if key != "method":
     config.sample.guidance[key] = value
   with pytest.raises((ConfigError, Exception), match=message):

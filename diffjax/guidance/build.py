@@ -31,9 +31,11 @@ from diffjax.errors import ConfigError
 from diffjax.guidance.adaptive import adaptive_guidance
 from diffjax.guidance.cfg import check_interval, classifier_free
 from diffjax.guidance.cfgpp import cfgpp, cfgpp_fields, check_lambda
-from diffjax.guidance.classifier import classifier_guidance, off_the_shelf_guidance
+from diffjax.guidance.classifier import (check_gradient, classifier_guidance,
+                                         off_the_shelf_guidance)
 from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS, ConditionalModel
-from diffjax.guidance.reconstruction import check_operator, dps, reconstruction_guidance
+from diffjax.guidance.reconstruction import (check_dps_target, check_operator, dps,
+                                             reconstruction_guidance)
 from diffjax.guidance.sampling import Guidance
 from diffjax.guidance.svdd import check_svdd, posterior_mean_value, svdd
 from diffjax.guidance.tsdiff import self_guidance
@@ -181,7 +183,8 @@ NEEDS_UNCONDITIONAL = ("cfg", "cfgpp", "adaptive")
 def check_guidance_section(section, conditional: bool):
   """Refuses a bad sample.guidance section before anything runs: an unknown method, a
   method needing the unconditional model on an unconditional run, an interval outside
-  [0, 1], CFG++'s lambda outside [0, 1], SVDD's M < 1 or alpha <= 0."""
+  [0, 1], CFG++'s lambda outside [0, 1], SVDD's M < 1 or alpha <= 0, an unknown DPS
+  target (on) or EluCD gradient (through)."""
   if section is None:
     return
   method = section.get("method", "none")
@@ -196,3 +199,7 @@ def check_guidance_section(section, conditional: bool):
     check_lambda(section.get("scale", 1.0))
   if method == "svdd":
     check_svdd(section.get("num_candidates", 8), section.get("alpha", 0.1))
+  if method == "dps":
+    check_dps_target(section.get("on", "state"))
+  if method == "elucd":
+    check_gradient(section.get("through", "denoiser"))

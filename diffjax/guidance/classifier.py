@@ -63,6 +63,12 @@ def softplus_relu(beta):
   return lambda x: jax.nn.softplus(beta * x) / beta
 
 
+def check_gradient(through):
+  if through not in GRADIENTS:
+    raise ConfigError(f"Off-the-shelf classifier guidance takes its gradient through the "
+                      f"'denoiser' or at the 'estimate'; got through={through!r}.")
+
+
 def off_the_shelf_guidance(fields: Fields, path, logits_fn, labels, scale=1.0, tau1=1.0,
                            ratio=0.5, amplitude=0.3, through="denoiser") -> Fields:
   """EluCD guidance (module docstring): logits_fn(x1 (B, ...)) -> (B, K) logits of a
@@ -70,9 +76,7 @@ def off_the_shelf_guidance(fields: Fields, path, logits_fn, labels, scale=1.0, t
   "estimate", where the gradient is taken."""
   view = require_gaussian(path, "Off-the-shelf classifier guidance")
   fields.require(("data",), "Off-the-shelf classifier guidance")
-  if through not in GRADIENTS:
-    raise ConfigError(f"Off-the-shelf classifier guidance takes its gradient through the "
-                      f"'denoiser' or at the 'estimate'; got through={through!r}.")
+  check_gradient(through)
   schedule = sine_schedule(scale, amplitude)
   log_prob = lambda x1: calibrated_log_prob(logits_fn(x1), labels, tau1, ratio)
   if through == "denoiser":

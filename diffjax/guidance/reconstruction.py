@@ -69,6 +69,12 @@ def _residual_norm(operator, y):
   return norm
 
 
+def check_dps_target(on):
+  if on not in ("state", "data"):
+    raise ConfigError(f"DPS steps on the 'state' or on the 'data' prediction; got "
+                      f"on={on!r}.")
+
+
 def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
         path=None) -> Stepper:
   """DPS (Chung et al., Algorithm 1) around `base`, the stepper of `sampler`:
@@ -76,15 +82,13 @@ def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
 
   on="state" is the paper's step on x_t, with the gradient through the denoiser;
   on="data" takes the same normalised step on the denoised estimate x1_hat instead (no
-  network gradient; "Manifold Preserving Guided Diffusion", He et al. 2024, eq. 9) and
+  network gradient, as in "Manifold Preserving Guided Diffusion", He et al. 2024) and
   lets the sampler's own step (needs a Gaussian `path`) renoise from the corrected
   estimate. The normalised step zeta grad |r|^2 / |r| has length 2 zeta, along A^T r / |r|
   (r = y - A x1_hat)."""
   if not traced(step_size) and not step_size >= 0:
     raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
-  if on not in ("state", "data"):
-    raise ConfigError(f"DPS steps on the 'state' or on the 'data' prediction; got "
-                      f"on={on!r}.")
+  check_dps_target(on)
   check_one_evaluation(sampler, "DPS")
   norm = _residual_norm(operator, y)
   if on == "data":
