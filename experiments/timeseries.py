@@ -7,7 +7,7 @@ guiding it towards the observed context (sample.guidance, method "tsdiff": squar
 quantile energy on the context entries) and scores the forecasts by CRPS (°C, averaged
 over horizons and windows) against the seasonal-naive forecast (last year's value, whose
 CRPS is its absolute error). Config sections read here: data (context, horizon, stride),
-eval (num_samples: forecast samples per window); the pipeline reads the rest.
+eval (num_forecast_samples); the pipeline reads the rest.
 """
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ def build_task(config) -> Task:
     idx = jax.random.randint(k_pick, (batch_size,), 0, windows.shape[0])
     return pipeline.loss(params, k_loss, shard, windows[idx])
 
-  samples_per = config.eval.num_samples
+  samples_per = config.eval.num_forecast_samples
   observed = np.repeat(scale(tests) * (np.arange(length) < context), samples_per, 0)
   mask = np.broadcast_to((np.arange(length) < context).astype(np.float32), observed.shape)
 
@@ -100,5 +100,5 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.update(batch_size=128, num_steps=6000, eval_every=3000, log_every=500)
   config.train.label_dropout = 0.0
   config.optim.update(learning_rate=1e-3, warmup_steps=200)
-  config.eval.num_samples = 32   # Forecast samples per window.
+  config.eval.num_forecast_samples = 32
   return config

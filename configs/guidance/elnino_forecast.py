@@ -25,6 +25,6 @@ def get_config(arg=None):
   config.sample.guidance = guidance_section(method="tsdiff", scale=0.25, energy="squared")
   if tiny:
     shrink_to_tiny(config, num_steps=20, batch_size=32, sample_steps=4)
-    config.eval.num_samples = 4
+    config.eval.num_forecast_samples = 4
     config.data.stride = 60
   return config
