@@ -191,7 +191,7 @@ def build_guided_images(config):
     chosen = one_method(section, method=method)
     restore = jax.jit(lambda p, k: jnp.clip(pipeline.generate(
         p, k, len(observed), None, guidance=chosen, measurements=jnp.asarray(observed),
-        operator=inpainting(mask), state_shape=observed.shape).x, -1, 1))
+        operator=inpainting(mask[None]), state_shape=observed.shape).x, -1, 1))
     restored = np.asarray(parallel.to_host(restore(params, key)))
     restored = observed + restored * (1 - mask)   # Keep the observed pixels as measured.
     observed = observed[:count]
@@ -207,10 +207,13 @@ def build_guided_images(config):
       values["inpainting_psnr_mean_of_draws"] = float(np.mean(
           psnr(per_draw.mean(0), truth, hole)))
     rows = min(10, count)
-    grid = np.concatenate([observed[:rows], restored[:rows], baseline[:rows], truth[:rows]])
+    shown = [observed, restored] + ([per_draw.mean(0)] if draws > 1 else []) + [baseline, truth]
+    mean_title = (f" / mean of {draws} ({values['inpainting_psnr_mean_of_draws']:.2f} dB)"
+                  if draws > 1 else "")
     figure = image_plots.sample_grid_figure(
-        grid, num_columns=rows, title=f"observed / {method} ({values['inpainting_psnr']:.2f}"
-        f" dB) / nearest neighbour ({values['nearest_neighbour_psnr']:.2f} dB) / truth")
+        np.concatenate([a[:rows] for a in shown]), num_columns=rows,
+        title=f"observed / {method} ({values['inpainting_psnr']:.2f} dB){mean_title} / "
+              f"nearest neighbour ({values['nearest_neighbour_psnr']:.2f} dB) / truth")
     return values, {"inpainting": figure}
 
   guide_classifier = lambda: image_metrics.digits_classifier(

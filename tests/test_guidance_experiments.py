@@ -20,19 +20,26 @@ def test_elnino_forecast_tiny_trains_forecasts_and_scores(tmp_path):
   assert os.path.exists(os.path.join(workdir, "plots", "forecasts_0000020.png"))
 
 
-def test_elucd_and_noisy_classifier_tiny_guide_the_digits(tmp_path):
+def test_elucd_inpainting_and_noisy_classifier_tiny_guide_the_digits(tmp_path):
   """digits_elucd:tiny trains the digits DiT (20 steps) and evaluates EluCD at one scale;
+  digits_inpainting:tiny evaluates the same run (DPS, 2 draws per digit);
   digits_noisy_classifier:tiny trains the noise-aware classifier (10 steps) and guides
   that run with it. Accuracies are fractions of 20 samples (untrained models: only their
   range is asserted)."""
   # pylint: disable-next=g-import-not-at-top
-  from configs.guidance import digits_elucd, digits_noisy_classifier
+  from configs.guidance import digits_elucd, digits_inpainting, digits_noisy_classifier
   diffusion = str(tmp_path / "digits")
   experiments.run(digits_elucd.get_config("tiny"), diffusion)
   record = read_metrics(diffusion)[-1]
   assert 0.0 <= record["accuracy_elucd_s2"] <= 1.0
   assert 0.0 <= record["nn_accuracy_elucd_s2"] <= 1.0
   assert os.path.exists(os.path.join(diffusion, "plots", "elucd_s2_0000020.png"))
+  config = digits_inpainting.get_config("tiny")
+  config.eval.inpainting_draws = 2
+  experiments.run(config, diffusion, mode="eval")
+  record = read_metrics(diffusion)[-1]
+  assert 8 < record["nearest_neighbour_psnr"] < 20   # dB; untrained DPS: only finite.
+  assert np.isfinite(record["inpainting_psnr_mean_of_draws"])
   config = digits_noisy_classifier.get_config("tiny")
   config.eval.update(diffusion_workdir=diffusion, guidance_scales=(1.0,))
   workdir = str(tmp_path / "classifier")
