@@ -43,6 +43,20 @@ def drop_arrays(key, cond, rate):
   return mark_present(cond, keep)
 
 
+def drop_condition(key, cond, rate, num_classes=0):
+  """Condition dropout for either kind: (B,) int labels with `num_classes` > 0 go through
+  `drop_labels`, a (B, ...) float conditioning array through `drop_arrays` (-> (B, ... +
+  1)); None (an unconditional run) stays None."""
+  if cond is None:
+    return None
+  if num_classes:
+    return drop_labels(key, cond, rate, num_classes)
+  if jnp.issubdtype(jnp.asarray(cond).dtype, jnp.integer):
+    raise ConfigError("Integer conditions are class labels: build the model with "
+                      "model.num_classes > 0 (or pass float conditioning arrays).")
+  return drop_arrays(key, cond, rate)
+
+
 def mark_present(cond, present):
   """(B, ...) conditions and (B,) bools -> (B, ... + 1) with dropped ones zeroed and the
   presence flag appended along the last axis."""

@@ -16,7 +16,7 @@ Images follow the diffjax convention: (N, H, W, C) floats in [-1, 1].
 import dataclasses
 import functools
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 import jax
@@ -75,11 +75,12 @@ class DigitsMLP(nn.Module):
   """
   hidden_dim: int = 256
   feature_dim: int = 64
+  activation: Callable = nn.relu   # e.g. EluCD's softplus smoothing (diffjax.guidance).
 
   @nn.compact
   def __call__(self, x):
-    h = nn.relu(nn.Dense(self.hidden_dim)(x.reshape(x.shape[0], -1)))
-    features = nn.relu(nn.Dense(self.feature_dim)(h))
+    h = self.activation(nn.Dense(self.hidden_dim)(x.reshape(x.shape[0], -1)))
+    features = self.activation(nn.Dense(self.feature_dim)(h))
     return nn.Dense(10)(features), features
 
 

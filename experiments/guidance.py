@@ -11,11 +11,28 @@ what `--mode=eval` / the periodic evaluation measures (eval.* may change on a tr
                 "centre"), restored by sample.guidance.method (dps or reconstruction)
                 with the unconditional model: PSNR of the restored masked region, against
                 a nearest-neighbour baseline (the training digit closest on the observed
-                pixels, pasted into the hole); a figure of observed / restored / truth.
+                pixels, pasted into the hole); with eval.inpainting_draws = k > 1 also the
+                PSNR of the mean of k draws per digit (an estimate of the posterior mean,
+                which PSNR favours); a figure of observed / restored / truth.
+  classifier    EluCD: the unconditional (null-class) model guided by a CLEAN-digits
+                classifier (DigitsMLP trained with seed eval.guide_classifier_seed, its
+                ReLUs replaced by softplus_beta, beta = sample.guidance.softplus_beta)
+                applied to the denoised estimate (gradient through the denoiser, or at
+                the estimate: sample.guidance.through), for each scale of
+                sample.guidance.classifier_scales (tau1, ratio, amplitude from
+                sample.guidance): accuracy of the real-digits classifier (seed 0, another
+                network than the guiding one), of a 1-nearest-neighbour classifier in
+                pixel space (no gradient to exploit) and the proxy Fréchet distance to
+                the test digits, per scale; a grid per scale.
 `--mode=sample` samples with sample.guidance as configured (any method, any scale).
+
+The family `noisy_classifier` (`build_noisy_classifier`) trains a noise-aware classifier
+p_t(y | x_t) on the digits through the engine and guides a trained digits run with it.
 """
 import dataclasses
 import functools
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -23,16 +40,20 @@ import ml_collections
 import numpy as np
 
 from diffjax import image_metrics, image_plots
-from diffjax.data import load_image_dataset
+from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.errors import ConfigError
-from diffjax.guidance import inpainting
-from diffjax.train import parallel
+from diffjax.guidance import (classifier_log_prob, inpainting, noisy_classifier,
+                              noisy_classifier_loss, softplus_relu)
+from diffjax.paths import build_path
+from diffjax.train import Task, parallel, restore_for_inference
+from diffjax.train.defaults import engine_config
+from diffjax.train.workdir import WorkdirError
 from experiments import images
 from experiments.pipeline import DataSpec, build_pipeline
 
-STUDIES = ("cfg_vs_cfgpp", "inpainting")
+STUDIES = ("cfg_vs_cfgpp", "inpainting", "classifier")
 MASKS = ("right_half", "centre")
 
 
@@ -41,8 +62,8 @@ def guidance_section(**overrides) -> ml_collections.ConfigDict:
   scale means p_u + w (p_c - p_u): w = 0 unconditional, w = 1 conditional."""
   section = ml_collections.ConfigDict(dict(
       method="none", scale=1.0, interval=(0.0, 1.0), threshold=0.99, step_size=1.0,
-      noise_std=0.1, energy="squared", quantile=0.5, tau1=1.0, ratio=0.5, amplitude=0.3,
-      num_candidates=8, alpha=0.1))
+      on="state", noise_std=0.1, energy="squared", quantile=0.5, tau1=1.0, ratio=0.5,
+      amplitude=0.3, through="denoiser", num_candidates=8, alpha=0.1))
   section.update(overrides)
   return section
 
@@ -55,12 +76,47 @@ def guided_images_config():
   config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
   config.train.label_dropout = 0.15
   config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20, num_images=50))
-  config.sample.guidance = guidance_section(cfg_scales=(0.0, 1.0, 2.0, 4.0),
-                                            cfgpp_scales=(0.0, 0.2, 0.4, 0.6))
+  config.sample.guidance = guidance_section(
+      cfg_scales=(0.0, 1.0, 2.0, 4.0), cfgpp_scales=(0.0, 0.2, 0.4, 0.6),
+      classifier_scales=(0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), softplus_beta=3.0)
   config.eval.study = "cfg_vs_cfgpp"
   config.eval.mask = "right_half"
   config.eval.num_inpainting = 100
+  config.eval.inpainting_draws = 1
+  config.eval.guide_classifier_seed = 1
   return config
+
+
+SWEEP_KEYS = ("cfg_scales", "cfgpp_scales", "classifier_scales", "softplus_beta")
+
+
+def one_method(section, **overrides):
+  """A full guidance section (a dict: traced values allowed) from config.sample.guidance
+  without the studies' sweep keys."""
+  chosen = guidance_section().to_dict()
+  chosen.update({k: v for k, v in section.items() if k not in SWEEP_KEYS}, **overrides)
+  return chosen
+
+
+def nearest_neighbour_accuracy(samples, labels, train, train_labels):
+  """Accuracy of the 1-nearest-neighbour classifier (pixel space, training digits)."""
+  flat = lambda a: np.asarray(a).reshape(len(a), -1)
+  s, r = flat(samples), flat(train)
+  d = np.sum(s ** 2, 1)[:, None] - 2 * s @ r.T + np.sum(r ** 2, 1)[None]
+  return float(np.mean(train_labels[np.argmin(d, 1)] == np.asarray(labels)))
+
+
+def digits_scores(x, labels, name):
+  """The real-digits classifier's and the pixel-space 1-NN's accuracy on samples x, and
+  the proxy Fréchet distance to the test digits (diversity and quality: a guided sampler
+  that sends every sample of a class to one image scores well on accuracy only)."""
+  train, train_labels = digits_arrays("train")
+  reference, _ = image_metrics.digits_reference_images("test")
+  return {f"accuracy_{name}": image_metrics.digits_class_accuracy(x, labels),
+          f"nn_accuracy_{name}": nearest_neighbour_accuracy(
+              x, labels, dequantize(train, DIGITS_NUM_LEVELS), train_labels),
+          f"frechet_proxy_{name}": float(image_metrics.digits_frechet_distance(x,
+                                                                              reference))}
 
 
 def _mask(name, shape):
@@ -129,30 +185,194 @@ def build_guided_images(config):
     truth = np.asarray(dequantize(test[:count], DIGITS_NUM_LEVELS))
     train = np.asarray(dequantize(train, DIGITS_NUM_LEVELS))
     mask = _mask(config.eval.mask, truth.shape[1:])
-    observed = truth * mask
+    draws = config.eval.get("inpainting_draws", 1)
+    observed = np.tile(truth * mask, (draws, 1, 1, 1))   # Draw-major: draw k is rows k*count...
     method = section.method if section.method in ("dps", "reconstruction") else "dps"
-    chosen = guidance_section(**{k: v for k, v in section.items()
-                                 if k not in ("cfg_scales", "cfgpp_scales")})
-    chosen.method = method
+    chosen = one_method(section, method=method)
     restore = jax.jit(lambda p, k: jnp.clip(pipeline.generate(
-        p, k, count, None, guidance=chosen, measurements=jnp.asarray(observed),
-        operator=inpainting(mask), state_shape=observed.shape).x, -1, 1))
+        p, k, len(observed), None, guidance=chosen, measurements=jnp.asarray(observed),
+        operator=inpainting(mask[None]), state_shape=observed.shape).x, -1, 1))
     restored = np.asarray(parallel.to_host(restore(params, key)))
     restored = observed + restored * (1 - mask)   # Keep the observed pixels as measured.
+    observed = observed[:count]
     baseline = nearest_neighbour_fill(observed, mask, train)
     hole = 1 - mask
+    per_draw = restored.reshape(draws, count, *truth.shape[1:])
+    restored = per_draw[0]
     values = {"inpainting_psnr": float(np.mean(psnr(restored, truth, hole))),
               "nearest_neighbour_psnr": float(np.mean(psnr(baseline, truth, hole)))}
+    if draws > 1:
+      values["inpainting_psnr_all_draws"] = float(np.mean(
+          [np.mean(psnr(d, truth, hole)) for d in per_draw]))
+      values["inpainting_psnr_mean_of_draws"] = float(np.mean(
+          psnr(per_draw.mean(0), truth, hole)))
     rows = min(10, count)
-    grid = np.concatenate([observed[:rows], restored[:rows], baseline[:rows], truth[:rows]])
+    shown = [observed, restored] + ([per_draw.mean(0)] if draws > 1 else []) + [baseline, truth]
+    mean_title = (f" / mean of {draws} ({values['inpainting_psnr_mean_of_draws']:.2f} dB)"
+                  if draws > 1 else "")
     figure = image_plots.sample_grid_figure(
-        grid, num_columns=rows, title=f"observed / {method} ({values['inpainting_psnr']:.2f}"
-        f" dB) / nearest neighbour ({values['nearest_neighbour_psnr']:.2f} dB) / truth")
+        np.concatenate([a[:rows] for a in shown]), num_columns=rows,
+        title=f"observed / {method} ({values['inpainting_psnr']:.2f} dB){mean_title} / "
+              f"nearest neighbour ({values['nearest_neighbour_psnr']:.2f} dB) / truth")
     return values, {"inpainting": figure}
+
+  guide_classifier = lambda: image_metrics.digits_classifier(
+      config.eval.get("guide_classifier_seed", 1))
+
+  @jax.jit
+  def elucd_draw(params, classifier_params, key, scale):
+    smooth = image_metrics.DigitsMLP(activation=softplus_relu(section.softplus_beta))
+    logits = lambda x1: smooth.apply({"params": classifier_params}, x1)[0]
+    chosen = one_method(section, method="elucd", scale=scale)
+    return jnp.clip(pipeline.generate(params, key, num, None, guidance=chosen,
+                                      classifier_logits=logits, target_labels=labels).x,
+                    -1, 1)
+
+  def elucd(params, key):
+    draw = functools.partial(elucd_draw, classifier_params=guide_classifier().params)
+    values, figures = {}, {}
+    for scale in section.classifier_scales:
+      x = np.asarray(parallel.to_host(draw(params, key=key, scale=float(scale))))
+      name = f"elucd_s{scale:g}"
+      values.update(digits_scores(x, labels, name))
+      figures[name] = image_plots.sample_grid_figure(
+          x[:config.sample.num_images], num_columns=10,
+          title=f"EluCD ({section.through}) scale {scale:g}: accuracy "
+                f"{values[f'accuracy_{name}']:.3f}, FD proxy "
+                f"{values[f'frechet_proxy_{name}']:.2f}")
+    return values, figures
 
   def evaluate(params, key):
     if config.eval.study == "inpainting":
       return inpaint(params, key)
+    if config.eval.study == "classifier":
+      return elucd(params, key)
     return cfg_vs_cfgpp(params, key)
 
   return dataclasses.replace(task, evaluate=evaluate)
+
+
+# ----- the noise-aware classifier family -----
+
+
+def noisy_classifier_config():
+  """A time-conditioned MLP classifier of noisy digits on the rectified-flow path of
+  configs/guidance/digits.py; eval.diffusion_workdir names the digits run it guides."""
+  config = engine_config()
+  config.experiment = "noisy_classifier"
+  config.data = ml_collections.ConfigDict(dict(name="digits", image_size=8, data_dir="",
+                                                random_flip=False))
+  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
+  config.classifier = ml_collections.ConfigDict(dict(width=256, depth=3, activation="silu",
+                                                     time_dim=32))
+  config.train.update(batch_size=128, num_steps=4000, steps_per_call=50, log_every=500,
+                      eval_every=2000, checkpoint_every=1000)
+  config.optim.update(learning_rate=1e-3, warmup_steps=100, ema_decay=0.999)
+  config.eval.update(noise_times=(0.25, 0.5, 0.75, 1.0), diffusion_workdir="",
+                     guidance_scales=(0.0, 1.0, 2.0, 4.0), num_samples=500)
+  return config
+
+
+def load_run(workdir):
+  """(config, params) of the trained run in `workdir` (its EMA parameters when its config
+  says eval.use_ema): the config recorded in config.json and the latest checkpoint."""
+  path = os.path.join(workdir, "config.json")
+  try:
+    with open(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except OSError:
+    raise WorkdirError(f"eval.diffusion_workdir={workdir!r} holds no run ({path} is "
+                       "missing); train configs/guidance/digits.py there first.") from None
+  builders = {"guided_images": build_guided_images, "images": images.build_task}
+  if config.get("experiment") not in builders:
+    raise ConfigError(f"eval.diffusion_workdir={workdir!r} holds a "
+                      f"{config.get('experiment')!r} run; a digits run of the images or "
+                      "guided_images family is needed.")
+  task = builders[config.experiment](config)
+  state = restore_for_inference(config, workdir, task)
+  return config, (state.ema_params if config.eval.use_ema else state.params)
+
+
+def classifier_guided_digits(pipeline, params, classifier_apply, classifier_params, key,
+                             scales, num):
+  """Samples of the digits run `pipeline` (params) from its unconditional model guided by
+  the noise-aware classifier at each scale, to the classes 0..9 in turn: {scale: x}."""
+  labels = jnp.arange(num) % pipeline.num_classes
+  log_prob = classifier_log_prob(classifier_apply, classifier_params, labels)
+
+  @jax.jit
+  def draw(params, key, scale):
+    chosen = one_method({}, method="classifier", scale=scale)
+    return jnp.clip(pipeline.generate(params, key, num, None, guidance=chosen,
+                                      classifier_log_prob=log_prob).x, -1, 1)
+
+  return labels, {s: np.asarray(parallel.to_host(draw(params, key, float(s))))
+                  for s in scales}
+
+
+def build_noisy_classifier(config) -> Task:
+  """Trains `diffjax.guidance.noisy_classifier` on x_t of the digits (cross-entropy at
+  t ~ U(0, 1)); evaluation: its accuracy on noisy held-out digits at each t of
+  eval.noise_times and, with eval.diffusion_workdir, classifier guidance of that run's
+  unconditional model at each scale of eval.guidance_scales (the real-digits
+  classifier's and the 1-NN's accuracy, a grid per scale)."""
+  source = load_image_dataset(config.data.name, image_size=config.data.image_size,
+                              data_dir=config.data.data_dir, split="train")
+  spec = DataSpec(tuple(source.image_shape), source.num_classes)
+  if not spec.num_classes:
+    raise ConfigError(f"A classifier needs labelled data; {config.data.name!r} has none.")
+  model = noisy_classifier(spec.shape, spec.num_classes, **config.classifier)
+  path = build_path(config.path.name, **{k: v for k, v in config.path.items() if k != "name"})
+  if not path.one_sided:
+    raise ConfigError("The noise-aware classifier needs a one-sided path (a Gaussian "
+                      f"source); got path.name={config.path.name!r}.")
+  stream = ImageStream(source, config.train.batch_size, seed=config.seed,
+                              random_flip=False, dequantize=True)
+  workdir = config.eval.diffusion_workdir
+  diffusion = functools.cache(lambda: load_run(workdir))
+  if workdir:
+    diffusion_config, _ = diffusion()
+    if diffusion_config.path.name != config.path.name:
+      raise ConfigError(f"The classifier is trained on path {config.path.name!r} but the "
+                        f"run in {workdir} uses {diffusion_config.path.name!r}: they must "
+                        "be the same path.")
+
+  def loss(params, key, shard, step, batch):
+    del step
+    k_source, k_loss = jax.random.split(key)
+    x1 = shard(batch["image"])
+    x0 = shard(path.source_sample(k_source, x1.shape))
+    return noisy_classifier_loss(path, model.apply, params, k_loss, x0, x1, batch["label"])
+
+  test, test_labels = digits_arrays("test")
+  test = jnp.asarray(dequantize(test, DIGITS_NUM_LEVELS))
+
+  @jax.jit
+  def noisy_accuracy(params, key, t):
+    xt = path.sample(key, jnp.full((test.shape[0],), t), path.source_sample(key, test.shape),
+                     test)
+    return jnp.mean(jnp.argmax(model.apply(params, xt, t), -1) == test_labels)
+
+  def evaluate(params, key):
+    values = {f"noisy_accuracy_t{t:g}": float(noisy_accuracy(params, key, t))
+              for t in config.eval.noise_times}
+    figures = {}
+    if workdir:
+      run_config, run_params = diffusion()
+      pipeline = build_pipeline(run_config, spec)
+      labels, draws = classifier_guided_digits(pipeline, run_params, model.apply, params,
+                                               key, config.eval.guidance_scales,
+                                               config.eval.num_samples)
+      for scale, x in draws.items():
+        name = f"classifier_s{scale:g}"
+        values.update(digits_scores(x, labels, name))
+        figures[name] = image_plots.sample_grid_figure(
+            x[:50], num_columns=10, title=f"noise-aware classifier guidance, scale "
+            f"{scale:g}: accuracy {values[f'accuracy_{name}']:.3f}")
+    return values, figures
+
+  def sample(params, key):
+    return {}, evaluate(params, key)[1]
+
+  return Task(init_params=model.init, loss=loss, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size, data=stream.iterate)

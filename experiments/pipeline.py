@@ -48,10 +48,13 @@ def component_options(section: ml_collections.ConfigDict, exclude=("name",)) -> 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-  """What a family's data provide: the shape of one example and the number of classes
-  (0: unlabelled; labelled data train a class-conditional model when the model asks)."""
+  """What a family's data provide: the shape of one example, the number of classes
+  (0: unlabelled; labelled data train a class-conditional model when the model asks) and
+  the dimension of a conditioning array per example (0: none; a model with
+  model.cond_dim = cond_dim is then conditioned on it)."""
   shape: Tuple[int, ...]
   num_classes: int = 0
+  cond_dim: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,29 +68,34 @@ class Pipeline:
   coupling: Callable
   source: Callable          # source(key, n) -> (n, *shape) draws of x0.
   num_classes: int          # > 0: class-conditional training with condition dropout.
+  cond_dim: int = 0         # > 0: training on (B, cond_dim) conditioning arrays, ditto.
 
   @property
   def conditional(self) -> bool:
-    return self.num_classes > 0
+    return self.num_classes > 0 or self.cond_dim > 0
 
   def loss(self, params, key, shard, x1, labels=None):
-    """The objective's loss on data x1 (B, *shape) with their labels (B,) (or None): x0
-    from the source, pairs from the coupling, labels dropped to the null class w.p.
-    train.label_dropout."""
+    """The objective's loss on data x1 (B, *shape) with their labels (B,) or
+    conditioning arrays (B, cond_dim) (or None): x0 from the source, pairs from the
+    coupling, conditions dropped (to the null class, or to the absent array) w.p.
+    train.label_dropout (`diffjax.conditioning.drop_condition`)."""
     k_source, k_couple, k_drop, k_dropout, k_loss = jax.random.split(key, 5)
     x1 = shard(x1)
     x0 = shard(self.source(k_source, x1.shape[0]))
     x0, x1 = self.coupling(k_couple, x0, x1)
     cond = None
     if self.conditional:
-      cond = conditioning.drop_labels(k_drop, labels, self.config.train.label_dropout,
-                                      self.num_classes)
+      cond = conditioning.drop_condition(k_drop, labels, self.config.train.label_dropout,
+                                         self.num_classes)
     apply = functools.partial(self.model.apply, dropout_key=k_dropout)
     return self.objective.loss(apply, params, k_loss, x0, x1, cond)
 
   def fields(self, params, labels=None):
-    """The trained model's `Fields`, conditioned on labels (B,); for a class-conditional
-    model labels=None is its unconditional model (the null class)."""
+    """The trained model's `Fields`, conditioned on labels (B,) or conditioning arrays
+    (B, cond_dim); for a conditional model None is its unconditional model (the null
+    class, the absent array)."""
+    if self.cond_dim and labels is not None:
+      labels = conditioning.array_condition(labels)[0]
     return self.objective.fields(self.model.apply, params, labels)
 
   def generate(self, params, key, num_samples, labels=None, return_trajectory=False,
@@ -116,6 +124,10 @@ class Pipeline:
     fields_of = lambda cond: self.objective.fields(self.model.apply, params, cond)
     if not self.conditional:
       return ConditionalModel(fields_of, None, None)
+    if self.cond_dim:
+      given = jnp.zeros((num_samples, self.cond_dim)) if labels is None else labels
+      cond, null = conditioning.array_condition(given)
+      return ConditionalModel(fields_of, null if labels is None else cond, null)
     if labels is None:
       labels = conditioning.null_labels(num_samples, self.num_classes)
       return ConditionalModel(fields_of, labels, labels)
@@ -135,13 +147,18 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
     raise ConfigError(f"model.num_classes={num_classes} but the data have "
                       f"{spec.num_classes} classes; use {spec.num_classes} (or 0 for an "
                       "unconditional model).")
+  cond_dim = config.model.get("cond_dim", 0)
+  if cond_dim and cond_dim != spec.cond_dim:
+    raise ConfigError(f"model.cond_dim={cond_dim} but the data's conditioning arrays have "
+                      f"{spec.cond_dim} values; use {spec.cond_dim} (or 0 for a model "
+                      "that ignores them).")
   conditioning.check_dropout(config.train.get("label_dropout", 0.0))
   model = build_model(config.model.name, spec.shape, **component_options(config.model))
   coupling_section = config.get("coupling", ml_collections.ConfigDict({"name": "independent"}))
   coupling = functools.partial(COUPLINGS.get(coupling_section.name),
                                **component_options(coupling_section))
   SAMPLERS.get(config.sample.solver)
-  check_guidance_section(config.sample.get("guidance"), num_classes > 0)
+  check_guidance_section(config.sample.get("guidance"), num_classes > 0 or cond_dim > 0)
   if path.one_sided:
     source = lambda key, n: path.source_sample(key, (n, *spec.shape))
   else:
@@ -150,7 +167,8 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
     size = int(jnp.prod(jnp.asarray(spec.shape)))
     draw = base if source_name != "standard_normal" else functools.partial(base, dim=size)
     source = lambda key, n: draw(key, n).reshape((n, *spec.shape))
-  return Pipeline(config, spec, path, objective, model, coupling, source, num_classes)
+  return Pipeline(config, spec, path, objective, model, coupling, source, num_classes,
+                  cond_dim)
 
 
 # ----- config arguments -----

@@ -10,7 +10,11 @@ sample.guidance.step_size; reports `inpainting_psnr` of the restored half agains
 `nearest_neighbour_psnr` (the training digit closest on the observed half) and writes
 plots/inpainting_<step>.png (rows: observed, restored, nearest neighbour, truth).
 --config.eval.mask=centre hides the centre instead; --config.sample.guidance.method=
-reconstruction uses the score-form reconstruction guidance. `:tiny` runs in seconds.
+reconstruction uses the score-form reconstruction guidance; --config.sample.guidance.on=data
+takes DPS's normalised step on the denoised estimate instead of the state;
+--config.eval.inpainting_draws=8 restores every digit 8 times and also reports the PSNR of
+their mean (`inpainting_psnr_mean_of_draws`, an estimate of the posterior mean, which PSNR
+favours). `:tiny` runs in seconds.
 """
 from configs.guidance import digits
 

@@ -2,7 +2,8 @@
 
 Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 conditional;
 `diffjax.guidance.model`). One method per module: `cfg` (with a guidance interval),
-`cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf),
+`cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf;
+`noisy_classifier` trains the noise-aware one),
 `reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`; `build` maps a config section to
 any of them and `sampling.guided_sample` runs it.
 """
@@ -21,6 +22,9 @@ from diffjax.guidance.classifier import calibrated_log_prob
 from diffjax.guidance.classifier import classifier_guidance
 from diffjax.guidance.classifier import off_the_shelf_guidance
 from diffjax.guidance.classifier import softplus_relu
+from diffjax.guidance.noisy_classifier import classifier_log_prob
+from diffjax.guidance.noisy_classifier import noisy_classifier
+from diffjax.guidance.noisy_classifier import noisy_classifier_loss
 from diffjax.guidance.reconstruction import blur
 from diffjax.guidance.reconstruction import check_operator
 from diffjax.guidance.reconstruction import dps

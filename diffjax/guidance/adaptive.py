@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from diffjax.core import Fields, Stepper
 from diffjax.errors import ConfigError
 from diffjax.guidance.model import (ConditionalModel, check_one_evaluation, frozen_fields,
-                                    mix, scalar_time)
+                                    mix, scalar_time, traced)
 
 
 class AdaptiveState(NamedTuple):
@@ -50,7 +50,7 @@ def adaptive_guidance(base: Stepper, model: ConditionalModel, scale, threshold,
   """CFG with scale w until min over the batch of cos(eps_c, eps_u) >= threshold, then
   the conditional model alone (module docstring). The returned stepper carries its own
   model; the fields `integrate` hands it (the conditional ones) are only checked."""
-  if not -1.0 <= threshold <= 1.0:
+  if not traced(threshold) and not -1.0 <= threshold <= 1.0:
     raise ConfigError(f"The Adaptive Guidance threshold is a cosine similarity in [-1, 1]; "
                       f"got {threshold}.")
   check_one_evaluation(sampler, "Adaptive Guidance")

@@ -11,10 +11,15 @@ p_u), `diffjax.guidance.model`):
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
   threshold       adaptive: the cosine similarity at which the unconditional calls stop
-  step_size       dps: zeta
+  step_size       dps: zeta (normalised: the step is zeta grad |y - A x1_hat|^2 / |y -
+                  A x1_hat|, Chung et al. App. C; on="data" it has length 2 zeta)
+  on              dps: "state" (the paper's gradient through the denoiser) or "data" (the
+                  step on the denoised estimate, no network gradient)
   noise_std       reconstruction: the measurement noise std
   energy, quantile  tsdiff: "squared" or "quantile", and q
   tau1, ratio, amplitude  elucd: temperatures and the sine schedule's amplitude
+  through         elucd: the gradient through the "denoiser" (default) or at the
+                  "estimate" x1_hat only
   num_candidates, alpha   svdd: M and the temperature
 What a method needs besides the model (measurements and operator, observations and mask,
 a reward, a classifier) comes from the experiment in the `GuidanceContext`; a method
@@ -26,9 +31,11 @@ from diffjax.errors import ConfigError
 from diffjax.guidance.adaptive import adaptive_guidance
 from diffjax.guidance.cfg import check_interval, classifier_free
 from diffjax.guidance.cfgpp import cfgpp, cfgpp_fields, check_lambda
-from diffjax.guidance.classifier import classifier_guidance, off_the_shelf_guidance
+from diffjax.guidance.classifier import (check_gradient, classifier_guidance,
+                                         off_the_shelf_guidance)
 from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS, ConditionalModel
-from diffjax.guidance.reconstruction import check_operator, dps, reconstruction_guidance
+from diffjax.guidance.reconstruction import (check_dps_target, check_operator, dps,
+                                             reconstruction_guidance)
 from diffjax.guidance.sampling import Guidance
 from diffjax.guidance.svdd import check_svdd, posterior_mean_value, svdd
 from diffjax.guidance.tsdiff import self_guidance
@@ -44,7 +51,9 @@ class GuidanceContext(NamedTuple):
   sampler's name and sampler_options its options; the rest optional: measurements y and
   operator A (dps, reconstruction), observed values and mask (tsdiff), reward(x1) -> (B,)
   (svdd), classifier_logits(x1) -> (B, K) (elucd), classifier_log_prob(x, t) -> (B,)
-  (classifier), state_shape (B, ...) for checks."""
+  (classifier), state_shape (B, ...) for checks, target_labels (B,) the classes elucd
+  guides to (default: the model's condition; give them when the model is the
+  unconditional one)."""
   model: ConditionalModel
   path: Any
   sampler: str
@@ -57,6 +66,7 @@ class GuidanceContext(NamedTuple):
   classifier_logits: Optional[Callable] = None
   classifier_log_prob: Optional[Callable] = None
   state_shape: Any = None
+  target_labels: Any = None
 
 
 def _need(context, method, *names):
@@ -104,12 +114,14 @@ def _classifier(section, context):
 @GUIDANCE_METHODS.register("elucd")
 def _elucd(section, context):
   _need(context, "elucd", "classifier_logits")
-  if context.model.cond is None:
+  labels = context.target_labels
+  labels = context.model.cond if labels is None else labels
+  if labels is None:
     raise ConfigError("Guidance method 'elucd' needs target class labels to guide to.")
   return Guidance(off_the_shelf_guidance(
-      _base(context), context.path, context.classifier_logits, context.model.cond,
+      _base(context), context.path, context.classifier_logits, labels,
       section.get("scale", 1.0), section.get("tau1", 1.0), section.get("ratio", 0.5),
-      section.get("amplitude", 0.3)))
+      section.get("amplitude", 0.3), section.get("through", "denoiser")))
 
 
 def _check_measurements(context, method):
@@ -122,7 +134,8 @@ def _check_measurements(context, method):
 def _dps(section, context):
   _check_measurements(context, "dps")
   return Guidance(_base(context), lambda stepper, name: dps(
-      stepper, context.operator, context.measurements, section.get("step_size", 1.0), name))
+      stepper, context.operator, context.measurements, section.get("step_size", 1.0), name,
+      section.get("on", "state"), context.path))
 
 
 @GUIDANCE_METHODS.register("reconstruction")
@@ -170,7 +183,8 @@ NEEDS_UNCONDITIONAL = ("cfg", "cfgpp", "adaptive")
 def check_guidance_section(section, conditional: bool):
   """Refuses a bad sample.guidance section before anything runs: an unknown method, a
   method needing the unconditional model on an unconditional run, an interval outside
-  [0, 1], CFG++'s lambda outside [0, 1], SVDD's M < 1 or alpha <= 0."""
+  [0, 1], CFG++'s lambda outside [0, 1], SVDD's M < 1 or alpha <= 0, an unknown DPS
+  target (on) or EluCD gradient (through)."""
   if section is None:
     return
   method = section.get("method", "none")
@@ -185,3 +199,7 @@ def check_guidance_section(section, conditional: bool):
     check_lambda(section.get("scale", 1.0))
   if method == "svdd":
     check_svdd(section.get("num_candidates", 8), section.get("alpha", 0.1))
+  if method == "dps":
+    check_dps_target(section.get("on", "state"))
+  if method == "elucd":
+    check_gradient(section.get("through", "denoiser"))

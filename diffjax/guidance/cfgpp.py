@@ -21,20 +21,18 @@ several times per step (Heun, RK4, Dopri5, EDM's churn, Langevin correctors) hav
 renoising point and are refused, as are paths without a Gaussian view (use
 path.name=rectified_flow instead of the two-sided `linear` path).
 """
-import jax
 
 from diffjax.core import Fields, Predictions, Stepper, require_gaussian, time_column
 from diffjax.errors import ConfigError
 from diffjax.fields import complete, gaussian_predictions
-from diffjax.guidance.model import (ONE_EVALUATION_SAMPLERS, ConditionalModel,
-                                    check_one_evaluation, frozen_fields, mix)
+from diffjax.guidance.model import (GAUSSIAN_NAMES, ONE_EVALUATION_SAMPLERS, ConditionalModel,
+                                    check_one_evaluation, frozen_fields, mix, traced)
 
 CFGPP_SAMPLERS = tuple(s for s in ONE_EVALUATION_SAMPLERS if s != "euler_maruyama")
-GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
 
 
 def check_lambda(scale):
-  if isinstance(scale, jax.core.Tracer):  # A traced scale (a sweep) cannot be checked.
+  if traced(scale):  # A traced scale (a sweep) cannot be checked.
     return scale
   if not 0.0 <= scale <= 1.0:
     raise ConfigError(f"CFG++'s lambda (sample.guidance.scale) must be in [0, 1]; got "

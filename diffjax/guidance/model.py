@@ -28,6 +28,15 @@ ONE_EVALUATION_SAMPLERS = ("ddim", "ancestral", "dpm_solver_pp_1s", "dpm_solver_
                            "euler_maruyama")
 
 
+# The predictions a Gaussian path's `gaussian_predictions` fills.
+GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
+
+
+def traced(value) -> bool:
+  """Whether a parameter is a tracer (a sweep under jit), whose value cannot be checked."""
+  return isinstance(value, jax.core.Tracer)
+
+
 def scale_from_conditional_convention(w_prime):
   """The scale w of p_u + w (p_c - p_u) that equals (1 + w') p_c - w' p_u."""
   return 1.0 + w_prime

@@ -18,10 +18,12 @@ whose output does not have y's shape.
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Stepper
+from diffjax.core import Stepper, require_gaussian
 from diffjax.errors import ConfigError
+from diffjax.fields import gaussian_predictions
 from diffjax.guidance.likelihood import denoiser_guidance
-from diffjax.guidance.model import check_one_evaluation, frozen_fields
+from diffjax.guidance.model import (GAUSSIAN_NAMES, check_one_evaluation, frozen_fields,
+                                    traced)
 
 
 def inpainting(mask):
@@ -67,13 +69,40 @@ def _residual_norm(operator, y):
   return norm
 
 
-def dps(base: Stepper, operator, y, step_size, sampler: str) -> Stepper:
+def check_dps_target(on):
+  if on not in ("state", "data"):
+    raise ConfigError(f"DPS steps on the 'state' or on the 'data' prediction; got "
+                      f"on={on!r}.")
+
+
+def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
+        path=None) -> Stepper:
   """DPS (Chung et al., Algorithm 1) around `base`, the stepper of `sampler`:
-  step_size zeta > 0; y (B, ...) the measurements of each sample."""
-  if not step_size >= 0:
+  step_size zeta > 0; y (B, ...) the measurements of each sample.
+
+  on="state" is the paper's step on x_t, with the gradient through the denoiser;
+  on="data" takes the same normalised step on the denoised estimate x1_hat instead (no
+  network gradient, as in "Manifold Preserving Guided Diffusion", He et al. 2024) and
+  lets the sampler's own step (needs a Gaussian `path`) renoise from the corrected
+  estimate. The normalised step zeta grad |r|^2 / |r| has length 2 zeta, along A^T r / |r|
+  (r = y - A x1_hat)."""
+  if not traced(step_size) and not step_size >= 0:
     raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
+  check_dps_target(on)
   check_one_evaluation(sampler, "DPS")
   norm = _residual_norm(operator, y)
+  if on == "data":
+    view = require_gaussian(path, "DPS on the data prediction")
+
+    def data_step(fields, x, state, t, t_next, key):
+      check_operator(operator, x.shape, y)
+      out = fields.evaluate(x, t)
+      corrected = out.data - step_size * jax.grad(lambda z: 2 * jnp.sum(norm(z)))(out.data)
+      predictions = gaussian_predictions(corrected, x, t, view, "data")
+      return base.step(frozen_fields(predictions, GAUSSIAN_NAMES), x, state, t, t_next,
+                       key)
+
+    return Stepper(base.init, data_step, tuple(dict.fromkeys(base.needs + ("data",))))
 
   def step(fields, x, state, t, t_next, key):
     check_operator(operator, x.shape, y)

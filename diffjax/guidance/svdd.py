@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from diffjax.core import Stepper
 from diffjax.errors import ConfigError
-from diffjax.guidance.model import frozen_fields
+from diffjax.guidance.model import frozen_fields, traced
 
 
 class SVDDState(NamedTuple):
@@ -44,7 +44,7 @@ def check_svdd(num_candidates, alpha):
   if not (isinstance(num_candidates, int) and num_candidates >= 1):
     raise ConfigError(f"SVDD needs num_candidates M >= 1 (an integer); got "
                       f"{num_candidates!r}.")
-  if not alpha > 0:
+  if not traced(alpha) and not alpha > 0:
     raise ConfigError(f"SVDD's temperature alpha must be > 0; got {alpha}.")
 
 

@@ -5,7 +5,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
-from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
+                                 embed_condition, init_condition, sinusoidal_embedding)
 from diffjax.registry import Registry
 
 ACTIVATIONS = Registry("activation")
@@ -15,7 +16,8 @@ for _name, _fn in {"silu": nn.silu, "selu": nn.selu, "gelu": nn.gelu, "relu": nn
 
 
 class TimeMLP(nn.Module):
-  """MLP on [x, time features (, class embedding)] with `depth` hidden layers of `width`.
+  """MLP on [x, time features (, condition embedding)] with `depth` hidden layers of
+  `width`; conditions as in `diffjax.models.base.embed_condition`.
 
   time_embedding: "concat" appends t itself (as TorchCFM's MLP does); "sinusoidal"
   appends `time_dim` sine/cosine features of t.
@@ -27,6 +29,7 @@ class TimeMLP(nn.Module):
   time_embedding: str = "sinusoidal"
   time_dim: int = 32
   num_classes: int = 0
+  cond_dim: int = 0
 
   @nn.compact
   def __call__(self, x, t, cond=None):
@@ -39,11 +42,10 @@ class TimeMLP(nn.Module):
     else:
       raise ValueError(f"Unknown time_embedding {self.time_embedding!r}; valid: "
                        "concat, sinusoidal.")
-    if self.num_classes:
-      if cond is None:  # The unconditional model: the null class of condition dropout.
-        cond = jnp.full((x.shape[0],), self.num_classes, jnp.int32)
-      # num_classes + 1 ids: the last is the null class of condition dropout.
-      features.append(nn.Embed(self.num_classes + 1, self.time_dim)(cond))
+    embedding = embed_condition(cond, self.num_classes, self.cond_dim, self.time_dim,
+                                x.shape[0])
+    if embedding is not None:
+      features.append(embedding)
     h = jnp.concatenate(features, axis=-1)
     for _ in range(self.depth):
       h = act(nn.Dense(self.width)(h))
@@ -52,25 +54,23 @@ class TimeMLP(nn.Module):
 
 @MODELS.register("mlp")
 def mlp(data_shape: Sequence[int], width=128, depth=3, activation="silu",
-        time_embedding="sinusoidal", time_dim=32, num_classes=0) -> Model:
+        time_embedding="sinusoidal", time_dim=32, num_classes=0, cond_dim=0) -> Model:
   """Builds the time-conditioned MLP for data of shape `data_shape` = (D,)."""
   for key, value in (("width", width), ("depth", depth), ("time_dim", time_dim)):
     if not (isinstance(value, int) and value >= 1):
       raise ConfigError(f"model.{key} must be an integer >= 1; got {value!r}.")
-  if not (isinstance(num_classes, int) and num_classes >= 0):
-    raise ConfigError(f"model.num_classes must be an integer >= 0; got {num_classes!r}.")
+  check_condition(num_classes, cond_dim)
   if len(data_shape) != 1:
     raise ValueError(f"mlp needs vector data of shape (D,); got data_shape {data_shape}. "
                      "Use an image model for images.")
   ACTIVATIONS.get(activation)  # Fail early on a bad name.
   module = TimeMLP(out_dim=data_shape[0], width=width, depth=depth, activation=activation,
                    time_embedding=time_embedding, time_dim=time_dim,
-                   num_classes=num_classes)
+                   num_classes=num_classes, cond_dim=cond_dim)
 
   def init(key):
     x = jnp.zeros((1, *data_shape))
-    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
-    return module.init(key, x, jnp.zeros(()), cond)["params"]
+    return module.init(key, x, jnp.zeros(()), init_condition(num_classes, cond_dim))["params"]
 
   def apply(params, x, t, cond=None, *, dropout_key=None):
     del dropout_key  # The MLP has no dropout.

@@ -15,8 +15,9 @@ vector c that modulates every block is embed(t) (`time_input=True`), or a learne
 (`time_input=False`: RADD's time-free network, "Your Absorbing Discrete Diffusion Secretly
 Models the Conditional Distributions of Clean Data", section 3), plus embed(class) when
 `num_classes` > 0 (label `num_classes`, also used when cond is None, is the null class of
-classifier-free guidance). positions: "rope" (rotary, "RoFormer", Su et al.) or "learned"
-(a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
+classifier-free guidance), or embed(array) for (B, cond_dim + 1) conditioning arrays
+(`diffjax.models.base.embed_condition`). positions: "rope" (rotary, "RoFormer", Su et
+al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
 logits stay float32.
 """
 from typing import Any
@@ -25,7 +26,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
-from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
+                                 embed_condition, init_condition, sinusoidal_embedding)
 from diffjax.models.transformer import DiTBlock, _modulate
 from diffjax.models.unet import fast_init_rng
 
@@ -48,6 +50,7 @@ class TokenTransformer(nn.Module):
   num_classes: int = 0
   remat: bool = False
   dtype: Any = jnp.float32
+  cond_dim: int = 0
 
   @nn.compact
   def __call__(self, x, t, cond=None):
@@ -63,10 +66,9 @@ class TokenTransformer(nn.Module):
       c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
     else:
       c = jnp.broadcast_to(self.param("condition", _zeros, (d,)), (b, d))
-    if self.num_classes:
-      if cond is None:
-        cond = jnp.full((b,), self.num_classes, jnp.int32)
-      c = c + nn.Embed(self.num_classes + 1, d)(cond)
+    embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
+    if embedding is not None:
+      c = c + embedding
     block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
     for i in range(self.depth):
       h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, rope=self.positions == "rope",
@@ -81,11 +83,13 @@ class TokenTransformer(nn.Module):
 @MODELS.register("token_transformer")
 def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=256, depth=6,
                       num_heads=4, mlp_ratio=4.0, positions="rope", time_input=True,
-                      causal=False, num_classes=0, remat=False, dtype="float32") -> Model:
+                      causal=False, num_classes=0, cond_dim=0, remat=False,
+                      dtype="float32") -> Model:
   """Builds the token transformer for sequences of at most data_shape[0] tokens.
 
   Returns `Model(init, apply)`, apply(params, x, t, cond=None) -> (B, N, vocab_size) logits.
   """
+  check_condition(num_classes, cond_dim)
   if len(data_shape) != 1:
     raise ConfigError(f"token_transformer needs data_shape (max_length,); got {data_shape}.")
   max_length = int(data_shape[0])
@@ -101,10 +105,10 @@ def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=2
                             max_length=max_length, hidden_dim=hidden_dim, depth=depth,
                             num_heads=num_heads, mlp_ratio=mlp_ratio, positions=positions,
                             time_input=time_input, causal=causal, num_classes=num_classes,
-                            remat=remat, dtype=jnp.dtype(dtype))
+                            remat=remat, dtype=jnp.dtype(dtype), cond_dim=cond_dim)
 
   def init(key):
-    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+    cond = init_condition(num_classes, cond_dim)
     with fast_init_rng():
       return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
                          cond)["params"]

@@ -13,7 +13,8 @@ by a modulated linear decoder ("unpatchify").
   out = model.apply(params, x, t, cond=None)   # x: (B, H, W, C) -> (B, H, W, C)
 
 As for the U-Net, label `num_classes` (also used when cond is None) is the "no class"
-token of classifier-free guidance; `remat` and `dtype` have the same meaning.
+token of classifier-free guidance, and cond_dim > 0 conditions on (B, cond_dim + 1) arrays
+(`diffjax.models.base.embed_condition`); `remat` and `dtype` have the same meaning.
 """
 from typing import Any, Sequence
 
@@ -22,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
+                                 embed_condition, init_condition, sinusoidal_embedding)
 from diffjax.models.unet import fast_init_rng, multi_head_attention
 
 _zeros = nn.initializers.zeros
@@ -112,6 +114,7 @@ class DiT(nn.Module):
   num_classes: int = 0
   remat: bool = False
   dtype: Any = jnp.float32
+  cond_dim: int = 0
 
   @nn.compact
   def __call__(self, x, t, cond=None):
@@ -124,10 +127,9 @@ class DiT(nn.Module):
 
     t = broadcast_time(t, b)
     c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(t, 256))))
-    if self.num_classes:
-      if cond is None:
-        cond = jnp.full((b,), self.num_classes, jnp.int32)
-      c = c + nn.Embed(self.num_classes + 1, d)(cond)
+    embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
+    if embedding is not None:
+      c = c + embedding
 
     block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
     for i in range(self.depth):
@@ -143,7 +145,7 @@ class DiT(nn.Module):
 
 @MODELS.register("dit")
 def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, num_heads=6,
-        mlp_ratio=4.0, num_classes=0, remat=False, dtype="float32") -> Model:
+        mlp_ratio=4.0, num_classes=0, cond_dim=0, remat=False, dtype="float32") -> Model:
   """Builds the DiT for images of shape `data_shape` = (H, W, C), H and W divisible by
   patch_size, hidden_dim divisible by 4 and by num_heads. Returns `Model(init, apply)`
   with apply(params, x, t, cond=None)."""
@@ -156,12 +158,14 @@ def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, nu
   if hidden_dim % 4 or hidden_dim % num_heads:
     raise ValueError(f"hidden_dim {hidden_dim} must be divisible by 4 and by num_heads "
                      f"{num_heads}.")
+  check_condition(num_classes, cond_dim)
   module = DiT(out_channels=channels, patch_size=patch_size, hidden_dim=hidden_dim,
                depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-               num_classes=num_classes, remat=remat, dtype=jnp.dtype(dtype))
+               num_classes=num_classes, remat=remat, dtype=jnp.dtype(dtype),
+               cond_dim=cond_dim)
 
   def init(key):
-    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+    cond = init_condition(num_classes, cond_dim)
     with fast_init_rng():
       return module.init(key, jnp.zeros((1, *data_shape)), jnp.zeros(()), cond)["params"]
 

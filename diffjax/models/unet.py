@@ -23,7 +23,8 @@ embedding is either sinusoidal (DDPM++) or random Fourier features (NCSN++).
 
 Class conditioning (num_classes > 0): `cond` is (B,) int labels in [0, num_classes]; the
 extra label `num_classes` (also used when cond is None) is the "no class" token that
-classifier-free guidance trains and samples with.
+classifier-free guidance trains and samples with. Array conditioning (cond_dim = d > 0):
+`cond` is (B, d + 1), the values and a presence flag (`diffjax.models.base`).
 
 Dropout runs only when `dropout_key` is given. `remat=True` rematerialises every residual
 and attention block in the backward pass (less activation memory, more compute);
@@ -39,7 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
+                                 embed_condition, init_condition, sinusoidal_embedding)
 
 _zeros = nn.initializers.zeros
 
@@ -192,6 +194,7 @@ class UNet(nn.Module):
   max_groups: int = 32
   remat: bool = False
   dtype: Any = jnp.float32
+  cond_dim: int = 0
 
   @nn.compact
   def __call__(self, x, t, cond=None, bottleneck_edit=None):
@@ -249,10 +252,9 @@ class UNet(nn.Module):
                        "sinusoidal.")
     dim = 4 * self.channels
     emb = nn.Dense(dim)(nn.silu(nn.Dense(dim)(features)))
-    if self.num_classes:
-      if cond is None:
-        cond = jnp.full((batch_size,), self.num_classes, jnp.int32)
-      emb = emb + nn.Embed(self.num_classes + 1, dim)(cond)
+    embedding = embed_condition(cond, self.num_classes, self.cond_dim, dim, batch_size)
+    if embedding is not None:
+      emb = emb + embedding
     return emb
 
 
@@ -260,7 +262,7 @@ class UNet(nn.Module):
 def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
          num_res_blocks=2, attention_resolutions=(16,), dropout=0.1,
          time_embedding="sinusoidal", fourier_scale=16.0, num_classes=0, num_heads=1,
-         max_groups=32, remat=False, dtype="float32") -> Model:
+         max_groups=32, remat=False, dtype="float32", cond_dim=0) -> Model:
   """Builds the U-Net for images of shape `data_shape` = (H, W, C).
 
   H and W must be divisible by 2^(len(channel_mults) - 1). `attention_resolutions` lists
@@ -269,6 +271,7 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
   for `apply(params, x, t, cond=None, *, dropout_key=None, return_bottleneck=False,
   bottleneck_edit=None)`.
   """
+  check_condition(num_classes, cond_dim)
   if len(data_shape) != 3:
     raise ValueError(f"unet needs images of shape (H, W, C); got data_shape {data_shape}.")
   height, width, out_channels = data_shape
@@ -281,11 +284,11 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
                 attention_resolutions=tuple(attention_resolutions), dropout=dropout,
                 time_embedding=time_embedding, fourier_scale=fourier_scale,
                 num_classes=num_classes, num_heads=num_heads, max_groups=max_groups,
-                remat=remat, dtype=jnp.dtype(dtype))
+                remat=remat, dtype=jnp.dtype(dtype), cond_dim=cond_dim)
 
   def init(key):
     x = jnp.zeros((1, *data_shape))
-    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+    cond = init_condition(num_classes, cond_dim)
     with fast_init_rng():
       return module.init(key, x, jnp.zeros(()), cond)["params"]
 

@@ -137,6 +137,7 @@ def nelbo(path, apply_fn, params, key, x1, cond=None, *, estimator="nelbo",
   check_estimator(path, estimator)
   batch = x1.shape[0]
   tiled = jnp.tile(x1, (num_samples, 1))
-  tiled_cond = None if cond is None else jnp.tile(cond, (num_samples,))
+  tiled_cond = None if cond is None else jnp.tile(
+      cond, (num_samples,) + (1,) * (cond.ndim - 1))   # (B,) labels or (B, d) arrays.
   losses = sequence_losses(path, estimator, apply_fn, params, key, tiled, tiled_cond)
   return jnp.mean(losses.reshape(num_samples, batch), 0)
