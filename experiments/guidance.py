@@ -32,7 +32,6 @@ p_t(y | x_t) on the digits through the engine and guides a trained digits run wi
 import dataclasses
 import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +46,7 @@ from diffjax.errors import ConfigError
 from diffjax.guidance import (classifier_log_prob, inpainting, noisy_classifier,
                               noisy_classifier_loss, softplus_relu)
 from diffjax.paths import build_path
-from diffjax.train import Task, parallel, restore_for_inference
+from diffjax.train import Task, parallel, restore_for_inference, storage
 from diffjax.train.defaults import engine_config
 from diffjax.train.workdir import WorkdirError
 from experiments import images
@@ -276,11 +275,10 @@ def noisy_classifier_config():
 def load_run(workdir):
   """(config, params) of the trained run in `workdir` (its EMA parameters when its config
   says eval.use_ema): the config recorded in config.json and the latest checkpoint."""
-  path = os.path.join(workdir, "config.json")
+  path = storage.workdir_path(workdir) / "config.json"
   try:
-    with open(path) as f:
-      config = ml_collections.ConfigDict(json.load(f))
-  except OSError:
+    config = ml_collections.ConfigDict(json.loads(storage.read_text(path)))
+  except (OSError, FileNotFoundError):
     raise WorkdirError(f"eval.diffusion_workdir={workdir!r} holds no run ({path} is "
                        "missing); train configs/guidance/digits.py there first.") from None
   builders = {"guided_images": build_guided_images, "images": images.build_task}
