@@ -144,13 +144,18 @@ class GaussianBridge:
 
   @jax.jit
   def score(self, x, t):
-    """grad log rho_t(x) = -Sigma_t^-1 (x - mu_t): (B, D)."""
+    """grad log rho_t(x) = -Sigma_t^-1 (x - mu_t): (B, D); t a scalar or (B,)."""
+    if jnp.ndim(t):
+      return _per_example(self.score, x, t)
     mean, cov = self.marginal(t)
     return -spd_solve(cov, (x - mean[None]).T).T
 
   @jax.jit
   def forward_drift(self, x, t):
-    """The bridge's drift f(x, t): dX = f dt + sigma dW forward in time. (B, D)."""
+    """The bridge's drift f(x, t): dX = f dt + sigma dW forward in time. (B, D); t a
+    scalar or (B,)."""
+    if jnp.ndim(t):
+      return _per_example(self.forward_drift, x, t)
     t = jnp.asarray(t, jnp.float32)
     c = self.cross_covariance
     if self.brownian:
@@ -185,6 +190,11 @@ class GaussianBridge:
     """(num_samples, D) draws of X_t."""
     mean, cov = self.marginal(t)
     return jax.random.multivariate_normal(key, mean, cov, (num_samples,), method="eigh")
+
+
+def _per_example(fn, x, t):
+  """fn(x, t) for a (B,) vector t, one example at a time."""
+  return jax.vmap(lambda xi, ti: fn(xi[None], ti)[0])(x, t)
 
 
 def _check_gaussian(mean, cov, name):
