@@ -1,110 +1,125 @@
-"""Iterative proportional fitting by mean matching: the Diffusion Schrödinger Bridge.
+"""Iterative proportional fitting (the Diffusion Schrödinger Bridge) as engine phases.
 
 "Diffusion Schrödinger Bridge with Applications to Score-Based Generative Modeling"
-(De Bortoli, Thornton, Heng & Doucet, NeurIPS 2021), Alg. 1 and Prop. 3, in diffjax time.
-IPF alternates two half-iterations. Each simulates trajectories with the current drift of
-one direction (the reference's drift at the very first, so that half-iteration is plain
-score-based modelling of the reference's time reversal) and fits the drift of the other
-direction by regression on them:
+(De Bortoli, Thornton, Heng & Doucet, NeurIPS 2021, Alg. 1). Parameters are a dict with
+"forward" and "backward" network parameters (and possibly more entries, e.g. a reference's
+"reference", that IPF never trains). Iteration n = 1, 2, ... is two phases:
 
-  travel  y_{j+1} = y_j + h_j d(y_j, s_j) + g sqrt(h_j) z_j      (d: drift in the direction
-                                                                  of travel, s_j its times)
-  fit     reverse drift at (y_{j+1}, s_{j+1}) ~ (y_j - y_{j+1}) / h_j + d(y_j, s_j)
-                                                - d(y_{j+1}, s_j)
+  ipf_n_backward  prepare: simulate paths forward from rho0 with the forward network (with
+                  the reference's drift when n = 1: plain score-based modelling of the
+                  reference's reversal) into a `TrajectoryCache`; train the backward
+                  network by mean matching on it.
+  ipf_n_forward   prepare: simulate backward from rho1 with the backward network; train the
+                  forward network.
 
-which is the paper's mean-matching target B_{k+1}(X_{k+1}) ~ X_{k+1} + F_k(X_k) -
-F_k(X_{k+1}) (F_k(x) = x + gamma d(x)) divided by the step. With velocity v = dX/dt (so
-d = v forward and d = -v backward) and signed step h = s_{j+1} - s_j the target is
-(y_j - y_{j+1}) / |h| + sign(h) (v(y_j, s_j) - v(y_{j+1}, s_j)).
-
-The trajectories are simulated once into a device-resident `TrajectoryCache` (the paper's
-cache of `cache_npar` paths, refreshed every `cache_refresh_stride` steps) and each
-regression step draws a minibatch of (path, time) pairs from it. `mean_matching_stepper`
-computes the targets while it simulates (two field evaluations per step), so a cache is one
-`integrate` call.
+Each network is warm-started from its previous iteration (the parameters simply persist).
+A half-iteration may be split into `caches_per_phase` phases with fresh caches (the paper's
+cache refresh). Every phase of one kind shares one loss, one trainable mask and one
+prepare function, so the engine compiles each once. The trajectory cache is the phase's
+context: it lives on device, and the regression steps of a phase draw from it with no host
+round trip.
 """
-from typing import Callable, NamedTuple
+import dataclasses
+from typing import Callable, List
 
-import jax
-import jax.numpy as jnp
+from diffjax.bridges import mean_matching
+from diffjax.errors import ConfigError
+from diffjax.train.task import Phase
 
-from diffjax.core import Fields, Stepper
-from diffjax.solvers.integrate import integrate
-
-
-class TrajectoryCache(NamedTuple):
-  """Regression pairs from simulated paths: x (N, M, D) states, t (N,) their times,
-  target (N, M, D) the mean-matching targets of the drift to fit at (x, t)."""
-  x: jax.Array
-  t: jax.Array
-  target: jax.Array
+DIRECTIONS = ("forward", "backward")
 
 
-class MeanMatchingState(NamedTuple):
-  target: jax.Array   # The target at the state the last step reached.
+def only(name):
+  """trainable(params) marking only params[name] True (a prefix of the params' tree)."""
+  def trainable(params):
+    return {key: key == name for key in params}
+  trainable.__name__ = f"only_{name}"
+  return trainable
 
 
-def mean_matching_stepper(diffusion) -> Stepper:
-  """Euler–Maruyama with constant diffusion g that also returns the mean-matching target of
-  the reverse drift at each new state (in its state). Two field evaluations per step."""
-  g = diffusion if callable(diffusion) else (lambda t: diffusion)
-
-  def init(x0, ts):
-    del ts
-    return MeanMatchingState(jnp.zeros_like(x0))
-
-  def step(fields, x, state, t, t_next, key):
-    del state
-    h = t_next - t
-    v_start = fields.velocity(x, t)
-    noise = jax.random.normal(key, x.shape, x.dtype)
-    x_next = x + h * v_start + g(t) * jnp.sqrt(jnp.abs(h)) * noise
-    v_end = fields.velocity(x_next, t)
-    target = (x - x_next) / jnp.abs(h) + jnp.sign(h) * (v_start - v_end)
-    return x_next, MeanMatchingState(target), 2
-
-  return Stepper(init, step, ("velocity",))
+def check_positive_int(value, name):
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+  return value
 
 
-def simulate_cache(drift: Callable, x_start, ts, key, diffusion, direction) -> TrajectoryCache:
-  """Simulates paths from x_start (M, D) and returns the regression pairs for the drift of
-  the opposite direction.
+@dataclasses.dataclass(frozen=True)
+class IPFSchedule:
+  """The functions of IPF's phases, built once (see `ipf_schedule`)."""
+  losses: dict
+  prepares: dict
+  trainables: dict
+  steps_per_phase: int
+  caches_per_phase: int
+
+  def phases(self, iterations, prefix="ipf") -> List[Phase]:
+    """The phases of IPF iterations `iterations` (e.g. range(1, 11)): for each, backward
+    then forward, each split into caches_per_phase phases."""
+    out = []
+    steps = self.steps_per_phase // self.caches_per_phase
+    for n in iterations:
+      for direction in ("backward", "forward"):
+        prepare = self.prepares["reference" if (n == 1 and direction == "backward")
+                                else direction]
+        for part in range(self.caches_per_phase):
+          suffix = f"_{part + 1}" if self.caches_per_phase > 1 else ""
+          out.append(Phase(f"{prefix}_{n}_{direction}{suffix}", steps,
+                           self.losses[direction], self.trainables[direction], prepare))
+    return out
+
+
+def ipf_schedule(apply_fn: Callable, make_cache: Callable, reference_drift: Callable, *,
+                 steps_per_phase: int, batch_size: int, caches_per_phase: int = 1
+                 ) -> IPFSchedule:
+  """IPF's phase functions.
 
   Args:
-    drift: the drift in the direction of travel, drift(x, t) -> (M, D): the forward drift
-      f (or the reference's drift) when direction = "forward", the backward drift b when
-      "backward".
-    x_start: (M, D) samples of the first marginal (forward) or the last one (backward).
-    ts: (N + 1,) increasing grid on [0, 1].
-    key: PRNG key.
-    diffusion: g, the constant diffusion coefficient.
-    direction: "forward" (fits the backward drift) or "backward" (fits the forward drift).
+    apply_fn: apply_fn(network_params, x (B, D), t (B,) or ()) -> drift (B, D).
+    make_cache: make_cache(drift, key, direction) -> `mean_matching.TrajectoryCache`:
+      paths of `drift` from rho0 ("forward") or rho1 ("backward"), e.g. a partial of
+      `mean_matching.simulate_cache` or `multimarginal.segment_caches`.
+    reference_drift: reference_drift(params) -> drift(x, t): the reference's drift (it may
+      read parameters IPF does not train, e.g. params["reference"]).
+    steps_per_phase: regression steps per half-iteration.
+    batch_size: (path, time) pairs per regression step.
+    caches_per_phase: fresh caches per half-iteration (steps_per_phase must divide).
   """
-  if direction == "forward":
-    grid, velocity = ts, drift
-  elif direction == "backward":
-    grid, velocity = ts[::-1], (lambda x, t: -drift(x, t))
-  else:
-    raise ValueError(f"direction must be 'forward' or 'backward'; got {direction!r}.")
-  solution = integrate(mean_matching_stepper(diffusion), Fields.of(velocity=velocity),
-                       x_start, grid, key, save_trajectory=True,
-                       record=lambda x, state: state.target)
-  return TrajectoryCache(solution.trajectory[1:], grid[1:], solution.records)
+  check_positive_int(steps_per_phase, "steps_per_phase")
+  check_positive_int(caches_per_phase, "caches_per_phase")
+  if steps_per_phase % caches_per_phase:
+    raise ConfigError(f"steps_per_phase={steps_per_phase} must be divisible by "
+                      f"caches_per_phase={caches_per_phase}.")
+
+  def make_loss(direction):
+    def loss(params, key, shard, step, batch, context):
+      del shard, step, batch
+      drift = lambda x, t: apply_fn(params[direction], x, t)
+      return mean_matching.mean_matching_loss(drift, context, key, batch_size)
+    loss.__name__ = f"mean_matching_{direction}"
+    return loss
+
+  def prepare_reference(params, key):
+    return make_cache(reference_drift(params), key, "forward")
+
+  def prepare_backward(params, key):     # Fits the backward network on forward paths.
+    return make_cache(lambda x, t: apply_fn(params["forward"], x, t), key, "forward")
+
+  def prepare_forward(params, key):      # Fits the forward network on backward paths.
+    return make_cache(lambda x, t: apply_fn(params["backward"], x, t), key, "backward")
+
+  return IPFSchedule(
+      losses={d: make_loss(d) for d in DIRECTIONS},
+      prepares={"reference": prepare_reference, "backward": prepare_backward,
+                "forward": prepare_forward},
+      trainables={d: only(d) for d in DIRECTIONS},
+      steps_per_phase=steps_per_phase, caches_per_phase=caches_per_phase)
 
 
-def cache_batch(cache: TrajectoryCache, key, batch_size):
-  """A minibatch of (x (B, D), t (B,), target (B, D)) drawn uniformly over paths and
-  times of the cache."""
-  k_time, k_path = jax.random.split(key)
-  num_times, num_paths = cache.x.shape[:2]
-  j = jax.random.randint(k_time, (batch_size,), 0, num_times)
-  i = jax.random.randint(k_path, (batch_size,), 0, num_paths)
-  return cache.x[j, i], cache.t[j], cache.target[j, i]
-
-
-def mean_matching_loss(drift_fn: Callable, cache: TrajectoryCache, key, batch_size):
-  """Mean squared error of drift_fn(x, t) (x (B, D), t (B,)) against the cache's targets
-  on a minibatch; returns (loss, aux)."""
-  x, t, target = cache_batch(cache, key, batch_size)
-  error = jnp.mean((drift_fn(x, t) - target) ** 2)
-  return error, {"mean_matching_mse": error}
+def ipf_phases(apply_fn, make_cache, reference_drift, *, num_iterations, steps_per_phase,
+               batch_size, caches_per_phase=1) -> List[Phase]:
+  """The phases of `num_iterations` IPF iterations (module docstring)."""
+  check_positive_int(num_iterations, "num_iterations")
+  schedule = ipf_schedule(apply_fn, make_cache, reference_drift,
+                          steps_per_phase=steps_per_phase, batch_size=batch_size,
+                          caches_per_phase=caches_per_phase)
+  return schedule.phases(range(1, num_iterations + 1))
