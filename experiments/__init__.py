@@ -1,11 +1,12 @@
 """Experiments compose the diffjax library; `run` dispatches on `config.experiment`."""
 from diffjax import train as engine
 from diffjax.registry import Registry
-from experiments import images, toy2d
+from experiments import bridges, images, toy2d
 
 EXPERIMENTS = Registry("experiment")
 EXPERIMENTS.register("toy2d", toy2d.build_task)
 EXPERIMENTS.register("images", images.build_task)
+EXPERIMENTS.register("bridges", bridges.build_task)
 
 MODES = ("train", "eval", "sample")
 

@@ -8,8 +8,9 @@ between snapshots k and k + 1 under the reference. One forward and one backward 
 of (x, t) serve every segment (their time input tells segments apart); the segments'
 trajectory caches are simulated together (`jax.vmap` over segments of the one
 `integrate`). Predictions at a held-out time in (t_k, t_{k+1}) run the forward drift from
-snapshot k and the backward drift from snapshot k + 1 and pool both halves, as the
-paper's forward-and-backward interpolation does.
+snapshot k and the backward drift from snapshot k + 1 and pool both halves
+(`segment_paths` and `grid_position`), as the paper's forward-and-backward interpolation
+does.
 """
 from typing import Callable, NamedTuple
 
@@ -93,22 +94,14 @@ def segment_paths(forward_drift: Callable, backward_drift: Callable, data: Snaps
                        jax.random.split(k_bwd, count))
 
 
-def predict_marginal(forward_drift: Callable, backward_drift: Callable,
-                     data: SnapshotArrays, t_query: float, key, num, diffusion,
-                     steps_per_segment):
-  """Samples (2 num, D) of the bridge at time t_query (a float strictly between two
-  snapshot times): forward from the snapshot before and backward from the one after, on
-  the segment's training grid, read at its grid time nearest t_query."""
-  times = np.asarray(data.times)
+def grid_position(times, t_query, steps_per_segment):
+  """(k, j): the segment k with t_k < t_query < t_{k+1} and the index j of its grid time
+  (`segment_grids`) nearest t_query, so that `segment_paths(...)[k, j]` are the bridge's
+  samples at t_query (forward from snapshot k and backward from snapshot k + 1, pooled)."""
+  times = np.asarray(times, np.float64)
   k = int(np.searchsorted(times, t_query) - 1)
-  if not 0 <= k < len(times) - 1 or t_query in times:
+  if not 0 <= k < len(times) - 1 or np.any(np.isclose(times, t_query)):
     raise ValueError(f"t_query = {t_query} must lie strictly between snapshot times "
                      f"{times.tolist()}.")
-  grid = segment_grids(data.times, steps_per_segment)[k]
-  j = int(round((t_query - times[k]) / (times[k + 1] - times[k]) * steps_per_segment))
-  k_left, k_right, k_fwd, k_bwd = jax.random.split(key, 4)
-  x_left = draw_points(data, k, k_left, num)
-  x_right = draw_points(data, k + 1, k_right, num)
-  forward = simulate_forward(forward_drift, x_left, grid, k_fwd, diffusion).trajectory
-  backward = simulate_backward(backward_drift, x_right, grid, k_bwd, diffusion).trajectory
-  return jnp.concatenate([forward[j], backward[steps_per_segment - j]], 0)
+  fraction = (t_query - times[k]) / (times[k + 1] - times[k])
+  return k, int(round(fraction * steps_per_segment))

@@ -1,0 +1,533 @@
+"""Schrödinger bridges: SB-CFM, IPF (DSB), IMF (DSBM) between two distributions, and
+multi-marginal bridges through snapshots with iterative reference refinement (SBIRR).
+
+Config sections read here: bridge, data, reference, model, eval (and the engine's). The
+method's phases (`diffjax.bridges`) define the run; train.num_steps only stops it early.
+Data kinds: "gaussian" (two Gaussians of dimension data.dim drawn from data.seed, with the
+closed-form bridge as the oracle), "toy2d" (data.source -> data.target samplers),
+"snapshots" (a simulated system or an .npz file; method sbirr).
+
+Studies (several runs and a table, written to --workdir):
+  python -m experiments.bridges gaussian --workdir=DIR   # learned vs closed form, 2D and 8D
+  python -m experiments.bridges toy --workdir=DIR        # IPF vs IMF convergence and NFE
+  python -m experiments.bridges snapshots --workdir=DIR  # SBIRR vs vanilla, 3 seeds
+each with [--tiny] for a seconds-long version.
+"""
+import argparse
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from diffjax import metrics as metrics_lib
+from diffjax import plotting
+from diffjax.bridges import (bridge_matching, evaluation, gaussian, imf, ipf, mean_matching,
+                             multimarginal, plots, sbirr)
+from diffjax.bridges.host_coupling import HOST_COUPLINGS, coupled_batches
+from diffjax.bridges.metrics import earth_movers_distance
+from diffjax.bridges.reference import DRIFT_FAMILIES, brownian, check_sigma, reference_process
+from diffjax.couplings import COUPLINGS
+from diffjax.data import get_sampler
+from diffjax.data.snapshots import (SNAPSHOT_SYSTEMS, load_snapshots, make_snapshots,
+                                    simulate_snapshots, split_alternate)
+from diffjax.errors import ConfigError
+from diffjax.models import build_model
+from diffjax.train import Task, parallel
+from experiments.common import component_options
+
+METHODS = ("sbcfm", "ipf", "imf", "sbirr")
+DATA_KINDS = ("gaussian", "toy2d", "snapshots")
+RUN_TO_PHASES_END = 10 ** 9   # train.num_steps: the phases end the run.
+
+
+def _choice(value, valid, key):
+  if value not in valid:
+    raise ConfigError(f"{key}={value!r} is not valid; choose one of {', '.join(valid)}.")
+  return value
+
+
+def gaussian_endpoints(dim, seed):
+  """Two Gaussians in dimension dim: (mean0, cov0, mean1, cov1), float32, from seed."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for scale in (1.0, 2.0):
+    m = rng.normal(size=(dim, dim))
+    cov = scale * (m @ m.T / dim + 0.3 * np.eye(dim))
+    out += [rng.normal(size=dim).astype(np.float32), cov.astype(np.float32)]
+  return tuple(out)
+
+
+def _gaussian_sampler(mean, cov):
+  root = np.linalg.cholesky(cov).astype(np.float32)
+  mean, root = jnp.asarray(mean), jnp.asarray(root)
+  return lambda key, n: mean[None] + jax.random.normal(key, (n, mean.shape[0])) @ root.T
+
+
+def _endpoints(config):
+  """(dim, source sampler, target sampler, closed-form bridge or None)."""
+  kind = config.data.kind
+  if kind == "gaussian":
+    if not isinstance(config.data.dim, int) or config.data.dim < 1:
+      raise ConfigError(f"data.dim={config.data.dim!r} must be a positive integer.")
+    a, cov_a, b, cov_b = gaussian_endpoints(config.data.dim, config.data.seed)
+    oracle = gaussian.gaussian_bridge(a, cov_a, b, cov_b, brownian(config.bridge.sigma))
+    return (config.data.dim, _gaussian_sampler(a, cov_a), _gaussian_sampler(b, cov_b),
+            oracle)
+  return 2, get_sampler(config.data.source), get_sampler(config.data.target), None
+
+
+def _networks(config, dim):
+  model = build_model(config.model.name, (dim,), **component_options(config.model))
+
+  def init_params(key):
+    return {"forward": model.init(jax.random.fold_in(key, 0)),
+            "backward": model.init(jax.random.fold_in(key, 1))}
+  return model, init_params
+
+
+def build_task(config) -> Task:
+  """Builds the task; invalid values fail here, before any workdir is touched."""
+  method = _choice(config.bridge.method, METHODS, "bridge.method")
+  kind = _choice(config.data.kind, DATA_KINDS, "data.kind")
+  check_sigma(config.bridge.sigma, "bridge.sigma")
+  if (method == "sbirr") != (kind == "snapshots"):
+    raise ConfigError(f"bridge.method={method!r} with data.kind={kind!r}: snapshot data "
+                      "go with method 'sbirr', and 'sbirr' needs data.kind='snapshots'.")
+  if kind == "snapshots":
+    return _snapshot_task(config)
+  return _two_marginal_task(config)
+
+
+# ----------------------------------------------------------------------------------------
+# Two marginals: SB-CFM, IPF, IMF
+
+
+def _two_marginal_task(config) -> Task:
+  cfg = config.bridge
+  sigma = float(cfg.sigma)
+  dim, source, target, oracle = _endpoints(config)
+  model, init_params = _networks(config, dim)
+  ts = jnp.linspace(0.0, 1.0, cfg.num_steps + 1)
+  batch_size = config.train.batch_size
+  data = None
+  draw = {"forward": source, "backward": target}
+
+  if cfg.method == "ipf":
+    def make_cache(drift, key, direction):
+      k_start, k_path = jax.random.split(key)
+      start = draw[direction](k_start, cfg.cache_size)
+      return mean_matching.simulate_cache(drift, start, ts, k_path, sigma, direction)
+
+    phases = ipf.ipf_phases(model.apply, make_cache,
+                            lambda params: (lambda x, t: jnp.zeros_like(x)),
+                            num_iterations=cfg.num_iterations,
+                            steps_per_phase=cfg.steps_per_phase, batch_size=batch_size,
+                            caches_per_phase=cfg.caches_per_phase)
+  else:
+    initial_steps = cfg.initial_steps or cfg.steps_per_phase
+    if cfg.method == "sbcfm":     # Tong et al.: entropic OT with epsilon = 2 sigma^2.
+      coupling, options, iterations = "sinkhorn_ot", {"epsilon": 2 * sigma ** 2}, 0
+    else:
+      coupling, options, iterations = cfg.initial_coupling, {}, cfg.num_iterations
+    couple = functools.partial(COUPLINGS.get(coupling), **options)
+    if cfg.host_coupling:
+      _choice(coupling, HOST_COUPLINGS, "bridge.initial_coupling (with host_coupling)")
+      data = lambda start: coupled_batches(source, target, batch_size, start,
+                                           seed=config.seed, coupling=coupling,
+                                           active=lambda step: step < initial_steps)
+
+      def initial_pairs(key, shard, batch):
+        del key
+        return shard(batch["x0"]), shard(batch["x1"])
+    else:
+      def initial_pairs(key, shard, batch):
+        del batch
+        k0, k1, kc = jax.random.split(key, 3)
+        return couple(kc, shard(source(k0, batch_size)), shard(target(k1, batch_size)))
+
+    def make_pairs(drift, key, direction):
+      k_start, k_path = jax.random.split(key)
+      start = draw[direction](k_start, cfg.cache_size)
+      return bridge_matching.simulate_pairs(drift, start, ts, k_path, sigma, direction)
+
+    schedule = imf.imf_schedule(model.apply, make_pairs, initial_pairs, sigma=sigma,
+                                steps_per_phase=cfg.steps_per_phase, batch_size=batch_size,
+                                t_margin=cfg.t_margin)
+    phases = schedule.phases(iterations, initial_steps)
+
+  num_eval = config.eval.num_samples
+  held_key = jax.random.PRNGKey(config.eval.reference_seed)
+  x0_eval = source(jax.random.fold_in(held_key, 0), num_eval)
+  x1_eval = target(jax.random.fold_in(held_key, 1), num_eval)
+  x0_ref = np.asarray(source(jax.random.fold_in(held_key, 2), num_eval))
+  x1_ref = np.asarray(target(jax.random.fold_in(held_key, 3), num_eval))
+
+  @jax.jit
+  def paths(params, key):
+    return evaluation.simulate_ends(lambda x, t: model.apply(params["forward"], x, t),
+                                    lambda x, t: model.apply(params["backward"], x, t),
+                                    x0_eval, x1_eval, ts, key, sigma)
+
+  def draw_paths(params, key):
+    forward, backward = paths(params, key)
+    return parallel.to_host(forward), parallel.to_host(backward)
+
+  def figures(forward, backward):
+    count = min(config.eval.num_trajectories, num_eval)
+    title = f"{cfg.method}: {_describe(config)}"
+    return {"forward_paths": plotting.trajectory_figure(forward[:, :count, :2],
+                                                        title + " (forward)"),
+            "backward_paths": plotting.trajectory_figure(backward[:, :count, :2],
+                                                         title + " (backward)")}
+
+  def evaluate(params, key):
+    forward, backward = draw_paths(params, key)
+    values = {"forward_end_w2": metrics_lib.wasserstein2(forward[-1], x1_ref),
+              "backward_end_w2": metrics_lib.wasserstein2(backward[0], x0_ref),
+              "forward_end_energy": metrics_lib.energy_distance(forward[-1], x1_ref),
+              "backward_end_energy": metrics_lib.energy_distance(backward[0], x0_ref)}
+    if oracle is not None:
+      values.update(evaluation.gaussian_report(oracle, forward, ts, "forward_"))
+      values.update(evaluation.gaussian_report(oracle, backward, ts, "backward_"))
+      values["cov_error_floor"] = evaluation.standard_error_floor(oracle, num_eval)
+    return values, figures(forward, backward)
+
+  def sample(params, key):
+    forward, backward = draw_paths(params, key)
+    return ({"forward_paths": forward, "backward_paths": backward},
+            figures(forward, backward))
+
+  return Task(init_params=init_params, loss=None, evaluate=evaluate, sample=sample,
+              batch_size=batch_size, data=data, phases=phases)
+
+
+def _describe(config):
+  if config.data.kind == "gaussian":
+    return f"N(a, A) -> N(b, B) in {config.data.dim}D, sigma {config.bridge.sigma:g}"
+  return f"{config.data.source} -> {config.data.target}, sigma {config.bridge.sigma:g}"
+
+
+# ----------------------------------------------------------------------------------------
+# Snapshots: SBIRR and vanilla multi-marginal SB
+
+
+def load_study_snapshots(config):
+  """The configured snapshots: (all, training, held-out or None, true params or None)."""
+  d = config.data
+  if d.file:
+    snaps = load_snapshots(d.file)
+    truth = None
+  else:
+    system = SNAPSHOT_SYSTEMS.get(d.system)
+    times = np.arange(d.times_start, d.times_stop + 1e-9, d.times_step)
+    snaps = simulate_snapshots(jax.random.PRNGKey(d.seed), system, times, d.num_points)
+    truth = system.params if system.family == config.reference.family else None
+  if d.hold_out:
+    train, held = split_alternate(snaps)
+  else:
+    train, held = snaps, None
+  return snaps, train, held, truth
+
+
+def _snapshot_task(config) -> Task:
+  cfg, rcfg = config.bridge, config.reference
+  family = DRIFT_FAMILIES.get(rcfg.family)
+  _, train, held, truth = load_study_snapshots(config)
+  t0, span = float(train.times[0]), float(train.times[-1] - train.times[0])
+  reference = reference_process(family, cfg.sigma, None, train.dim).rescaled(t0, span)
+  data = multimarginal.snapshot_arrays(train, t0, span)
+  model, init_networks = _networks(config, train.dim)
+  phases = sbirr.sbirr_phases(
+      model.apply, reference, data, num_outer=rcfg.num_outer,
+      ipf_iterations=cfg.num_iterations, steps_per_phase=cfg.steps_per_phase,
+      steps_per_segment=cfg.num_steps, cache_size=cfg.cache_size,
+      batch_size=config.train.batch_size, refine=rcfg.refine, refit_steps=rcfg.refit_steps,
+      refit_paths=rcfg.refit_paths, lm_iterations=rcfg.lm_iterations,
+      caches_per_phase=cfg.caches_per_phase)
+  g = reference.diffusion()
+  grids = multimarginal.segment_grids(data.times, cfg.num_steps)
+
+  def init_params(key):
+    return {**init_networks(key), "reference": reference.params}
+
+  def drifts(params):
+    return (lambda x, t: model.apply(params["forward"], x, t),
+            lambda x, t: model.apply(params["backward"], x, t))
+
+  num_paths = max(config.eval.num_samples // 2, config.eval.num_trajectories)
+
+  @jax.jit
+  def paths(params, key):   # (K, N + 1, 2 num_paths, D): forward and backward halves.
+    return multimarginal.segment_paths(*drifts(params), data, grids, key, num_paths, g)
+
+  def evaluate(params, key):
+    segment_paths = parallel.to_host(paths(params, key))
+    values = {}
+    if held is not None:
+      emds = []
+      for tau, points in zip(held.times, held.points):
+        k, j = multimarginal.grid_position(data.times, (tau - t0) / span, cfg.num_steps)
+        emds.append(earth_movers_distance(segment_paths[k, j], points))
+        values[f"emd_t{tau:g}"] = emds[-1]
+      values["emd_mean"] = float(np.mean(emds))
+    for name, value in params["reference"].items():
+      values[f"reference_{name}"] = float(value)
+      if truth is not None and rcfg.refine:
+        values[f"reference_{name}_relative_error"] = abs(float(value) / truth[name] - 1)
+    return values, {"paths": paths_figure(segment_paths)}
+
+  def paths_figure(segment_paths):
+    title = (f"{'SBIRR' if rcfg.refine else 'vanilla SB'}, {rcfg.family} reference: "
+             f"{config.data.file or config.data.system}")
+    count = config.eval.num_trajectories // 2
+    shown = np.concatenate([segment_paths[:, :, :count], segment_paths[:, :, num_paths:num_paths + count]], 2)
+    return plots.snapshot_paths_figure(shown, train, held if held is not None else train.select([]),
+                                       title=title)
+
+  def sample(params, key):
+    segment_paths = parallel.to_host(paths(params, key))
+    return {"paths": segment_paths}, {"paths": paths_figure(segment_paths)}
+
+  return Task(init_params=init_params, loss=None, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size, phases=phases)
+
+
+# ----------------------------------------------------------------------------------------
+# Configs
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults of a bridge run (moons -> 8 gaussians by IPF); configs override them."""
+  from diffjax.train.defaults import engine_config  # pylint: disable=g-import-not-at-top
+  config = engine_config()
+  config.experiment = "bridges"
+  config.bridge = ml_collections.ConfigDict(dict(
+      method="ipf", sigma=1.0, num_steps=20, num_iterations=10, steps_per_phase=1000,
+      cache_size=2048, caches_per_phase=1, initial_coupling="independent",
+      initial_steps=0, host_coupling=False, t_margin=1e-3))
+  config.data = ml_collections.ConfigDict(dict(
+      kind="toy2d", source="moons", target="eight_gaussians", dim=2, seed=0,
+      system="lotka_volterra", file="", times_start=0.0, times_stop=6.0, times_step=0.5,
+      num_points=1000, hold_out=True))
+  config.reference = ml_collections.ConfigDict(dict(
+      family="zero", refine=False, num_outer=1, refit_steps=1000, refit_paths=256,
+      lm_iterations=20))
+  config.model = ml_collections.ConfigDict(dict(
+      name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
+      time_dim=32))
+  config.train.update(num_steps=RUN_TO_PHASES_END, batch_size=256, steps_per_call=250,
+                      log_every=500, eval_every=2000, checkpoint_every=2000)
+  config.optim.update(schedule="constant", warmup_steps=100, grad_clip=0.0)
+  config.eval.update(use_ema=False, num_samples=2000, num_trajectories=200,
+                     reference_seed=12345)
+  return config
+
+
+def iteration_steps(config):
+  """Training steps of one iteration: two half-iterations (IPF, IMF), or one outer
+  iteration of SBIRR (its IPF iterations and the refit)."""
+  c = config.bridge
+  if c.method == "sbirr":
+    refit = config.reference.refit_steps if config.reference.refine else 0
+    return 2 * c.num_iterations * c.steps_per_phase + refit
+  return 2 * c.steps_per_phase
+
+
+def set_intervals(config):
+  """Evaluates and checkpoints once per iteration (`iteration_steps`)."""
+  every = iteration_steps(config)
+  config.train.update(eval_every=every, checkpoint_every=every,
+                      log_every=min(config.train.log_every, every))
+  return config
+
+
+def apply_args(config, arg, allowed=()):
+  """Applies a config file's comma-separated arguments: "tiny" (seconds, for tests) and any
+  of `allowed` (returned as a set); anything else is refused."""
+  words = set() if not arg else set(arg.split(","))
+  unknown = sorted(words - set(allowed) - {"tiny"})
+  if unknown:
+    raise ValueError(f"Unknown config argument(s) {unknown}; valid: tiny"
+                     + "".join(f", {a}" for a in allowed) + " (comma-separated).")
+  if "tiny" in words:
+    c = config.bridge
+    c.update(num_steps=min(c.num_steps, 8), num_iterations=min(c.num_iterations, 2),
+             steps_per_phase=20, cache_size=128, initial_steps=0)
+    config.reference.update(num_outer=min(config.reference.num_outer, 2), refit_steps=20,
+                            refit_paths=32, lm_iterations=5)
+    config.data.num_points = min(config.data.num_points, 200)
+    config.model.update(width=32, depth=2)
+    config.train.update(batch_size=64, steps_per_call=20, log_every=20)
+    config.eval.update(num_samples=256, num_trajectories=16)
+  set_intervals(config)
+  return words
+
+
+# ----------------------------------------------------------------------------------------
+# Network evaluations (the cost model of the IPF / IMF comparison)
+
+
+def network_evaluations(config, step):
+  """(simulation, regression) per-example network evaluations used by `step`: caches or
+  pairs simulated by phases begun by then (IPF: two evaluations per path step, none with
+  the reference's drift; IMF: one) and one evaluation per regression example (both
+  networks' examples at IMF's phase 0). Backward passes are not counted (they scale the
+  regression count alike for both methods)."""
+  c = config.bridge
+  batch, steps = config.train.batch_size, c.steps_per_phase
+  simulation = regression = 0
+  start = 0
+  if c.method in ("imf", "sbcfm"):
+    first = c.initial_steps or steps
+    done = min(step, first)
+    regression += 2 * done * batch
+    start = first
+    per_path, iterations = 1, (c.num_iterations if c.method == "imf" else 0)
+    plan = [(start + i * steps, True) for i in range(2 * iterations)]
+  else:
+    per_path = 2
+    plan = [(i * steps, i > 0) for i in range(2 * c.num_iterations)]
+  for begin, networked in plan:
+    if step <= begin:
+      break
+    if networked:
+      simulation += per_path * c.cache_size * c.num_steps * c.caches_per_phase
+    regression += min(step - begin, steps) * batch
+  return simulation, regression
+
+
+# ----------------------------------------------------------------------------------------
+# Studies
+
+
+def _read_metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def _run(config, workdir):
+  import experiments  # pylint: disable=g-import-not-at-top  (experiments imports this module)
+  config.lock()
+  experiments.run(config, workdir)
+  return _read_metrics(workdir)
+
+
+def _mean_std(values):
+  values = np.asarray(values, np.float64)
+  return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
+
+
+def gaussian_study(workdir, tiny=False):
+  """SB-CFM, IPF and IMF between two 2D and two 8D Gaussians against the closed form."""
+  from configs.bridges import gaussian as gaussian_config  # pylint: disable=g-import-not-at-top
+  rows, record = [], {}
+  for dim in (2, 8):
+    for method in ("sbcfm", "ipf", "imf"):
+      config = gaussian_config.get_config(method + (",tiny" if tiny else ""))
+      config.data.dim = dim
+      last = _run(config, os.path.join(workdir, f"{method}_{dim}d"))[-1]
+      keys = ["forward_cross_cov", "forward_cov_t0.25", "forward_cov_t0.5",
+              "forward_cov_t0.75", "forward_cov_t1", "backward_cov_t0", "cov_error_floor"]
+      record[f"{method}_{dim}d"] = {k: last[k] for k in keys}
+      rows.append([f"{dim}D", method] + [f"{last[k]:.3f}" for k in keys])
+  header = ["dim", "method", "Cov(X0,X1)", "Cov t=.25", "Cov t=.5", "Cov t=.75", "Cov t=1",
+            "Cov t=0 (backward)", "MC floor"]
+  _write_table(workdir, "gaussian_study", header, rows, record,
+               "Relative Frobenius errors of the learned bridge's moments (forward SDE from "
+               "N(a, A); the last column: backward SDE from N(b, B)) against the closed form.")
+
+
+def toy_study(workdir, tiny=False):
+  """IPF and IMF on moons -> 8 gaussians: end-marginal errors per iteration and NFE."""
+  from configs.bridges import toy  # pylint: disable=g-import-not-at-top
+  curves, record = {}, {}
+  for method in ("ipf", "imf"):
+    config = toy.get_config(method + (",tiny" if tiny else ""))
+    records = [r for r in _run(config, os.path.join(workdir, method)) if "forward_end_w2" in r]
+    nfe = [sum(network_evaluations(config, r["step"])) for r in records]
+    record[method] = [dict(step=r["step"], nfe=n, forward_end_w2=r["forward_end_w2"],
+                           backward_end_w2=r["backward_end_w2"],
+                           w2=0.5 * (r["forward_end_w2"] + r["backward_end_w2"]))
+                      for r, n in zip(records, nfe)]
+    curves[method] = record[method]
+  target = curves["ipf"][-1]["w2"]
+  reached = [r for r in curves["imf"] if r["w2"] <= target]
+  summary = {"ipf_final_w2": target, "ipf_nfe": curves["ipf"][-1]["nfe"],
+             "imf_nfe_to_reach_ipf": reached[0]["nfe"] if reached else None,
+             "imf_final_w2": curves["imf"][-1]["w2"], "imf_nfe": curves["imf"][-1]["nfe"]}
+  rows = [[m, i + 1, r["nfe"], f"{r['forward_end_w2']:.4f}", f"{r['backward_end_w2']:.4f}"]
+          for m in ("ipf", "imf") for i, r in enumerate(curves[m])]
+  header = ["method", "evaluation", "network evaluations", "W2 at t=1 (forward)",
+            "W2 at t=0 (backward)"]
+  record["summary"] = summary
+  _write_table(workdir, "toy_study", header, rows, record,
+               "End-marginal W2 per iteration; summary: " + json.dumps(summary))
+  for x_key, label in (("nfe", "network evaluations"), ("step", "training step")):
+    fig = plots.convergence_figure(
+        {f"{m} {end}": ([r[x_key] for r in curves[m]], [r[f"{end}_end_w2"] for r in curves[m]])
+         for m in ("ipf", "imf") for end in ("forward", "backward")},
+        label, "W2 to the end marginal", "IPF vs IMF, moons -> 8 gaussians")
+    fig.savefig(os.path.join(workdir, f"toy_study_{x_key}.png"), dpi=120)
+
+
+def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"):
+  """SBIRR vs vanilla multi-marginal SB on held-out snapshots over seeds."""
+  from configs.bridges import lotka_volterra, repressilator  # pylint: disable=g-import-not-at-top
+  module = {"lotka_volterra": lotka_volterra, "repressilator": repressilator}[system]
+  results = {}
+  for variant in ("vanilla", "refined"):
+    for seed in seeds:
+      config = module.get_config(variant + (",tiny" if tiny else ""))
+      config.seed = seed
+      config.data.seed = seed
+      last = _run(config, os.path.join(workdir, f"{variant}_seed{seed}"))[-1]
+      results[(variant, seed)] = last
+  first = results[("vanilla", seeds[0])]
+  times = [k for k in first if k.startswith("emd_t")]
+  rows = []
+  for key in times + ["emd_mean"]:
+    rows.append([key.replace("emd_", "")] + [
+        _mean_std([results[(v, s)][key] for s in seeds]) for v in ("vanilla", "refined")])
+  params = sorted(k for k in results[("refined", seeds[0])] if k.endswith("relative_error"))
+  for key in params:
+    rows.append([key] + ["-", _mean_std([results[("refined", s)][key] for s in seeds])])
+  record = {f"{v}_seed{s}": r for (v, s), r in results.items()}
+  _write_table(workdir, f"{system}_study", ["held-out time (EMD) / parameter",
+                                            "vanilla SB", "SBIRR (refined)"], rows, record,
+               f"Earth mover's distance to held-out snapshots, mean ± std over seeds "
+               f"{list(seeds)}; the refined reference's parameters' relative errors.")
+
+
+def _write_table(workdir, name, header, rows, record, caption):
+  os.makedirs(workdir, exist_ok=True)
+  lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+  text = f"# {name}\n\n{caption}\n\n" + "\n".join(lines) + "\n"
+  with open(os.path.join(workdir, f"{name}.md"), "w") as f:
+    f.write(text)
+  with open(os.path.join(workdir, f"{name}.json"), "w") as f:
+    json.dump(record, f, indent=2, default=float)
+  print(text)
+
+
+STUDIES = {"gaussian": gaussian_study, "toy": toy_study, "snapshots": snapshot_study}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description="Bridge studies (several runs, one table).")
+  parser.add_argument("study", choices=sorted(STUDIES))
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--tiny", action="store_true")
+  parser.add_argument("--system", default="lotka_volterra",
+                      help="snapshots study: lotka_volterra or repressilator")
+  args = parser.parse_args(argv)
+  options = {"system": args.system} if args.study == "snapshots" else {}
+  STUDIES[args.study](args.workdir, tiny=args.tiny, **options)
+
+
+if __name__ == "__main__":
+  main()
