@@ -27,6 +27,6 @@ def get_config(arg=None):
   config.data.update(kind="gaussian", dim=2, seed=0)
   config.bridge.initial_steps = 4000 if config.bridge.method == "sbcfm" else 0
   config.model.update(width=128, depth=3)
-  config.eval.num_samples = 10_000
+  config.eval.update(num_samples=10_000, end_metrics=())   # Moments, not W2, at 10^4.
   apply_args(config, arg, METHODS)
   return config
