@@ -50,13 +50,23 @@ def _choice(value, valid, key):
   return value
 
 
-def gaussian_endpoints(dim, seed):
-  """Two Gaussians in dimension dim: (mean0, cov0, mean1, cov1), float32, from seed."""
+def gaussian_endpoints(dim, seed, blocks=()):
+  """Two Gaussians in dimension dim: (mean0, cov0, mean1, cov1), float32, from seed. With
+  `blocks` (sizes summing to dim) both covariances are block-diagonal: independent blocks,
+  whose bridges are independent too (the Brownian reference factorises)."""
   rng = np.random.default_rng(seed)
+  blocks = tuple(blocks) or (dim,)
+  if sum(blocks) != dim:
+    raise ConfigError(f"data.blocks={blocks} must sum to data.dim={dim}.")
   out = []
   for scale in (1.0, 2.0):
-    m = rng.normal(size=(dim, dim))
-    cov = scale * (m @ m.T / dim + 0.3 * np.eye(dim))
+    cov = np.zeros((dim, dim))
+    start = 0
+    for size in blocks:
+      m = rng.normal(size=(size, size))
+      cov[start:start + size, start:start + size] = scale * (m @ m.T / size
+                                                             + 0.3 * np.eye(size))
+      start += size
     out += [rng.normal(size=dim).astype(np.float32), cov.astype(np.float32)]
   return tuple(out)
 
@@ -73,7 +83,8 @@ def _endpoints(config):
   if kind == "gaussian":
     if not isinstance(config.data.dim, int) or config.data.dim < 1:
       raise ConfigError(f"data.dim={config.data.dim!r} must be a positive integer.")
-    a, cov_a, b, cov_b = gaussian_endpoints(config.data.dim, config.data.seed)
+    a, cov_a, b, cov_b = gaussian_endpoints(config.data.dim, config.data.seed,
+                                            config.data.blocks)
     oracle = gaussian.gaussian_bridge(a, cov_a, b, cov_b, brownian(config.bridge.sigma))
     return (config.data.dim, _gaussian_sampler(a, cov_a), _gaussian_sampler(b, cov_b),
             oracle)
@@ -313,7 +324,7 @@ def base_config() -> ml_collections.ConfigDict:
       cache_size=2048, caches_per_phase=1, initial_coupling="independent",
       initial_steps=0, host_coupling=False, t_margin=1e-3))
   config.data = ml_collections.ConfigDict(dict(
-      kind="toy2d", source="moons", target="eight_gaussians", dim=2, seed=0,
+      kind="toy2d", source="moons", target="eight_gaussians", dim=2, seed=0, blocks=(),
       system="lotka_volterra", file="", times_start=0.0, times_stop=6.0, times_step=0.5,
       num_points=1000, hold_out=True))
   config.reference = ml_collections.ConfigDict(dict(
