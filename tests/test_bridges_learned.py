@@ -24,8 +24,9 @@ def small_config(method):
   config = gaussian_config.get_config(method)
   config.data.update(dim=10, blocks=(2, 8), seed=1)
   config.model = type(config.model)({"name": "time_affine", "degree": 4})
-  config.bridge.update(sigma=1.0, num_steps=20, num_iterations=4, steps_per_phase=300,
-                       cache_size=1024, initial_steps=600 if method == "sbcfm" else 0)
+  config.bridge.update(sigma=1.0, num_steps=30, num_iterations=5 if method == "ipf" else 3,
+                       steps_per_phase=300, cache_size=1024,
+                       initial_steps=600 if method == "sbcfm" else 0)
   config.train.update(batch_size=256, steps_per_call=300, log_every=300, eval_every=0,
                       checkpoint_every=0)
   config.optim.update(learning_rate=1e-2, warmup_steps=0, schedule="cosine")
