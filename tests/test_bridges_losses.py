@@ -116,10 +116,10 @@ def test_losses_are_smallest_at_the_exact_drift():
   x0, x1 = bridge.sample_coupling(jax.random.PRNGKey(0), 8000)
   key = jax.random.PRNGKey(5)
   exact, _ = bridge_matching.bridge_matching_loss(bridge.forward_drift, key, x0, x1, 0.7,
-                                                  "forward", t_margin=0.05)
+                                                  "forward", t_margin=0.05, weighting="uniform")
   shifted, _ = bridge_matching.bridge_matching_loss(
       lambda x, t: bridge.forward_drift(x, t) + 0.5, key, x0, x1, 0.7, "forward",
-      t_margin=0.05)
+      t_margin=0.05, weighting="uniform")
   np.testing.assert_allclose(shifted - exact, 0.25, rtol=0.1)
   ts = jnp.linspace(0.0, 1.0, 21)
   cache = mean_matching.simulate_cache(bridge.forward_drift, x0, ts, key, 0.7, "forward")

@@ -56,17 +56,31 @@ def bridge_matching_target(t, xt, x0, x1, direction):
   raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
 
 
+WEIGHTINGS = ("uniform", "bounded")
+
+
 def bridge_matching_loss(drift_fn: Callable, key, x0, x1, sigma, direction,
-                         t_margin=1e-3):
+                         t_margin=1e-3, weighting="bounded"):
   """The Markovian-projection loss of DSBM on pairs x0, x1 (B, D) for the drift of
   `direction` ("forward" or "backward"); drift_fn(x (B, D), t (B,)) -> (B, D).
-  Returns (loss, aux)."""
+
+  The forward target's noise has variance sigma^2 t / (1 - t) per coordinate (the
+  backward's sigma^2 (1 - t) / t), unbounded at the singular end. weighting "bounded"
+  multiplies the squared error by 1 - t (forward) or t (backward), bounding it by sigma^2;
+  a weight that depends on t only leaves each time's minimiser, the conditional mean, as
+  it is. "uniform" is the unweighted loss of the paper. Returns (loss, aux).
+  """
+  if weighting not in WEIGHTINGS:
+    raise ValueError(f"weighting must be one of {WEIGHTINGS}; got {weighting!r}.")
   k_time, k_bridge = jax.random.split(key)
   u = jax.random.uniform(k_time, (x0.shape[0],), maxval=1.0 - t_margin)
   t = u if direction == "forward" else 1.0 - u
   xt = brownian_bridge_sample(k_bridge, t, x0, x1, sigma)
   target = bridge_matching_target(t, xt, x0, x1, direction)
-  error = jnp.mean((drift_fn(xt, t) - target) ** 2)
+  squared = jnp.sum((drift_fn(xt, t) - target) ** 2, -1) / x0.shape[-1]
+  if weighting == "bounded":
+    squared = squared * (1.0 - u)      # 1 - t forward, t backward.
+  error = jnp.mean(squared)
   return error, {"bridge_matching_mse": error}
 
 

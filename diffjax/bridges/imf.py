@@ -54,8 +54,8 @@ class IMFSchedule:
 
 
 def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callable, *,
-                 sigma: float, steps_per_phase: int, batch_size: int, t_margin=1e-3
-                 ) -> IMFSchedule:
+                 sigma: float, steps_per_phase: int, batch_size: int, t_margin=1e-3,
+                 weighting="bounded") -> IMFSchedule:
   """IMF's phase functions.
 
   Args:
@@ -68,6 +68,8 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
     steps_per_phase: regression steps per phase.
     batch_size: pairs per regression step.
     t_margin: times stay t_margin away from the end where a target is singular.
+    weighting: of the bridge-matching loss, "bounded" or "uniform"
+      (`bridge_matching.bridge_matching_loss`).
   """
   check_positive_int(steps_per_phase, "steps_per_phase")
 
@@ -79,7 +81,7 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
     for direction, k in (("forward", k_fwd), ("backward", k_bwd)):
       drift = lambda x, t, d=direction: apply_fn(params[d], x, t)
       value, _ = bridge_matching.bridge_matching_loss(drift, k, x0, x1, sigma, direction,
-                                                      t_margin)
+                                                      t_margin, weighting)
       total = total + value
       aux[f"bridge_matching_{direction}"] = value
     return total, aux
@@ -91,7 +93,7 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
       x0, x1 = bridge_matching.cache_pairs(context, k_pairs, batch_size)
       drift = lambda x, t: apply_fn(params[direction], x, t)
       return bridge_matching.bridge_matching_loss(drift, k_loss, x0, x1, sigma, direction,
-                                                  t_margin)
+                                                  t_margin, weighting)
     loss.__name__ = f"bridge_matching_{direction}"
     return loss
 
