@@ -72,22 +72,26 @@ def gaussian_endpoints(dim, seed, blocks=()):
 
 
 def _gaussian_sampler(mean, cov):
-  root = np.linalg.cholesky(cov).astype(np.float32)
+  root = np.linalg.cholesky(np.asarray(cov, np.float64)).astype(np.float32)
   mean, root = jnp.asarray(mean), jnp.asarray(root)
   return lambda key, n: mean[None] + jax.random.normal(key, (n, mean.shape[0])) @ root.T
 
 
+def gaussian_oracle(config):
+  """The closed-form bridge between a "gaussian" config's two Gaussians."""
+  if not isinstance(config.data.dim, int) or config.data.dim < 1:
+    raise ConfigError(f"data.dim={config.data.dim!r} must be a positive integer.")
+  a, cov_a, b, cov_b = gaussian_endpoints(config.data.dim, config.data.seed,
+                                          config.data.blocks)
+  return gaussian.gaussian_bridge(a, cov_a, b, cov_b, brownian(config.bridge.sigma))
+
+
 def _endpoints(config):
   """(dim, source sampler, target sampler, closed-form bridge or None)."""
-  kind = config.data.kind
-  if kind == "gaussian":
-    if not isinstance(config.data.dim, int) or config.data.dim < 1:
-      raise ConfigError(f"data.dim={config.data.dim!r} must be a positive integer.")
-    a, cov_a, b, cov_b = gaussian_endpoints(config.data.dim, config.data.seed,
-                                            config.data.blocks)
-    oracle = gaussian.gaussian_bridge(a, cov_a, b, cov_b, brownian(config.bridge.sigma))
-    return (config.data.dim, _gaussian_sampler(a, cov_a), _gaussian_sampler(b, cov_b),
-            oracle)
+  if config.data.kind == "gaussian":
+    oracle = gaussian_oracle(config)
+    return (config.data.dim, _gaussian_sampler(oracle.mean0, oracle.cov0),
+            _gaussian_sampler(oracle.mean1, oracle.cov1), oracle)
   return 2, get_sampler(config.data.source), get_sampler(config.data.target), None
 
 

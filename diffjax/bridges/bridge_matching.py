@@ -60,15 +60,18 @@ WEIGHTINGS = ("uniform", "bounded")
 
 
 def bridge_matching_loss(drift_fn: Callable, key, x0, x1, sigma, direction,
-                         t_margin=1e-3, weighting="bounded"):
+                         t_margin=1e-3, weighting="uniform"):
   """The Markovian-projection loss of DSBM on pairs x0, x1 (B, D) for the drift of
   `direction` ("forward" or "backward"); drift_fn(x (B, D), t (B,)) -> (B, D).
 
   The forward target's noise has variance sigma^2 t / (1 - t) per coordinate (the
-  backward's sigma^2 (1 - t) / t), unbounded at the singular end. weighting "bounded"
-  multiplies the squared error by 1 - t (forward) or t (backward), bounding it by sigma^2;
-  a weight that depends on t only leaves each time's minimiser, the conditional mean, as
-  it is. "uniform" is the unweighted loss of the paper. Returns (loss, aux).
+  backward's sigma^2 (1 - t) / t), unbounded at the singular end. "uniform" is the
+  unweighted loss of the paper; "bounded" multiplies the squared error by 1 - t (forward)
+  or t (backward), bounding it by sigma^2. A weight that depends on t only leaves each
+  time's minimiser (the conditional mean) as it is, but shifts a finite model's effort
+  away from the singular end, where the end marginal is decided: on the 10D Gaussian
+  test problem it gave larger errors (0.26 vs 0.17 at t = 1 after 3 IMF iterations).
+  Returns (loss, aux).
   """
   if weighting not in WEIGHTINGS:
     raise ValueError(f"weighting must be one of {WEIGHTINGS}; got {weighting!r}.")

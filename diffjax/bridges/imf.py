@@ -55,7 +55,7 @@ class IMFSchedule:
 
 def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callable, *,
                  sigma: float, steps_per_phase: int, batch_size: int, t_margin=1e-3,
-                 weighting="bounded") -> IMFSchedule:
+                 weighting="uniform") -> IMFSchedule:
   """IMF's phase functions.
 
   Args:
@@ -68,7 +68,7 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
     steps_per_phase: regression steps per phase.
     batch_size: pairs per regression step.
     t_margin: times stay t_margin away from the end where a target is singular.
-    weighting: of the bridge-matching loss, "bounded" or "uniform"
+    weighting: of the bridge-matching loss, "uniform" or "bounded"
       (`bridge_matching.bridge_matching_loss`).
   """
   check_positive_int(steps_per_phase, "steps_per_phase")
