@@ -24,6 +24,8 @@ def get_config(arg=None):
                           refit_paths=256)
   config.model.update(width=64, depth=3, time_dim=16)
   config.eval.update(num_samples=1000, num_trajectories=100)
+  # A constant rate: each refit phase moves the reference by about learning_rate per step.
+  config.optim.update(schedule="constant", learning_rate=1e-3)
   words = apply_args(config, arg, ("refined", "vanilla"))
   if {"refined", "vanilla"} <= words:
     raise ValueError("Give refined or vanilla, not both.")
