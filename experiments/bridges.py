@@ -16,6 +16,7 @@ each with [--tiny] for a seconds-long version.
 import argparse
 import functools
 import json
+import math
 import os
 
 import jax
@@ -359,10 +360,19 @@ def iteration_steps(config):
 
 
 def set_intervals(config):
-  """Evaluates and checkpoints once per iteration (`iteration_steps`)."""
+  """Evaluates and checkpoints once per iteration (`iteration_steps`) and logs once per
+  phase; train calls run whole phases (or their greatest common divisor), so each kind of
+  phase compiles one train call (a call's length is static: a new length compiles anew)."""
+  c = config.bridge
+  lengths = [c.steps_per_phase]
+  if c.method in ("imf", "sbcfm") and c.initial_steps:
+    lengths.append(c.initial_steps)
+  if c.method == "sbirr" and config.reference.refine:
+    lengths.append(config.reference.refit_steps)
+  chunk = functools.reduce(math.gcd, lengths)
   every = iteration_steps(config)
-  config.train.update(eval_every=every, checkpoint_every=every,
-                      log_every=min(config.train.log_every, every))
+  config.train.update(eval_every=every, checkpoint_every=every, log_every=chunk,
+                      steps_per_call=chunk)
   return config
 
 

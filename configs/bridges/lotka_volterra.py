@@ -20,7 +20,7 @@ def get_config(arg=None):
                        steps_per_phase=300, cache_size=256)
   config.data.update(kind="snapshots", system="lotka_volterra", times_start=0.0,
                      times_stop=6.0, times_step=0.5, num_points=1000)
-  config.reference.update(family="lotka_volterra", num_outer=8, refit_steps=1000,
+  config.reference.update(family="lotka_volterra", num_outer=8, refit_steps=900,
                           refit_paths=256)
   config.model.update(width=64, depth=3, time_dim=16)
   config.eval.update(num_samples=1000, num_trajectories=100)
