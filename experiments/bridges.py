@@ -386,8 +386,9 @@ def apply_args(config, arg, allowed=()):
                      + "".join(f", {a}" for a in allowed) + " (comma-separated).")
   if "tiny" in words:
     c = config.bridge
-    c.update(num_steps=min(c.num_steps, 8), num_iterations=min(c.num_iterations, 2),
-             steps_per_phase=20, cache_size=128, initial_steps=0)
+    c.update(num_steps=min(c.num_steps, 8), steps_per_phase=20, cache_size=128,
+             initial_steps=0,
+             num_iterations=min(c.num_iterations, 1 if c.method == "sbirr" else 2))
     config.reference.update(num_outer=min(config.reference.num_outer, 2), refit_steps=20,
                             refit_paths=32, lm_iterations=5)
     config.data.num_points = min(config.data.num_points, 200)
