@@ -6,10 +6,11 @@ import ot
 import pytest
 
 from diffjax.bridges import refinement
+from diffjax.bridges.host_coupling import coupled_batches
 from diffjax.bridges.metrics import earth_movers_distance
 from diffjax.bridges.reference import (check_reference, custom_family, reference_process)
 from diffjax.bridges.simulate import simulate_forward
-from diffjax.data import snapshots
+from diffjax.data import get_sampler, snapshots
 from diffjax.errors import ConfigError
 
 
@@ -122,3 +123,20 @@ def test_earth_movers_distance_is_exact_w1():
   assert earth_movers_distance(x, y) == pytest.approx(expected, rel=1e-9)
   # A translated copy: W1 is exactly the shift's length.
   assert earth_movers_distance(x, x + np.array([3.0, 4.0])) == pytest.approx(5.0, rel=1e-6)
+
+
+def test_prefetched_host_coupling_is_deterministic_and_optimal():
+  normal, target = get_sampler("standard_normal"), get_sampler("eight_gaussians")
+  stream = coupled_batches(normal, target, 64, 0, seed=3, prefetch=2)
+  batches = [next(stream) for _ in range(3)]
+  stream.close()
+  resumed = coupled_batches(normal, target, 64, 2, seed=3, prefetch=2)   # From step 2.
+  again = next(resumed)
+  resumed.close()
+  np.testing.assert_array_equal(again["x0"], batches[2]["x0"])
+  np.testing.assert_array_equal(again["x1"], batches[2]["x1"])
+  x0, x1 = batches[0]["x0"].astype(np.float64), batches[0]["x1"].astype(np.float64)
+  optimum = ot.emd2(np.full(64, 1 / 64), np.full(64, 1 / 64), ot.dist(x0, x1))
+  assert np.mean(np.sum((x0 - x1) ** 2, 1)) == pytest.approx(optimum, rel=1e-6)
+  with pytest.raises(ConfigError, match="Unknown host coupling 'sinkhorn'"):
+    coupled_batches(normal, target, 64, 0, coupling="sinkhorn")
