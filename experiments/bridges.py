@@ -259,32 +259,33 @@ def _snapshot_task(config) -> Task:
   t0, span = float(train.times[0]), float(train.times[-1] - train.times[0])
   reference = reference_process(family, cfg.sigma, None, train.dim).rescaled(t0, span)
   data = multimarginal.snapshot_arrays(train, t0, span)
-  model, init_networks = _networks(config, train.dim)
+  model, init_params = _networks(config, train.dim)
   phases = sbirr.sbirr_phases(
       model.apply, reference, data, num_outer=rcfg.num_outer,
       ipf_iterations=cfg.num_iterations, steps_per_phase=cfg.steps_per_phase,
       steps_per_segment=cfg.num_steps, cache_size=cfg.cache_size,
-      batch_size=config.train.batch_size, refine=rcfg.refine, refit_steps=rcfg.refit_steps,
-      refit_paths=rcfg.refit_paths, lm_iterations=rcfg.lm_iterations,
-      caches_per_phase=cfg.caches_per_phase)
+      batch_size=config.train.batch_size, refine=rcfg.refine, refit_paths=rcfg.refit_paths,
+      lm_iterations=rcfg.lm_iterations, caches_per_phase=cfg.caches_per_phase)
   g = reference.diffusion()
   grids = multimarginal.segment_grids(data.times, cfg.num_steps)
-
-  def init_params(key):
-    return {**init_networks(key), "reference": reference.params}
+  num_paths = max(config.eval.num_samples // 2, config.eval.num_trajectories)
 
   def drifts(params):
     return (lambda x, t: model.apply(params["forward"], x, t),
             lambda x, t: model.apply(params["backward"], x, t))
 
-  num_paths = max(config.eval.num_samples // 2, config.eval.num_trajectories)
-
   @jax.jit
   def paths(params, key):   # (K, N + 1, 2 num_paths, D): forward and backward halves.
     return multimarginal.segment_paths(*drifts(params), data, grids, key, num_paths, g)
 
+  @jax.jit
+  def refit(params, key):   # The reference the next outer iteration would use.
+    return sbirr.refit_from_forward(model.apply, reference, data, grids, params["forward"],
+                                    key, rcfg.refit_paths, rcfg.lm_iterations)
+
   def evaluate(params, key):
-    segment_paths = parallel.to_host(paths(params, key))
+    k_paths, k_refit = jax.random.split(key)
+    segment_paths = parallel.to_host(paths(params, k_paths))
     values = {}
     if held is not None:
       emds = []
@@ -293,18 +294,23 @@ def _snapshot_task(config) -> Task:
         emds.append(earth_movers_distance(segment_paths[k, j], points))
         values[f"emd_t{tau:g}"] = emds[-1]
       values["emd_mean"] = float(np.mean(emds))
-    for name, value in params["reference"].items():
-      values[f"reference_{name}"] = float(value)
-      if truth is not None and rcfg.refine:
-        values[f"reference_{name}_relative_error"] = abs(float(value) / truth[name] - 1)
+    if rcfg.refine:
+      theta, nll = refit(params, k_refit)
+      values["refit_nll"] = float(nll)
+      for name, value in theta.items():
+        values[f"reference_{name}"] = float(value)
+        if truth is not None:
+          values[f"reference_{name}_relative_error"] = abs(float(value) / truth[name] - 1)
     return values, {"paths": paths_figure(segment_paths)}
 
   def paths_figure(segment_paths):
     title = (f"{'SBIRR' if rcfg.refine else 'vanilla SB'}, {rcfg.family} reference: "
              f"{config.data.file or config.data.system}")
     count = config.eval.num_trajectories // 2
-    shown = np.concatenate([segment_paths[:, :, :count], segment_paths[:, :, num_paths:num_paths + count]], 2)
-    return plots.snapshot_paths_figure(shown, train, held if held is not None else train.select([]),
+    shown = np.concatenate([segment_paths[:, :, :count],
+                            segment_paths[:, :, num_paths:num_paths + count]], 2)
+    return plots.snapshot_paths_figure(shown, train,
+                                       held if held is not None else train.select([]),
                                        title=title)
 
   def sample(params, key):
@@ -333,8 +339,7 @@ def base_config() -> ml_collections.ConfigDict:
       system="lotka_volterra", file="", times_start=0.0, times_stop=6.0, times_step=0.5,
       num_points=1000, hold_out=True))
   config.reference = ml_collections.ConfigDict(dict(
-      family="zero", refine=False, num_outer=1, refit_steps=1000, refit_paths=256,
-      lm_iterations=20))
+      family="zero", refine=False, num_outer=1, refit_paths=256, lm_iterations=20))
   config.model = ml_collections.ConfigDict(dict(
       name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
       time_dim=32))
@@ -351,11 +356,10 @@ def base_config() -> ml_collections.ConfigDict:
 
 def iteration_steps(config):
   """Training steps of one iteration: two half-iterations (IPF, IMF), or one outer
-  iteration of SBIRR (its IPF iterations and the refit)."""
+  iteration of SBIRR (its IPF iterations)."""
   c = config.bridge
   if c.method == "sbirr":
-    refit = config.reference.refit_steps if config.reference.refine else 0
-    return 2 * c.num_iterations * c.steps_per_phase + refit
+    return 2 * c.num_iterations * c.steps_per_phase
   return 2 * c.steps_per_phase
 
 
@@ -367,8 +371,6 @@ def set_intervals(config):
   lengths = [c.steps_per_phase]
   if c.method in ("imf", "sbcfm") and c.initial_steps:
     lengths.append(c.initial_steps)
-  if c.method == "sbirr" and config.reference.refine:
-    lengths.append(config.reference.refit_steps)
   chunk = functools.reduce(math.gcd, lengths)
   every = iteration_steps(config)
   config.train.update(eval_every=every, checkpoint_every=every, log_every=chunk,
@@ -389,8 +391,8 @@ def apply_args(config, arg, allowed=()):
     c.update(num_steps=min(c.num_steps, 8), steps_per_phase=20, cache_size=128,
              initial_steps=0,
              num_iterations=min(c.num_iterations, 1 if c.method == "sbirr" else 2))
-    config.reference.update(num_outer=min(config.reference.num_outer, 2), refit_steps=20,
-                            refit_paths=32, lm_iterations=5)
+    config.reference.update(num_outer=min(config.reference.num_outer, 2), refit_paths=32,
+                            lm_iterations=5)
     config.data.num_points = min(config.data.num_points, 200)
     config.model.update(width=32, depth=2)
     config.train.update(batch_size=64, steps_per_call=20, log_every=20)

@@ -18,11 +18,10 @@ def get_config(arg=None):
                        steps_per_phase=300, cache_size=256)
   config.data.update(kind="snapshots", system="repressilator", times_start=0.0,
                      times_stop=9.0, times_step=0.75, num_points=1000)
-  config.reference.update(family="repressilator", num_outer=8, refit_steps=900,
+  config.reference.update(family="repressilator", num_outer=8,
                           refit_paths=256, lm_iterations=50)
   config.model.update(width=64, depth=3, time_dim=16)
   config.eval.update(num_samples=1000, num_trajectories=100)
-  # A constant rate: each refit phase moves the reference by about learning_rate per step.
   config.optim.update(schedule="constant", learning_rate=1e-3)
   words = apply_args(config, arg, ("refined", "vanilla"))
   if {"refined", "vanilla"} <= words:

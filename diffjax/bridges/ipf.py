@@ -52,15 +52,18 @@ class IPFSchedule:
   steps_per_phase: int
   caches_per_phase: int
 
-  def phases(self, iterations, prefix="ipf") -> List[Phase]:
+  def phases(self, iterations, prefix="ipf", first_prepare=None) -> List[Phase]:
     """The phases of IPF iterations `iterations` (e.g. range(1, 11)): for each, backward
-    then forward, each split into caches_per_phase phases."""
+    then forward, each split into caches_per_phase phases. first_prepare, if given,
+    replaces the prepare of iteration 1's backward phases (the reference's cache)."""
     out = []
     steps = self.steps_per_phase // self.caches_per_phase
     for n in iterations:
       for direction in ("backward", "forward"):
         prepare = self.prepares["reference" if (n == 1 and direction == "backward")
                                 else direction]
+        if n == 1 and direction == "backward" and first_prepare is not None:
+          prepare = first_prepare
         for part in range(self.caches_per_phase):
           suffix = f"_{part + 1}" if self.caches_per_phase > 1 else ""
           out.append(Phase(f"{prefix}_{n}_{direction}{suffix}", steps,

@@ -76,6 +76,17 @@ def segment_caches(drift: Callable, data: SnapshotArrays, grids, key, num_paths,
   return mean_matching.TrajectoryCache(merge(caches.x), merge(caches.t), merge(caches.target))
 
 
+def segment_forward_paths(forward_drift: Callable, data: SnapshotArrays, grids, key,
+                          num_paths, diffusion):
+  """Paths of the forward drift from each left snapshot across its segment:
+  (K, N + 1, num_paths, D) on `grids`."""
+  k_start, k_path = jax.random.split(key)
+  starts = segment_starts(data, k_start, num_paths, "left")
+  keys = jax.random.split(k_path, starts.shape[0])
+  return jax.vmap(lambda x, ts, k: simulate_forward(forward_drift, x, ts, k,
+                                                    diffusion).trajectory)(starts, grids, keys)
+
+
 def segment_paths(forward_drift: Callable, backward_drift: Callable, data: SnapshotArrays,
                   grids, key, num_paths, diffusion):
   """Bridged paths of every segment, in forward time: forward from the left snapshot and

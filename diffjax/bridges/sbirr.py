@@ -1,103 +1,97 @@
 """Multi-marginal Schrödinger bridges with iterative reference refinement, as engine phases.
 
 "Multi-marginal Schrödinger Bridges with Iterative Reference Refinement" (Shen,
-Berlinghieri & Broderick, AISTATS 2025, Alg. 1). Parameters are a dict with "forward",
-"backward" (networks of (x, t) shared by all segments) and "reference" (the parameters of
-the reference's drift family). Outer iteration r is
+Berlinghieri & Broderick, AISTATS 2025, Alg. 1). Parameters are a dict with "forward" and
+"backward" networks of (x, t), shared by all segments. Outer iteration r is IPF between
+every pair of adjacent snapshots under the reference of parameters theta_r
+(`diffjax.bridges.ipf`; the segments are simulated together by
+`diffjax.bridges.multimarginal`):
 
-  sbirr_r_ipf_n_{backward,forward}  n = 1..ipf_iterations: IPF between every pair of
-                                    adjacent snapshots under the current reference
-                                    (`diffjax.bridges.ipf`, segments simulated together
-                                    by `diffjax.bridges.multimarginal`);
-  sbirr_r_refit                     prepare: bridged paths of every segment (forward from
-                                    each snapshot and backward from the next), and the
-                                    maximum-likelihood reference parameters on their
-                                    increments (`diffjax.bridges.refinement`, exact
-                                    Levenberg–Marquardt from the family's initial
-                                    parameters); the phase's steps move
-                                    params["reference"] to that optimum by the run's
-                                    optimizer on |theta - theta*|^2 / 2 (Adam moves each
-                                    parameter by about the learning rate per step, so
-                                    refit_steps x learning_rate should exceed the change).
+  sbirr_r_ipf_n_{backward,forward}   n = 1..ipf_iterations.
 
-With refine=False (vanilla multi-marginal SB) the refit phases are left out and the
-reference stays at its initial parameters; the IPF phases are the same. The networks are
-warm-started across outer iterations, and the first half-iteration of each simulates the
-new reference.
+The reference enters IPF only through its first cache (paths of the reference from the
+left snapshots, on which the first backward fit is made). So the refinement lives in the
+prepare of sbirr_r_ipf_1_backward for r >= 2: it simulates the bridge of iteration r - 1
+(the forward network from each snapshot across its segment), refits theta_r by maximum
+likelihood on the paths' increments (`diffjax.bridges.refinement`, exact Levenberg–
+Marquardt from the family's initial parameters), then simulates the reference under
+theta_r. That phase trains the backward network only, so the forward network it reads is
+frozen and a run resumed inside it refits the same theta_r: the outer loop checkpoints and
+resumes like any run, with no reference parameters in the train state. theta_1 is the
+family's initial parameters; with refine=False (vanilla multi-marginal SB) every outer
+iteration keeps them. The networks are warm-started across outer iterations.
 """
 import functools
 from typing import Callable, List
 
 import jax
-import jax.numpy as jnp
 
 from diffjax.bridges import multimarginal, refinement
-from diffjax.bridges.ipf import check_positive_int, ipf_schedule, only
+from diffjax.bridges.ipf import check_positive_int, ipf_schedule
 from diffjax.bridges.reference import Reference
 from diffjax.train.task import Phase
+
+
+def refit_from_forward(apply_fn: Callable, reference: Reference,
+                       data: multimarginal.SnapshotArrays, grids, forward_params, key,
+                       num_paths, lm_iterations=20):
+  """The maximum-likelihood reference parameters on paths of the forward network from
+  every snapshot across its segment (num_paths per segment). Returns (params, nll)."""
+  paths = multimarginal.segment_forward_paths(
+      lambda x, t: apply_fn(forward_params, x, t), data, grids, key, num_paths,
+      reference.diffusion())
+  params, _, nll = refinement.refit_reference(
+      reference, refinement.path_increments(paths, grids), lm_iterations)
+  return params, nll
 
 
 def sbirr_phases(apply_fn: Callable, reference: Reference,
                  data: multimarginal.SnapshotArrays, *, num_outer: int, ipf_iterations: int,
                  steps_per_phase: int, steps_per_segment: int, cache_size: int,
-                 batch_size: int, refine: bool = True, refit_steps: int = 500,
-                 refit_paths: int = 256, lm_iterations: int = 20,
-                 caches_per_phase: int = 1) -> List[Phase]:
+                 batch_size: int, refine: bool = True, refit_paths: int = 256,
+                 lm_iterations: int = 20, caches_per_phase: int = 1) -> List[Phase]:
   """The phases of SBIRR (or of vanilla multi-marginal SB with refine=False).
 
   Args:
     apply_fn: apply_fn(network_params, x, t) -> drift.
     reference: the reference in bridge time (`Reference.rescaled` to the snapshots'
-      span); its params are only the initial value of params["reference"].
+      span); its params are theta_1 and the refit's starting point.
     data: the training snapshots in bridge time.
-    num_outer: outer iterations (bridges + refit).
+    num_outer: outer iterations.
     ipf_iterations: IPF iterations per outer iteration.
     steps_per_phase: regression steps per IPF half-iteration.
     steps_per_segment: Euler–Maruyama steps per segment (paths and caches).
     cache_size: paths per segment in each trajectory cache.
     batch_size: regression pairs per step.
-    refine: refit the reference after each outer iteration.
-    refit_steps: optimizer steps of a refit phase.
-    refit_paths: paths per segment and direction for the likelihood.
-    lm_iterations: Levenberg–Marquardt iterations of the exact refit.
+    refine: refit the reference before each outer iteration after the first.
+    refit_paths: paths per segment for the likelihood.
+    lm_iterations: Levenberg–Marquardt iterations of the refit.
   """
   for value, name in ((num_outer, "num_outer"), (ipf_iterations, "ipf_iterations"),
                       (steps_per_segment, "steps_per_segment"), (cache_size, "cache_size"),
-                      (refit_steps, "refit_steps"), (refit_paths, "refit_paths")):
+                      (refit_paths, "refit_paths")):
     check_positive_int(value, name)
   grids = multimarginal.segment_grids(data.times, steps_per_segment)
   g = reference.diffusion()
   make_cache = functools.partial(multimarginal.segment_caches, data=data, grids=grids,
                                  num_paths=cache_size, diffusion=g)
-  schedule = ipf_schedule(
-      apply_fn, lambda drift, key, direction: make_cache(drift, key=key,
-                                                         direction=direction),
-      lambda params: (lambda x, t: reference.drift(x, t, params["reference"])),
-      steps_per_phase=steps_per_phase, batch_size=batch_size,
-      caches_per_phase=caches_per_phase)
 
-  def refit_prepare(params, key):
-    paths = multimarginal.segment_paths(
-        lambda x, t: apply_fn(params["forward"], x, t),
-        lambda x, t: apply_fn(params["backward"], x, t), data, grids, key, refit_paths, g)
-    increments = refinement.path_increments(paths, grids)
-    # The refit starts from the family's initial parameters: params["reference"] is what
-    # this phase trains, so prepare may not read it (a resumed run must prepare the same).
-    target, _, nll = refinement.refit_reference(reference, increments, lm_iterations)
-    return {"target": target, "nll": nll}
+  def cache(drift, key, direction):
+    return make_cache(drift, key=key, direction=direction)
 
-  def refit_loss(params, key, shard, step, batch, context):
-    del key, shard, step, batch
-    gaps = jax.tree.map(lambda p, q: jnp.sum((p - q) ** 2), params["reference"],
-                        context["target"])
-    distance = sum(jax.tree.leaves(gaps))
-    return 0.5 * distance, {"refit_distance": jnp.sqrt(distance),
-                            "refit_nll": context["nll"]}
+  schedule = ipf_schedule(apply_fn, cache, lambda params: reference.drift,
+                          steps_per_phase=steps_per_phase, batch_size=batch_size,
+                          caches_per_phase=caches_per_phase)
+
+  def prepare_refined(params, key):
+    k_refit, k_cache = jax.random.split(key)
+    theta, _ = refit_from_forward(apply_fn, reference, data, grids, params["forward"],
+                                  k_refit, refit_paths, lm_iterations)
+    return cache(lambda x, t: reference.drift(x, t, theta), k_cache, "forward")
 
   phases = []
   for r in range(1, num_outer + 1):
-    phases += schedule.phases(range(1, ipf_iterations + 1), prefix=f"sbirr_{r}_ipf")
-    if refine:
-      phases.append(Phase(f"sbirr_{r}_refit", refit_steps, refit_loss, only("reference"),
-                          refit_prepare))
+    first = prepare_refined if (refine and r > 1) else None
+    phases += schedule.phases(range(1, ipf_iterations + 1), prefix=f"sbirr_{r}_ipf",
+                              first_prepare=first)
   return phases
