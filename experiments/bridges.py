@@ -127,7 +127,7 @@ def _two_marginal_task(config) -> Task:
   sigma = float(cfg.sigma)
   dim, source, target, oracle = _endpoints(config)
   model, init_params = _networks(config, dim)
-  ts = jnp.linspace(0.0, 1.0, cfg.num_steps + 1)
+  ts = ipf.dsb_time_grid(cfg.num_steps, cfg.gamma_min, cfg.gamma_max)
   batch_size = config.train.batch_size
   data = None
   draw = {"forward": source, "backward": target}
@@ -331,7 +331,8 @@ def base_config() -> ml_collections.ConfigDict:
   config = engine_config()
   config.experiment = "bridges"
   config.bridge = ml_collections.ConfigDict(dict(
-      method="ipf", sigma=1.0, num_steps=20, num_iterations=10, steps_per_phase=1000,
+      method="ipf", sigma=1.0, num_steps=20, gamma_min=1.0, gamma_max=1.0,
+      num_iterations=10, steps_per_phase=1000,
       cache_size=2048, caches_per_phase=1, initial_coupling="independent",
       initial_steps=0, host_coupling=False, t_margin=1e-3))
   config.data = ml_collections.ConfigDict(dict(

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax.bridges import bridge_matching, gaussian, mean_matching, reference
+from diffjax.bridges.ipf import dsb_time_grid
 
 
 def gaussian_pair(dim=2, seed=0):
@@ -130,3 +131,11 @@ def test_losses_are_smallest_at_the_exact_drift():
   x, t, target = mean_matching.cache_batch(cache, key, 8000)    # The loss is the MSE on this batch.
   np.testing.assert_allclose(exact, np.mean((np.asarray(bridge.backward_drift(x, t))
                                              - np.asarray(target)) ** 2), rtol=1e-5)
+
+
+def test_dsb_time_grid_has_the_gamma_schedule():
+  np.testing.assert_allclose(dsb_time_grid(4), [0.0, 0.25, 0.5, 0.75, 1.0], atol=1e-7)
+  ts = np.asarray(dsb_time_grid(6, 0.1, 1.0), np.float64)
+  steps = np.diff(ts)
+  np.testing.assert_allclose(steps / steps[0], [1.0, 5.5, 10.0, 10.0, 5.5, 1.0], rtol=1e-5)
+  assert ts[0] == 0.0 and ts[-1] == 1.0

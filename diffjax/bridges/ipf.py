@@ -22,6 +22,9 @@ round trip.
 import dataclasses
 from typing import Callable, List
 
+import jax.numpy as jnp
+import numpy as np
+
 from diffjax.bridges import mean_matching
 from diffjax.errors import ConfigError
 from diffjax.train.task import Phase
@@ -69,6 +72,23 @@ class IPFSchedule:
           out.append(Phase(f"{prefix}_{n}_{direction}{suffix}", steps,
                            self.losses[direction], self.trainables[direction], prepare))
     return out
+
+
+def dsb_time_grid(num_steps, gamma_min=1.0, gamma_max=1.0):
+  """DSB's step sizes as a grid on [0, 1]: gamma_k linear from gamma_min up to gamma_max
+  over the first half of the steps and back down over the second (the paper's symmetric
+  "linspace" schedule, finer steps at both ends when gamma_min < gamma_max), normalised to
+  sum to 1 (the reference's sigma sets the total noise, sigma^2 = 2 sum gamma). Returns
+  (num_steps + 1,) increasing times from 0 to 1; equal gammas give the uniform grid."""
+  check_positive_int(num_steps, "num_steps")
+  if not 0 < gamma_min <= gamma_max:
+    raise ConfigError(f"Need 0 < gamma_min <= gamma_max; got gamma_min={gamma_min}, "
+                      f"gamma_max={gamma_max}.")
+  half = np.linspace(gamma_min, gamma_max, (num_steps + 1) // 2)
+  gammas = np.concatenate([half, half[::-1][num_steps % 2:]])
+  times = np.concatenate([[0.0], np.cumsum(gammas) / gammas.sum()])
+  times[-1] = 1.0
+  return jnp.asarray(times, jnp.float32)
 
 
 def ipf_schedule(apply_fn: Callable, make_cache: Callable, reference_drift: Callable, *,
