@@ -9,7 +9,7 @@ evaluation reports the relative errors of the learned bridge's cross-covariance
 Cov(X0, X1) and marginal covariances at t = 0.25, 0.5, 0.75 against the closed form
 (`forward_*` from the forward SDE, `backward_*` from the backward one) and the Monte-Carlo
 floor of those errors (`cov_error_floor`). The study over 2D and 8D and the three methods:
-`python -m experiments.bridges gaussian --workdir=DIR`.
+`python -m experiments.bridge_studies gaussian --workdir=DIR`.
 """
 from experiments.bridges import apply_args, base_config
 

@@ -12,7 +12,7 @@ ones. Both start from the zero drift (a Brownian reference) and run 8 outer iter
 before each outer iteration after the first, vanilla keeps the Brownian reference. Each
 evaluation (once per outer iteration) reports the EMD at every held-out time and, refined,
 the refitted parameters and their relative errors. The 3-seed table:
-`python -m experiments.bridges snapshots --workdir=DIR`.
+`python -m experiments.bridge_studies snapshots --workdir=DIR`.
 """
 from experiments.bridges import apply_args, base_config, set_intervals
 

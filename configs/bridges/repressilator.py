@@ -7,7 +7,7 @@ Argument: refined (default) or vanilla, and optionally ",tiny". 13 snapshots of 
 points at tau = 0, 0.75, ..., 9 (true beta = 10, n = 3, k = 1, gamma = 1, noise 0.1);
 training on the even-indexed ones, EMD on the odd-indexed ones. The refit is nonlinear in
 n and k (Levenberg–Marquardt from beta = gamma = 0, n = k = 1).
-`python -m experiments.bridges snapshots --system=repressilator --workdir=DIR`.
+`python -m experiments.bridge_studies snapshots --system=repressilator --workdir=DIR`.
 """
 from experiments.bridges import apply_args, base_config, set_intervals
 

@@ -7,7 +7,7 @@ Argument: ipf or imf (default ipf), and optionally ",tiny". Each evaluation (onc
 iteration) reports the end-marginal errors, W2 between the forward SDE's samples at t = 1
 and held-out 8-gaussian samples and between the backward SDE's at t = 0 and held-out moons
 (`forward_end_w2`, `backward_end_w2`). Both methods side by side, with their network
-evaluations: `python -m experiments.bridges toy --workdir=DIR`.
+evaluations: `python -m experiments.bridge_studies toy --workdir=DIR`.
 """
 from experiments.bridges import apply_args, base_config
 
