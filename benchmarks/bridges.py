@@ -73,7 +73,8 @@ def ipf_half_iteration(quick):
     start = (MOONS if direction == "forward" else GAUSSIANS)(k_start, cache_size)
     return mean_matching.simulate_cache(drift, start, ts, k_path, 1.0, direction)
 
-  schedule = ipf_schedule(model.apply, make_cache, lambda p: (lambda x, t: jnp.zeros_like(x)),
+  schedule = ipf_schedule(model.apply, make_cache,
+                          lambda params: (lambda x, t: jnp.zeros_like(x)),
                           steps_per_phase=steps, batch_size=batch)
   optimizer = optax.adam(1e-4)
   key = jax.random.PRNGKey(0)
@@ -87,8 +88,8 @@ def ipf_half_iteration(quick):
   def regression(params, opt_state, cache, key):
     def step(carry, k):
       backward, state = carry
-      grads = jax.grad(lambda b: loss({**params, "backward": b}, k, None, 0, None, cache)[0])(
-          backward)
+      fit = lambda b: loss({**params, "backward": b}, k, None, 0, None, cache)[0]
+      grads = jax.grad(fit)(backward)
       updates, state = optimizer.update(grads, state, backward)
       return (optax.apply_updates(backward, updates), state), None
     (backward, state), _ = jax.lax.scan(step, (params["backward"], opt_state),
@@ -213,8 +214,10 @@ def otcfm_steps(quick):
 
 def torchcfm_otcfm_step(quick):
   """Seconds per TorchCFM OT-CFM step (its exact OT matcher, MLP w = 64, Adam)."""
-  import torch  # pylint: disable=g-import-not-at-top  (optional peer)
-  from torchcfm import conditional_flow_matching as cfm  # pylint: disable=g-import-not-at-top
+  # Optional peers, imported here so that the benchmark runs (without them) where they are
+  # not installed.
+  import torch  # pylint: disable=g-import-not-at-top
+  import torchcfm.conditional_flow_matching as cfm  # pylint: disable=g-import-not-at-top
   from torchcfm.models.models import MLP  # pylint: disable=g-import-not-at-top
   from torchcfm.utils import sample_8gaussians  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)

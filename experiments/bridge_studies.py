@@ -53,8 +53,9 @@ def gaussian_study(workdir, tiny=False):
   header = ["dim", "method", "Cov(X0,X1)", "Cov t=.25", "Cov t=.5", "Cov t=.75", "Cov t=1",
             "Cov t=0 (backward)", "MC floor"]
   _write_table(workdir, "gaussian_study", header, rows, record,
-               "Relative Frobenius errors of the learned bridge's moments (forward SDE from "
-               "N(a, A); the last column: backward SDE from N(b, B)) against the closed form.")
+               "Relative Frobenius errors of the learned bridge's moments (forward SDE "
+               "from N(a, A); the backward column: the backward SDE from N(b, B)) against "
+               "the closed form.")
 
 
 def toy_study(workdir, tiny=False):
@@ -62,7 +63,8 @@ def toy_study(workdir, tiny=False):
   curves, record = {}, {}
   for method in ("ipf", "imf"):
     config = toy.get_config(method + (",tiny" if tiny else ""))
-    records = [r for r in _run(config, os.path.join(workdir, method)) if "forward_end_w2" in r]
+    records = [r for r in _run(config, os.path.join(workdir, method))
+               if "forward_end_w2" in r]
     nfe = [sum(network_evaluations(config, r["step"])) for r in records]
     record[method] = [dict(step=r["step"], nfe=n, forward_end_w2=r["forward_end_w2"],
                            backward_end_w2=r["backward_end_w2"],
@@ -83,7 +85,8 @@ def toy_study(workdir, tiny=False):
                "End-marginal W2 per iteration; summary: " + json.dumps(summary))
   for x_key, label in (("nfe", "network evaluations"), ("step", "training step")):
     fig = plots.convergence_figure(
-        {f"{m} {end}": ([r[x_key] for r in curves[m]], [r[f"{end}_end_w2"] for r in curves[m]])
+        {f"{m} {end}": ([r[x_key] for r in curves[m]],
+                        [r[f"{end}_end_w2"] for r in curves[m]])
          for m in ("ipf", "imf") for end in ("forward", "backward")},
         label, "W2 to the end marginal", "IPF vs IMF, moons -> 8 gaussians")
     fig.savefig(os.path.join(workdir, f"toy_study_{x_key}.png"), dpi=120)

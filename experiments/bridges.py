@@ -23,7 +23,8 @@ from diffjax.bridges import (bridge_matching, evaluation, gaussian, imf, ipf, me
                              multimarginal, plots, sbirr)
 from diffjax.bridges.host_coupling import HOST_COUPLINGS, coupled_batches
 from diffjax.bridges.metrics import earth_movers_distance
-from diffjax.bridges.reference import DRIFT_FAMILIES, brownian, check_sigma, reference_process
+from diffjax.bridges.reference import (DRIFT_FAMILIES, brownian, check_sigma,
+                                       reference_process)
 from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.data.snapshots import (SNAPSHOT_SYSTEMS, load_snapshots, simulate_snapshots,

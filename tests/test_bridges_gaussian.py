@@ -85,11 +85,13 @@ def test_sigma_to_zero_tends_to_the_monge_map():
   assert np.linalg.eigvalsh(monge).min() > 0
   errors = []
   for sigma in (0.3, 0.1, 0.03):
-    c = gaussian.gaussian_bridge(a, cov_a, b, cov_b, reference.brownian(sigma)).cross_covariance
+    c = gaussian.gaussian_bridge(a, cov_a, b, cov_b,
+                                 reference.brownian(sigma)).cross_covariance
     errors.append(np.abs(np.asarray(c) - A @ monge).max())
   assert errors[2] < 2e-3 and errors[0] > errors[1] > errors[2]
   # Large sigma: the coupling tends to the independent one.
-  c = gaussian.gaussian_bridge(a, cov_a, b, cov_b, reference.brownian(30.0)).cross_covariance
+  c = gaussian.gaussian_bridge(a, cov_a, b, cov_b,
+                               reference.brownian(30.0)).cross_covariance
   assert np.abs(np.asarray(c)).max() < 0.01
 
 
@@ -129,7 +131,8 @@ def test_linear_reference_with_zero_drift_equals_brownian():
   np.testing.assert_allclose(lin.cross_covariance, bro.cross_covariance, atol=1e-5)
   x = jax.random.normal(jax.random.PRNGKey(0), (5, 3))
   np.testing.assert_allclose(lin.marginal(0.3)[1], bro.marginal(0.3)[1], atol=1e-5)
-  np.testing.assert_allclose(lin.forward_drift(x, 0.3), bro.forward_drift(x, 0.3), atol=2e-4)
+  np.testing.assert_allclose(lin.forward_drift(x, 0.3), bro.forward_drift(x, 0.3),
+                             atol=2e-4)
 
 
 def test_ou_coupling_matches_entropic_ot_with_the_transition_cost():

@@ -1,7 +1,8 @@
 """Learned bridges (SB-CFM, IPF, IMF) against the closed-form Gaussian bridge, trained by
 the engine's phases through `experiments.bridges` (2D here, with the `time_affine` model,
 whose drifts are affine in x like the Gaussian bridge's, so a few hundred steps suffice).
-The 2D and 8D figures with MLPs at full size: `python -m experiments.bridge_studies gaussian`.
+The 2D and 8D figures with MLPs at full size:
+`python -m experiments.bridge_studies gaussian --workdir=DIR`.
 
 Tolerance 0.15 on the relative Frobenius errors of Cov(X0, X1) and of the marginal
 covariances at t = 0.25, 0.5, 0.75 and 1 (and of the backward SDE's Cov at t = 0): the

@@ -43,7 +43,8 @@ def test_first_half_iteration_targets_are_the_reference_score():
   ts = jnp.linspace(0.0, 1.0, 11)
   x0 = np.random.default_rng(0).multivariate_normal(a, cov_a, 8000).astype(np.float32)
   cache = jax.jit(lambda x, k: mean_matching.simulate_cache(
-      lambda y, t: jnp.zeros_like(y), x, ts, k, sigma, "forward"))(x0, jax.random.PRNGKey(0))
+      lambda y, t: jnp.zeros_like(y), x, ts, k, sigma, "forward"))(
+          x0, jax.random.PRNGKey(0))
   assert cache.x.shape == (10, 8000, 2) and cache.target.shape == (10, 8000, 2)
   np.testing.assert_allclose(cache.t, ts[1:])
   for j in (0, 4, 9):
@@ -66,7 +67,8 @@ def test_mean_matching_on_the_bridge_recovers_its_other_drift():
   x0 = rng.multivariate_normal(a, cov_a, 8000).astype(np.float32)
   x1 = rng.multivariate_normal(b, cov_b, 8000).astype(np.float32)
   run = jax.jit(lambda x0, x1, k: (
-      mean_matching.simulate_cache(bridge.forward_drift, x0, ts, k, bridge.sigma, "forward"),
+      mean_matching.simulate_cache(bridge.forward_drift, x0, ts, k, bridge.sigma,
+                                   "forward"),
       mean_matching.simulate_cache(bridge.backward_drift, x1, ts, jax.random.fold_in(k, 1),
                          bridge.sigma, "backward")))
   forward_paths, backward_paths = run(x0, x1, jax.random.PRNGKey(3))
@@ -117,7 +119,8 @@ def test_losses_are_smallest_at_the_exact_drift():
   x0, x1 = bridge.sample_coupling(jax.random.PRNGKey(0), 8000)
   key = jax.random.PRNGKey(5)
   exact, _ = bridge_matching.bridge_matching_loss(bridge.forward_drift, key, x0, x1, 0.7,
-                                                  "forward", t_margin=0.05, weighting="uniform")
+                                                  "forward", t_margin=0.05,
+                                                  weighting="uniform")
   shifted, _ = bridge_matching.bridge_matching_loss(
       lambda x, t: bridge.forward_drift(x, t) + 0.5, key, x0, x1, 0.7, "forward",
       t_margin=0.05, weighting="uniform")
@@ -125,10 +128,11 @@ def test_losses_are_smallest_at_the_exact_drift():
   ts = jnp.linspace(0.0, 1.0, 21)
   cache = mean_matching.simulate_cache(bridge.forward_drift, x0, ts, key, 0.7, "forward")
   exact, _ = mean_matching.mean_matching_loss(bridge.backward_drift, cache, key, 8000)
-  shifted, _ = mean_matching.mean_matching_loss(lambda x, t: bridge.backward_drift(x, t) + 0.5,
+  shifted, _ = mean_matching.mean_matching_loss(
+      lambda x, t: bridge.backward_drift(x, t) + 0.5,
                                       cache, key, 8000)
   assert 0.15 < shifted - exact < 0.45
-  x, t, target = mean_matching.cache_batch(cache, key, 8000)    # The loss is the MSE on this batch.
+  x, t, target = mean_matching.cache_batch(cache, key, 8000)   # The loss's batch.
   np.testing.assert_allclose(exact, np.mean((np.asarray(bridge.backward_drift(x, t))
                                              - np.asarray(target)) ** 2), rtol=1e-5)
 

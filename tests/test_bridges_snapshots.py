@@ -49,8 +49,10 @@ def test_npz_round_trip_and_both_layouts(tmp_path):
 
 
 @pytest.mark.parametrize("times,points,message", [
-    ([0.0, 1.0], [np.zeros((3, 2)), np.zeros((3, 3))], "dimension 3 but snapshot 0 has dimension 2"),
-    ([0.0, 1.0, 1.0], [np.zeros((3, 2))] * 3, "times\\[1\\] = 1.0 and times\\[2\\] = 1.0 are repeated"),
+    ([0.0, 1.0], [np.zeros((3, 2)), np.zeros((3, 3))],
+     "dimension 3 but snapshot 0 has dimension 2"),
+    ([0.0, 1.0, 1.0], [np.zeros((3, 2))] * 3,
+     "times\\[1\\] = 1.0 and times\\[2\\] = 1.0 are repeated"),
     ([0.0, 2.0, 1.0], [np.zeros((3, 2))] * 3, "decreasing"),
     ([0.0], [np.zeros((3, 2))], "at least two snapshots; got 1"),
     ([0.0, 1.0], [np.zeros((3, 2))], "2 snapshot times but 1 point clouds"),
@@ -85,10 +87,12 @@ def test_refit_is_least_squares_for_a_linear_family():
   true = reference_process("linear", 0.3, {"matrix": matrix, "offset": offset}, 2)
   ts = jnp.linspace(0.0, 1.0, 51)
   x0 = jnp.asarray(rng.normal(size=(500, 2)), jnp.float32)
-  paths = simulate_forward(true.drift, x0, ts, jax.random.PRNGKey(0), true.diffusion()).trajectory
+  paths = simulate_forward(true.drift, x0, ts, jax.random.PRNGKey(0),
+                           true.diffusion()).trajectory
   increments = refinement.path_increments(paths, ts)
   start = reference_process("linear", 0.3, dim=2)
-  params, before, after = jax.jit(lambda i: refinement.refit_reference(start, i))(increments)
+  refit = jax.jit(lambda i: refinement.refit_reference(start, i))
+  params, before, after = refit(increments)
   x = np.asarray(increments.start, np.float64)
   y = (np.asarray(increments.end, np.float64) - x) / np.asarray(increments.h)[:, None]
   features = np.concatenate([x, np.ones((len(x), 1))], 1)

@@ -1,8 +1,10 @@
 """Snapshots of a stochastic Lotka–Volterra system bridged with a Lotka–Volterra reference
 refined by maximum likelihood (SBIRR, Shen et al. 2025), or by vanilla multi-marginal SB.
 
-  python -m experiments.main --config=configs/bridges/lotka_volterra.py:refined --workdir=/tmp/lv
-  python -m experiments.main --config=configs/bridges/lotka_volterra.py:vanilla --workdir=/tmp/lv0
+  python -m experiments.main --config=configs/bridges/lotka_volterra.py:refined \\
+      --workdir=/tmp/lv
+  python -m experiments.main --config=configs/bridges/lotka_volterra.py:vanilla \\
+      --workdir=/tmp/lv0
 
 Argument: refined (default) or vanilla, and optionally ",tiny". 13 snapshots of 1000
 points at tau = 0, 0.5, ..., 6 (`diffjax.data.snapshots`, true parameters alpha = beta =

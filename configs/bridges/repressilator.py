@@ -1,7 +1,8 @@
 """Snapshots of a stochastic repressilator (three genes) bridged with a repressilator
 reference refined by maximum likelihood (SBIRR), or by vanilla multi-marginal SB.
 
-  python -m experiments.main --config=configs/bridges/repressilator.py:refined --workdir=/tmp/rep
+  python -m experiments.main --config=configs/bridges/repressilator.py:refined \\
+      --workdir=/tmp/rep
 
 Argument: refined (default) or vanilla, and optionally ",tiny". 13 snapshots of 1000
 points at tau = 0, 0.75, ..., 9 (true beta = 10, n = 3, k = 1, gamma = 1, noise 0.1);

@@ -3,7 +3,7 @@ IPF (DSB), iterative Markovian fitting (DSBM) and multi-marginal bridges with it
 reference refinement (SBIRR). One concept per module:
 
   reference        reference SDEs dX = f(params, x, t) dt + g dW and drift families
-  gaussian         the closed-form bridge between two Gaussians (Brownian / linear reference)
+  gaussian         the closed-form bridge between two Gaussians (Brownian or linear)
   simulate         Euler–Maruyama forward and backward on `integrate`
   mean_matching    DSB's regression targets and trajectory cache
   ipf              IPF's alternating half-iterations as engine phases

@@ -3,7 +3,8 @@ bridges.
 
 Under a linear reference the Schrödinger bridge between two Gaussians has drifts
 f(x, t) = M(t) x + c(t) (`diffjax.bridges.gaussian`), so a network of the form
-    drift(x, t) = x W(t)^T + c(t),  W(t) = sum_k W_k P_k(2 t - 1),  c(t) = sum_k c_k P_k(2 t - 1)
+    drift(x, t) = x W(t)^T + c(t),
+    W(t) = sum_k W_k P_k(2 t - 1),  c(t) = sum_k c_k P_k(2 t - 1)
 (P_k the Legendre polynomials up to `degree`) contains them up to the polynomial
 approximation of smooth coefficients. Registered as the model "time_affine": a small,
 fast and well-conditioned stand-in for an MLP when the target is Gaussian (tests, the

@@ -21,7 +21,8 @@ def simulate_ends(forward_drift, backward_drift, x0, x1, ts, key, sigma):
 def relative_error(estimate, exact):
   """||estimate - exact||_F / ||exact||_F."""
   exact = np.asarray(exact, np.float64)
-  return float(np.linalg.norm(np.asarray(estimate, np.float64) - exact) / np.linalg.norm(exact))
+  error = np.linalg.norm(np.asarray(estimate, np.float64) - exact)
+  return float(error / np.linalg.norm(exact))
 
 
 def _covariance(x, y):

@@ -7,7 +7,8 @@ drift, dX = (L X + c) dt + sigma dW (L = 0: Brownian), the bridge is a Gaussian 
   |x0 - x1|^2 with regularisation epsilon = 2 sigma^2 ("The Schrödinger Bridge between
   Gaussian Measures has a Closed Form", Bunne, Hsieh, Cuturi & Krause, AISTATS 2023,
   Thm. 3), with cross-covariance
-      C = Cov(X0, X1) = A^(1/2) (A^(1/2) B A^(1/2) + sigma^4/4 I)^(1/2) A^(-1/2) - sigma^2/2 I.
+      C = Cov(X0, X1)
+        = A^(1/2) (A^(1/2) B A^(1/2) + sigma^4/4 I)^(1/2) A^(-1/2) - sigma^2/2 I.
   For a linear reference with transition X1 | X0 ~ N(Phi x0 + phi, Q) the static problem
   has the cost (x1 - Phi x0 - phi)^T Q^-1 (x1 - Phi x0 - phi) / 2; in the whitened
   variables u = Q^(-1/2) (Phi x0 + phi), v = Q^(-1/2) x1 it is the Brownian problem with
@@ -41,7 +42,8 @@ from diffjax.bridges.linalg import expm, spd_inv_sqrt, spd_solve, spd_sqrt, symm
 from diffjax.bridges.reference import Reference, check_sigma
 from diffjax.errors import ConfigError
 
-_T_MAX = 1.0 - 1e-4   # Linear (non-Brownian) references: the drift formula divides by Q_{1-t}.
+# Linear (non-Brownian) references: the drift formula divides by Q_{1-t}, so t <= _T_MAX.
+_T_MAX = 1.0 - 1e-4
 
 
 def entropic_cross_covariance(cov0, cov1, sigma):
@@ -225,7 +227,7 @@ def _static_cross_covariance(cov0, cov1, sigma, matrix, offset):
   linear reference (module docstring)."""
   if matrix is None:
     return entropic_cross_covariance(cov0, cov1, sigma)
-  phi, _, q = linear_transition(matrix, offset, sigma, 1.0)   # The shift phi moves means only.
+  phi, _, q = linear_transition(matrix, offset, sigma, 1.0)   # The shift moves means only.
   q_half, q_inv_half = spd_sqrt(q), spd_inv_sqrt(q)
   cov_u = q_inv_half @ phi @ cov0 @ phi.T @ q_inv_half
   cov_v = q_inv_half @ cov1 @ q_inv_half

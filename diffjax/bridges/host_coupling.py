@@ -49,7 +49,8 @@ def coupled_batches(sample_x0, sample_x1, batch_size, start_step, *, seed=0,
     raise ConfigError(f"Unknown host coupling {coupling!r}; valid: {HOST_COUPLINGS}.")
   count, index = jax.process_count(), jax.process_index()
   if batch_size % count:
-    raise ConfigError(f"batch_size={batch_size} must be divisible by the {count} processes.")
+    raise ConfigError(f"batch_size={batch_size} must be divisible by the {count} "
+                      "processes.")
   rows = slice(index * (batch_size // count), (index + 1) * (batch_size // count))
   draw = jax.jit(lambda key: (sample_x0(jax.random.fold_in(key, 0), batch_size),
                               sample_x1(jax.random.fold_in(key, 1), batch_size)))

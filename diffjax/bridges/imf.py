@@ -97,7 +97,7 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
     loss.__name__ = f"bridge_matching_{direction}"
     return loss
 
-  def prepare_backward(params, key):     # Pairs from the forward SDE fit the backward drift.
+  def prepare_backward(params, key):   # Pairs of the forward SDE fit the backward drift.
     return make_pairs(lambda x, t: apply_fn(params["forward"], x, t), key, "forward")
 
   def prepare_forward(params, key):

@@ -66,7 +66,8 @@ def mean_matching_stepper(diffusion) -> Stepper:
   return Stepper(init, step, ("velocity",))
 
 
-def simulate_cache(drift: Callable, x_start, ts, key, diffusion, direction) -> TrajectoryCache:
+def simulate_cache(drift: Callable, x_start, ts, key, diffusion, direction
+                   ) -> TrajectoryCache:
   """Simulates paths from x_start (M, D) and returns the regression pairs for the drift of
   the opposite direction.
 

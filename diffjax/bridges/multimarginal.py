@@ -70,10 +70,11 @@ def segment_caches(drift: Callable, data: SnapshotArrays, grids, key, num_paths,
   starts = segment_starts(data, k_start, num_paths,
                           "left" if direction == "forward" else "right")
   keys = jax.random.split(k_path, starts.shape[0])
-  caches = jax.vmap(lambda x, ts, k: mean_matching.simulate_cache(drift, x, ts, k, diffusion,
-                                                        direction))(starts, grids, keys)
+  simulate = lambda x, ts, k: mean_matching.simulate_cache(drift, x, ts, k, diffusion,
+                                                          direction)
+  caches = jax.vmap(simulate)(starts, grids, keys)
   merge = lambda a: a.reshape((-1,) + a.shape[2:])
-  return mean_matching.TrajectoryCache(merge(caches.x), merge(caches.t), merge(caches.target))
+  return mean_matching.TrajectoryCache(*(merge(a) for a in caches))
 
 
 def segment_forward_paths(forward_drift: Callable, data: SnapshotArrays, grids, key,
@@ -83,8 +84,8 @@ def segment_forward_paths(forward_drift: Callable, data: SnapshotArrays, grids, 
   k_start, k_path = jax.random.split(key)
   starts = segment_starts(data, k_start, num_paths, "left")
   keys = jax.random.split(k_path, starts.shape[0])
-  return jax.vmap(lambda x, ts, k: simulate_forward(forward_drift, x, ts, k,
-                                                    diffusion).trajectory)(starts, grids, keys)
+  simulate = lambda x, ts, k: simulate_forward(forward_drift, x, ts, k, diffusion)
+  return jax.vmap(simulate)(starts, grids, keys).trajectory
 
 
 def segment_paths(forward_drift: Callable, backward_drift: Callable, data: SnapshotArrays,

@@ -18,8 +18,10 @@ def snapshot_paths_figure(paths, train, held_out, dims=(0, 1), title=""):
     ax.plot(segment[:, :, i], segment[:, :, j], color="black", alpha=0.08, linewidth=0.5)
   times = np.concatenate([train.times, held_out.times])
   low, high = times.min(), times.max()
-  colour = lambda t: (0.1 + 0.8 * (t - low) / max(high - low, 1e-12), 0.3, 0.9 - 0.8 * (t - low) / max(high - low, 1e-12))
-  for snaps, marker, label in ((train, "o", "training snapshot"), (held_out, "x", "held out")):
+  span = max(high - low, 1e-12)
+  colour = lambda t: (0.1 + 0.8 * (t - low) / span, 0.3, 0.9 - 0.8 * (t - low) / span)
+  for snaps, marker, label in ((train, "o", "training snapshot"),
+                               (held_out, "x", "held out")):
     for k, (t, points) in enumerate(zip(snaps.times, snaps.points)):
       ax.scatter(points[:, i], points[:, j], s=4, marker=marker, color=colour(t),
                  alpha=0.6, label=label if k == 0 else None)

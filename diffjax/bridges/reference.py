@@ -191,8 +191,9 @@ def check_reference(reference: Reference, dim: int) -> Reference:
   the shape of x (checked by tracing, no computation)."""
   family = reference.family
   if family.dims is not None and dim not in family.dims:
-    raise ConfigError(f"The {family.name!r} reference drift works in dimension "
-                      f"{' or '.join(map(str, family.dims))}; the data have dimension {dim}.")
+    dims = " or ".join(map(str, family.dims))
+    raise ConfigError(f"The {family.name!r} reference drift works in dimension {dims}; "
+                      f"the data have dimension {dim}.")
   x = jax.ShapeDtypeStruct((3, dim), jnp.float32)
   try:
     out = jax.eval_shape(lambda x: reference.drift(x, jnp.zeros(())), x)

@@ -56,7 +56,8 @@ class Snapshots(NamedTuple):
 
 def make_snapshots(times, points) -> Snapshots:
   """Validated snapshots: at least two, strictly increasing finite times, point clouds of
-  shape (n_k >= 1, D) with one D and finite values. Raises ConfigError naming the problem."""
+  shape (n_k >= 1, D) with one D and finite values. Raises ConfigError naming the
+  problem."""
   times = np.asarray(times, np.float64).reshape(-1)
   points = tuple(np.asarray(p, np.float32) for p in points)
   if len(times) != len(points):
@@ -105,7 +106,8 @@ def load_snapshots(path) -> Snapshots:
   try:
     data = np.load(path)
   except (OSError, ValueError) as error:
-    raise ConfigError(f"Snapshot file {path!r} is not a readable .npz file: {error}") from None
+    raise ConfigError(f"Snapshot file {path!r} is not a readable .npz file: "
+                      f"{error}") from None
   with data:
     if "times" not in data:
       raise ConfigError(f"Snapshot file {path!r} has no 'times' array; it holds "
