@@ -1,7 +1,7 @@
 """A learned bridge between two Gaussians, checked against the closed form (Bunne et al.).
 
   python -m experiments.main --config=configs/bridges/gaussian.py:ipf --workdir=/tmp/g_ipf
-  python -m experiments.main --config=configs/bridges/gaussian.py:imf --workdir=/tmp/g_imf \
+  python -m experiments.main --config=configs/bridges/gaussian.py:imf --workdir=/tmp/g_imf \\
       --config.data.dim=8
 
 Argument: the method, sbcfm, ipf or imf (default ipf), and optionally ",tiny". Each
