@@ -139,10 +139,10 @@ def _two_marginal_task(config) -> Task:
                             caches_per_phase=cfg.caches_per_phase)
   else:
     initial_steps = cfg.initial_steps or cfg.steps_per_phase
-    if cfg.method == "sbcfm":     # Tong et al.: entropic OT with epsilon = 2 sigma^2.
-      coupling, options, iterations = "sinkhorn_ot", {"epsilon": 2 * sigma ** 2}, 0
-    else:
-      coupling, options, iterations = cfg.initial_coupling, {}, cfg.num_iterations
+    # SB-CFM (Tong et al.): the entropic OT coupling with epsilon = 2 sigma^2, no iteration.
+    coupling = "sinkhorn_ot" if cfg.method == "sbcfm" else cfg.initial_coupling
+    iterations = 0 if cfg.method == "sbcfm" else cfg.num_iterations
+    options = {"epsilon": 2 * sigma ** 2} if coupling == "sinkhorn_ot" else {}
     couple = functools.partial(COUPLINGS.get(coupling), **options)
     if cfg.host_coupling:
       _choice(coupling, HOST_COUPLINGS, "bridge.initial_coupling (with host_coupling)")
