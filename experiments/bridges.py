@@ -146,8 +146,11 @@ def _two_marginal_task(config) -> Task:
     couple = functools.partial(COUPLINGS.get(coupling), **options)
     if cfg.host_coupling:
       _choice(coupling, HOST_COUPLINGS, "bridge.initial_coupling (with host_coupling)")
+      # Two train calls' worth of batches ahead: the next call's pairs are solved while
+      # the device runs the current one.
       data = lambda start: coupled_batches(source, target, batch_size, start,
                                            seed=config.seed, coupling=coupling,
+                                           prefetch=2 * config.train.steps_per_call,
                                            active=lambda step: step < initial_steps)
 
       def initial_pairs(key, shard, batch):
