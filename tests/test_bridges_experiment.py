@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -83,3 +84,22 @@ def test_sbirr_tiny_run_resumes_bit_for_bit(tmp_path):
   resumed = experiments.run(config, str(killed_dir))
   assert_trees_equal(resumed.params, full.params)
   assert_trees_equal(resumed.opt_state, full.opt_state)
+
+
+def test_imf_first_phase_reads_the_prefetched_ot_pairs():
+  config = importlib.import_module("configs.bridges.toy").get_config("imf,tiny")
+  config.bridge.update(host_coupling=True, initial_coupling="exact_ot")
+  task = bridges.build_task(config)
+  stream = task.data(0)
+  batch = next(stream)
+  stream.close()
+  assert batch["x0"].shape == (config.train.batch_size, 2)
+  params = task.init_params(jax.random.PRNGKey(0))
+  first = task.phases[0]
+  loss, aux = jax.jit(lambda p, b: first.loss(p, jax.random.PRNGKey(1), lambda x: x, 0, b,
+                                              None))(params, batch)
+  assert np.isfinite(float(loss)) and set(aux) == {"bridge_matching_forward",
+                                                   "bridge_matching_backward"}
+  config.bridge.initial_coupling = "sinkhorn_ot"
+  with pytest.raises(ConfigError, match="host_coupling"):
+    bridges.build_task(config)
