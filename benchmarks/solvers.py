@@ -36,13 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, markdown_table, parse_args, write_results
-from diffjax.data import ring_mixture
-from diffjax.fields import gaussian_mixture_fields
+from diffjax.data import mixture_oracle, ring_mixture
 from diffjax.metrics import wasserstein2
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
-from diffjax.paths import build_path, marginal_mixture
-from diffjax.solvers import SAMPLERS, Fields
+from diffjax.paths import build_path
+from diffjax.core import Fields
+from diffjax.solvers import sample
 from diffjax.solvers.diffrax_adapter import diffrax_solve
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,16 +71,16 @@ def _exact_problem(num_samples, radius, std):
   a sampling floor."""
   path = build_path("vp")
   target = ring_mixture(radius=radius, std=std)
-  fields = gaussian_mixture_fields(target, path)
-  x0 = marginal_mixture(path, target, 0.0).sample(jax.random.PRNGKey(0), num_samples)
-  reference = np.asarray(jax.jit(lambda x: SAMPLERS.get("rk4")(
-      fields, path, x, None, num_steps=4000).x)(x0))
+  fields = mixture_oracle(path, target).fields()
+  x0 = mixture_oracle(path, target).marginal(0.0).sample(jax.random.PRNGKey(0), num_samples)
+  reference = np.asarray(jax.jit(lambda x: sample("rk4", fields, path, x, None,
+                                                  num_steps=4000).x)(x0))
   return path, target, fields, x0, reference
 
 
 def _w2_at(name, fields, path, x0, reference, steps, options):
-  result = jax.jit(lambda x, k: SAMPLERS.get(name)(
-      fields, path, x, k, num_steps=steps, **options))(x0, jax.random.PRNGKey(3))
+  result = jax.jit(lambda x, k: sample(name, fields, path, x, k, num_steps=steps,
+                                       **options))(x0, jax.random.PRNGKey(3))
   x = np.asarray(result.x)
   w2 = wasserstein2(x, reference) if np.all(np.isfinite(x)) else float("nan")
   return int(result.nfe), w2
@@ -101,7 +101,7 @@ def width_sweep(num_samples):
 
 def quality_sweep(num_samples):
   path, target, fields, x0, reference = _exact_problem(num_samples, **TARGET)
-  law1 = marginal_mixture(path, target, 1.0)
+  law1 = mixture_oracle(path, target).marginal(1.0)
   floor = wasserstein2(np.asarray(law1.sample(jax.random.PRNGKey(2), num_samples)),
                        np.asarray(law1.sample(jax.random.PRNGKey(1), num_samples)))
   rows, table = [], {}
@@ -115,8 +115,8 @@ def quality_sweep(num_samples):
     print(label, {b: round(v["w2"], 3) for b, v in table[label].items()}, flush=True)
   table["dopri5"] = {}
   for tol in DOPRI5_TOLERANCES:
-    result = jax.jit(lambda x, tol=tol: SAMPLERS.get("dopri5")(
-        fields, path, x, None, num_steps=1, rtol=tol, atol=tol))(x0)
+    result = jax.jit(lambda x, tol=tol: sample("dopri5", fields, path, x, None,
+                                               num_steps=1, rtol=tol, atol=tol))(x0)
     w2 = wasserstein2(np.asarray(result.x), reference)
     table["dopri5"][f"tol={tol:g}"] = {"nfe": int(result.nfe), "w2": w2}
     rows.append((f"dopri5 (tol {tol:g})", "adaptive", int(result.nfe), w2))
@@ -182,7 +182,7 @@ def _round_ratios(times, ours, theirs):
 
 def heun_solvers(velocity, path, heun_steps):
   """Our Heun, diffrax's Heun and the bare-evaluation floor at the same NFE."""
-  fields = Fields(velocity=velocity)
+  fields = Fields.of(velocity=velocity)
   dt = 1.0 / (2 * heun_steps)
 
   def bare_evaluations(x):
@@ -191,8 +191,7 @@ def heun_solvers(velocity, path, heun_steps):
     return jax.lax.scan(evaluation, x, jnp.linspace(0.0, 1.0, 2 * heun_steps))[0]
 
   return {
-      "ours_heun": lambda x: SAMPLERS.get("heun")(fields, path, x, None,
-                                                  num_steps=heun_steps).x,
+      "ours_heun": lambda x: sample("heun", fields, path, x, None, num_steps=heun_steps).x,
       "diffrax_heun": lambda x: diffrax_solve(velocity, x, solver="Heun",
                                               num_steps=heun_steps).ys[-1],
       "bare_evaluations": bare_evaluations}
@@ -202,11 +201,11 @@ def speed_solvers(batch, heun_steps, tol):
   """(x0, {label: fn}) of the speed comparison: ours and diffrax's Heun and Dopri5, and the
   bare-evaluation floor."""
   path, velocity = _network_velocity()
-  fields = Fields(velocity=velocity)
+  fields = Fields.of(velocity=velocity)
   solvers = dict(heun_solvers(velocity, path, heun_steps))
   solvers.update({
-      "ours_dopri5": lambda x: SAMPLERS.get("dopri5")(fields, path, x, None, num_steps=1,
-                                                      rtol=tol, atol=tol),
+      "ours_dopri5": lambda x: sample("dopri5", fields, path, x, None, num_steps=1,
+                                      rtol=tol, atol=tol),
       "diffrax_dopri5": lambda x: diffrax_solve(velocity, x, solver="Dopri5", rtol=tol,
                                                 atol=tol)})
   return jax.random.normal(jax.random.PRNGKey(1), (batch, 2)), solvers

@@ -15,7 +15,7 @@ Metrics (means +- std over seeds):
 - NPE: normalised path energy |PE - W2^2(rho0, rho1)| / W2^2(rho0, rho1), with
   PE = E int_0^1 |v(x_t, t)|^2 dt along the learned ODE (200 Euler steps) and W2^2 between
   held-out source and target samples.
-- NFE of the adaptive solver: ours `SAMPLERS["dopri5"]` (diffjax.solvers.adaptive),
+- NFE of the adaptive solver: ours `sample("dopri5", ...)` (diffjax.solvers.adaptive),
   TorchCFM's torchdyn `NeuralODE(solver="dopri5")`; both rtol = atol = 1e-4 (the two
   controllers measure error differently, so NFE compares each library's own pipeline).
 - Per-step training time, and its ratio TorchCFM / ours (`speedup_vs_torchcfm`, I-CFM on
@@ -37,12 +37,13 @@ import torch
 
 from benchmarks import common
 from diffjax import metrics
+from diffjax.core import Fields
 from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
-from diffjax.solvers import SAMPLERS, Fields
+from diffjax.solvers import sample
 
 NAME = "torchcfm_2d"
 SIGMA, SB_SIGMA = 0.1, 0.5
@@ -69,7 +70,7 @@ def _our_method(method):
           "OT-CFM": dict(name="linear", gamma="constant", gamma_scale=SIGMA),
           "SB-CFM": dict(name="linear", gamma="sqrt", gamma_scale=SB_SIGMA),
           "FM": dict(name="lipman", sigma_min=SIGMA),
-          "VP-CFM": dict(name="vp_cosine", gamma="constant", gamma_scale=SIGMA)}[method]
+          "VP-CFM": dict(name="vp_cfm", gamma="constant", gamma_scale=SIGMA)}[method]
   return couple, build_path(**path)
 
 
@@ -116,8 +117,7 @@ def train_ours(task, method, seed, num_steps, batch_size):
 @jax.jit
 def _evaluate_ours(params, x0):
   field = lambda x, t: MODEL.apply(params, x, t)
-  result = SAMPLERS.get("dopri5")(Fields(velocity=field), None, x0, None, rtol=TOL,
-                                  atol=TOL)
+  result = sample("dopri5", Fields.of(velocity=field), None, x0, None, rtol=TOL, atol=TOL)
   ts = jnp.linspace(0.0, 1.0, 201)
 
   def euler(x, times):

@@ -4,15 +4,16 @@
 
 `configs/quickstart.py:tiny` is a seconds-long version for tests and smoke checks.
 """
-from experiments.toy2d import apply_size_argument, base_config
+from experiments.pipeline import parse_arg, shrink_to_tiny
+from experiments.toy2d import base_config
 
 
 def get_config(arg=None):
+  _, tiny = parse_arg(arg)
   config = base_config()
   config.data.source = "standard_normal"
   config.data.target = "moons"
   config.train.num_steps = 12_000
   config.train.eval_every = 4_000
   config.train.checkpoint_every = 1_000
-  apply_size_argument(config, arg)
-  return config
+  return shrink_to_tiny(config) if tiny else config

@@ -23,6 +23,11 @@ import os
 import sys
 import warnings
 
+try:  # A private API, to know whether XLA already read its flags: assume not if it moved.
+  from jax._src import xla_bridge as _xla_bridge
+except ImportError:
+  _xla_bridge = None
+
 CPU_XLA_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",)
 # jaxlib versions (prefixes) whose XLA accepts CPU_XLA_FLAGS and was measured faster with them.
 TESTED_JAXLIB = ("0.10.",)
@@ -48,9 +53,8 @@ def _backends_initialized():
   if "jax" not in sys.modules:
     return False
   try:
-    from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-    return xla_bridge.backends_are_initialized()
-  except (ImportError, AttributeError):  # A private API: assume the best if it moved.
+    return _xla_bridge.backends_are_initialized()
+  except AttributeError:  # A private API (or None): assume the best if it moved.
     return False
 
 

@@ -211,6 +211,18 @@ class GaussianView:
                                   (jnp.zeros_like(lam), jnp.ones_like(lam)))
     return 0.5 * (low + high)
 
+  def forward_sde(self, t):
+    """(f, g) of the forward (noising) SDE dx = f x ds + g dW in score-SDE time s = 1 - t:
+    f = -alpha'/alpha, g^2 = 2 sigma^2 lambda'(t) (Song et al., eq. 5 and Appendix B,
+    written for any alpha, sigma)."""
+    f = -self.dalpha(t) / jnp.maximum(self.alpha(t), TINY)
+    g2 = 2 * self.sigma(t) ** 2 * self.dlog_snr(t)
+    return f, jnp.sqrt(jnp.maximum(g2, 0.0))
+
+  def marginal(self, t, x1):
+    """Mean and std of x_t | x1 ~ N(alpha x1, sigma^2 I): t () or (B,), x1 (B, ...)."""
+    return time_column(self.alpha(t), x1) * x1, time_column(self.sigma(t), x1)
+
   def reverse_sde_eps(self, t):
     """eps(t) = sigma^2 lambda': the diffusion level at which dX = (v + eps s) dt +
     sqrt(2 eps) dW is the reverse-time SDE of "Score-Based Generative Modeling through

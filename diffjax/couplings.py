@@ -18,15 +18,19 @@ Hungarian algorithm on device (`optax.assignment.hungarian_algorithm`, pure JAX,
 no host round trip, for accelerators, but about 10x slower than POT on a CPU at B = 256.
 The entropic plan is computed on device by ott-jax's Sinkhorn.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import ot
 from optax import assignment
-from ott.geometry import pointcloud
+from absl import logging
+from ott.geometry import epsilon_scheduler, pointcloud
 from ott.problems.linear import linear_problem
 from ott.solvers.linear import sinkhorn
 
+from diffjax.errors import ConfigError
 from diffjax.registry import Registry
 
 COUPLINGS = Registry("coupling")
@@ -110,25 +114,74 @@ def label_ot(key, x0, x1, *, labels0, labels1, solver="pot"):
   return exact_ot(key, x0, x1, solver=solver, labels0=labels0, labels1=labels1)
 
 
-def sinkhorn_log_plan(x0, x1, epsilon, threshold=1e-3, max_iterations=2000):
-  """Log of the entropic OT plan between uniform batches: (B, M).
+# Sinkhorn starts at ANNEAL_INIT times the target epsilon and decays it geometrically by
+# ANNEAL_DECAY per iteration (reaching the target after about 66 iterations): at small
+# epsilon this converges in a fraction of the iterations of a cold start (epsilon = 0.01,
+# 8 Gaussians, B = 256: 2,700 iterations against 5,000).
+ANNEAL_INIT, ANNEAL_DECAY = 1000.0, 0.9
+_warned = set()
 
-  Solves min <P, C> - epsilon H(P) with C the squared distances (ott-jax Sinkhorn in log
-  space, so small epsilon does not underflow); P = exp((f_i + g_j - C_ij) / epsilon).
-  """
+
+def sinkhorn_solve(x0, x1, epsilon, threshold=1e-3, max_iterations=10_000):
+  """(log of the entropic OT plan (B, M), converged (bool), marginal error) between
+  uniform batches: min <P, C> - epsilon H(P) with C the squared distances (ott-jax
+  Sinkhorn in log space, with epsilon annealing), P = exp((f_i + g_j - C_ij) / epsilon).
+  `converged` is ott-jax's flag: the marginal error fell below `threshold` within
+  `max_iterations`."""
   # ott-jax broadcasts implicitly inside; allow it there even under strict promotion.
   with jax.numpy_rank_promotion("allow"):
-    geom = pointcloud.PointCloud(_flat(x0), _flat(x1), epsilon=epsilon)
+    schedule = epsilon_scheduler.Epsilon(epsilon, init=ANNEAL_INIT, decay=ANNEAL_DECAY)
+    geom = pointcloud.PointCloud(_flat(x0), _flat(x1), epsilon=schedule)
     out = sinkhorn.Sinkhorn(threshold=threshold, max_iterations=max_iterations)(
         linear_problem.LinearProblem(geom))
     cost = geom.cost_matrix
-  return (out.f[:, None] + out.g[None] - cost) / epsilon
+    # Errors are recorded every few iterations, -1 where none was computed: the last one.
+    error = out.errors[jnp.maximum(jnp.sum(out.errors >= 0) - 1, 0)]
+    return (out.f[:, None] + out.g[None] - cost) / epsilon, out.converged, error
+
+
+def _unconverged_message(epsilon, threshold, max_iterations, error):
+  return (f"sinkhorn_ot did not converge at epsilon={float(epsilon):g} within max_iterations="
+          f"{max_iterations} (marginal error {float(error):.3g} > threshold {threshold}): "
+          "its plan would be biased. Raise coupling.epsilon (the entropic OT of SB-CFM is "
+          "2 sigma^2) or coupling.max_iterations.")
+
+
+def _warn_unconverged(converged, error, epsilon, *, threshold, max_iterations):
+  epsilon = float(epsilon)
+  if not bool(converged) and epsilon not in _warned:
+    _warned.add(epsilon)
+    logging.warning("%s (Reported once per epsilon.)",
+                    _unconverged_message(epsilon, threshold, max_iterations, error))
+
+
+def sinkhorn_log_plan(x0, x1, epsilon, threshold=1e-3, max_iterations=10_000):
+  """Log of the entropic OT plan between uniform batches: (B, M) (see `sinkhorn_solve`).
+
+  An unconverged plan is refused: called eagerly this raises `ConfigError`; inside `jit`
+  (a training step) a warning is logged once per epsilon (`check_sinkhorn` is the eager
+  check a pipeline runs on a real batch before training).
+  """
+  log_plan, converged, error = sinkhorn_solve(x0, x1, epsilon, threshold, max_iterations)
+  try:
+    ok = bool(converged)
+  except jax.errors.TracerBoolConversionError:
+    jax.debug.callback(functools.partial(_warn_unconverged, threshold=threshold,
+                                         max_iterations=max_iterations),
+                       converged, error, epsilon)
+    return log_plan
+  if not ok:
+    raise ConfigError(_unconverged_message(epsilon, threshold, max_iterations, error))
+  return log_plan
 
 
 @COUPLINGS.register("sinkhorn_ot")
-def sinkhorn_ot(key, x0, x1, *, epsilon=0.05, threshold=1e-3, max_iterations=2000):
+def sinkhorn_ot(key, x0, x1, *, epsilon=0.05, threshold=1e-3, max_iterations=10_000):
   """SB-CFM's coupling: for each x0[i], x1[j] is drawn from the row i of the entropic plan
-  (so x0's marginal is kept exactly). SB-CFM uses epsilon = 2 sigma^2."""
+  (so x0's marginal is kept exactly). SB-CFM uses epsilon = 2 sigma^2. An unconverged
+  plan is refused (`sinkhorn_log_plan`)."""
+  if not epsilon > 0:
+    raise ConfigError(f"coupling.epsilon must be > 0; got {epsilon}.")
   log_plan = sinkhorn_log_plan(x0, x1, epsilon, threshold, max_iterations)
   cols = jax.random.categorical(key, log_plan, axis=1)
   return x0, x1[cols]

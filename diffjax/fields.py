@@ -1,6 +1,6 @@
-"""Exact conversions between the predictions a network can make on a Gaussian path.
+"""Exact conversions between a model's predictions, on Gaussian paths and on interpolants.
 
-On x_t = alpha x1 + sigma eps (diffjax time, see `diffjax.paths.gaussian`) a network may
+Gaussian paths. On x_t = alpha x1 + sigma eps (`path.gaussian`, diffjax time) a network may
 predict, at (x_t, t):
   noise     eps_hat ~ E[eps | x_t]                 ("Denoising Diffusion Probabilistic
                                                      Models", Ho et al., eq. 11)
@@ -16,19 +16,26 @@ all conversions go through that pair and round-trip exactly:
                  eps = (sigma x + alpha v) / (alpha^2 + sigma^2);
   from velocity: x1 = (sigma' x - sigma u) / (alpha sigma' - sigma alpha'),
                  eps = (alpha u - alpha' x) / (alpha sigma' - sigma alpha').
+A network predicting noise or data gives the data prediction directly (no detour through
+the velocity), which is what DDIM and DPM-Solver++ read.
+
+Interpolants. On x_t = a x0 + b x1 + gamma z ("Stochastic Interpolants", Albergo, Boffi &
+Vanden-Eijnden) the velocity b_hat and the score s_hat determine the rest (eq. 2.14-2.17):
+  noise (the denoiser) eta = E[z | x_t] = -gamma s,
+  deterministic velocity v = E[a' x0 + b' x1 | x_t] = b_hat + gamma gamma' s,
+and, since x_t + gamma^2 s = a E[x0 | x_t] + b E[x1 | x_t] and v = a' E[x0 | x_t] +
+b' E[x1 | x_t],
+  data E[x1 | x_t] = (a v - a' (x + gamma^2 s)) / (a b' - a' b),
+defined wherever a b' - a' b != 0 (for gamma = 0 the velocity alone suffices).
 Shapes: x and predictions (B, ...); t () or (B,).
 """
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
-import jax.scipy.linalg
-import jax.scipy.special
 
-from diffjax.paths.gaussian import TINY, marginal_mixture
-from diffjax.paths.interpolants import _time_column
+from diffjax.core import (PREDICTION_NAMES, TINY, Fields, GaussianView, Path, Predictions,
+                          time_column)
 from diffjax.registry import Registry
-from diffjax.solvers.sampling import Fields
 
 PREDICTIONS = Registry("prediction")
 
@@ -40,10 +47,10 @@ class _Coefficients(NamedTuple):
   dsigma: jnp.ndarray
 
 
-def _coefficients(path, t, x):
-  col = lambda c: _time_column(c, x)
-  return _Coefficients(col(path.alpha(t)), col(path.sigma(t)), col(path.dalpha(t)),
-                       col(path.dsigma(t)))
+def _coefficients(view: GaussianView, t, x):
+  col = lambda c: time_column(c, x)
+  return _Coefficients(col(view.alpha(t)), col(view.sigma(t)), col(view.dalpha(t)),
+                       col(view.dsigma(t)))
 
 
 def _safe(c):
@@ -84,56 +91,131 @@ PREDICTIONS.register("velocity", _Prediction(
     _from_velocity, lambda x1, eps, x, c: c.dalpha * x1 + c.dsigma * eps))
 
 
-def convert(value, x, t, path, source: str, target: str):
-  """Converts a `source` prediction at (x, t) on a Gaussian `path` into `target`.
+def convert(value, x, t, view: GaussianView, source: str, target: str):
+  """Converts a `source` prediction at (x, t) on a Gaussian path into `target`.
 
-  value, x: (B, ...); t: () or (B,); source, target: names in `PREDICTIONS`.
+  value, x: (B, ...); t: () or (B,); view: `path.gaussian`; source, target: names in
+  `PREDICTIONS`.
   """
   src, dst = PREDICTIONS.get(source), PREDICTIONS.get(target)
   if source == target:
     return value
-  c = _coefficients(path, t, x)
+  c = _coefficients(view, t, x)
   x1, eps = src.to_pair(value, x, c)
   return dst.from_pair(x1, eps, x, c)
 
 
-def prediction_mse_factor(path, t, prediction: str):
+def gaussian_target(view: GaussianView, t, x1, eps, prediction: str):
+  """(x_t, target): the noisy point alpha x1 + sigma eps and what a network predicting
+  `prediction` regresses there. t: (B,); x1, eps: (B, ...)."""
+  c = _coefficients(view, t, x1)
+  xt = c.alpha * x1 + c.sigma * eps
+  return xt, PREDICTIONS.get(prediction).from_pair(x1, eps, xt, c)
+
+
+def prediction_mse_factor(view: GaussianView, t, prediction: str):
   """c(t) with |pred_hat - pred|^2 = c(t) |eps_hat - eps|^2 for a fixed x_t (t: (B,)).
 
   data: (sigma/alpha)^2; score: 1/sigma^2; v: ((alpha^2 + sigma^2)/alpha)^2;
   velocity: (sigma lambda')^2; noise: 1. Used to move a weighting between predictions.
   """
   PREDICTIONS.get(prediction)
-  a, s = path.alpha(t), path.sigma(t)
+  a, s = view.alpha(t), view.sigma(t)
   factors = {
       "noise": lambda: jnp.ones_like(a),
       "data": lambda: (s / _safe(a)) ** 2,
       "score": lambda: 1 / _safe(s) ** 2,
       "v": lambda: ((a ** 2 + s ** 2) / _safe(a)) ** 2,
-      "velocity": lambda: (s * path.dlog_snr(t)) ** 2,
+      "velocity": lambda: (s * view.dlog_snr(t)) ** 2,
   }
   return factors[prediction]()
 
 
-def gaussian_fields(predict, path, prediction: str) -> Fields:
-  """Fields(velocity, score) of a network predicting `prediction`: predict(x, t) -> (B, ...)."""
+def gaussian_predictions(value, x, t, view: GaussianView, prediction: str) -> Predictions:
+  """Every prediction (velocity, score, data, noise) from one `prediction` at (x, t)."""
+  c = _coefficients(view, t, x)
+  x1, eps = PREDICTIONS.get(prediction).to_pair(value, x, c)
+  return Predictions(velocity=c.dalpha * x1 + c.dsigma * eps, score=-eps / _safe(c.sigma),
+                     data=x1, noise=eps)
+
+
+def gaussian_fields(predict, path: Path, prediction: str) -> Fields:
+  """Fields of a network predicting `prediction` (a `PREDICTIONS` name) on a Gaussian
+  path: predict(x, t) -> (B, ...); one call gives velocity, score, data and noise."""
   PREDICTIONS.get(prediction)
-
-  def velocity_and_score(x, t):
-    out = predict(x, t)
-    return (convert(out, x, t, path, prediction, "velocity"),
-            convert(out, x, t, path, prediction, "score"))
-
-  return Fields(
-      velocity=lambda x, t: convert(predict(x, t), x, t, path, prediction, "velocity"),
-      score=lambda x, t: convert(predict(x, t), x, t, path, prediction, "score"),
-      velocity_and_score=velocity_and_score)
+  view = path.gaussian
+  if view is None:
+    raise ValueError(f"gaussian_fields needs a Gaussian path; got {path.name!r}.")
+  return Fields(lambda x, t: gaussian_predictions(predict(x, t), x, t, view, prediction),
+                ("velocity", "score", "data", "noise"))
 
 
-def data_prediction(fields: Fields, path, x, t):
-  """x1_hat = E[x1 | x_t] from the velocity field (defined whenever lambda' > 0, including
-  alpha(t) = 0): x1 = (sigma' x - sigma v) / (alpha sigma' - sigma alpha'). One field call."""
-  return convert(fields.velocity(x, t), x, t, path, "velocity", "data")
+def interpolant_predictions(path: Path, x, t, velocity, score=None) -> Predictions:
+  """Predictions on an interpolant from its velocity b and, when gamma != 0, its score s
+  (module docstring). Without a score (and gamma != 0) only the velocity is known."""
+  if path.has_noise and score is None:
+    return Predictions(velocity=velocity)
+  col = lambda c: time_column(jnp.broadcast_to(c, jnp.shape(t)), x)
+  a, b, g = (col(c) for c in path.coefficients(t))
+  da, db, _ = (col(c) for c in path.coefficient_derivatives(t))
+  if score is None:
+    deterministic, mixed, noise = velocity, x, None
+  else:
+    deterministic = velocity + col(path.gamma_gamma_derivative(t)) * score
+    mixed = x + g ** 2 * score
+    noise = -g * score
+  data = (a * deterministic - da * mixed) / _safe(a * db - da * b)
+  return Predictions(velocity=velocity, score=score, data=data, noise=noise)
+
+
+def velocity_fields(predict, path: Path) -> Fields:
+  """Fields of a network predicting the velocity on any path: on a Gaussian path every
+  prediction; on an interpolant with gamma = 0 also the data prediction."""
+  if path.gaussian is not None:
+    return gaussian_fields(predict, path, "velocity")
+  if path.has_noise:
+    return Fields.of(velocity=predict)
+  return Fields(lambda x, t: interpolant_predictions(path, x, t, predict(x, t)),
+                ("velocity", "data"))
+
+
+_CONTINUOUS = ("velocity", "score", "data", "noise")
+
+
+def complete(fields: Fields, path) -> Fields:
+  """`fields` with every continuous prediction that `path` lets one derive exactly from
+  those given (the given ones are kept as they are). On a Gaussian path any one of data,
+  noise, velocity or score gives all four; on an interpolant the velocity (and the score,
+  when gamma != 0) give the data prediction and the noise. Other fields (token logits, a
+  path that is not a `Path`) are returned unchanged."""
+  names = set(fields.names)
+  if not isinstance(path, Path) or "logits" in names or set(_CONTINUOUS) <= names:
+    return fields
+  view = path.gaussian
+  evaluate = fields.evaluate
+  if view is not None:
+    source = next((n for n in ("data", "noise", "velocity", "score") if n in names), None)
+    if source is None:
+      return fields
+    derive = lambda x, t, out: gaussian_predictions(getattr(out, source), x, t, view, source)
+    derived = _CONTINUOUS
+  elif "velocity" in names and (not path.has_noise or "score" in names):
+    derive = lambda x, t, out: interpolant_predictions(path, x, t, out.velocity, out.score)
+    derived = ("velocity", "score", "data", "noise") if path.has_noise else (
+        "velocity", "data")
+  else:
+    return fields
+
+  def completed(x, t):
+    out = evaluate(x, t)
+    full = derive(x, t, out)
+    return full._replace(**{n: getattr(out, n) for n in fields.names})
+
+  return Fields(completed, _ordered(names | set(derived)))
+
+
+def _ordered(names):
+  return tuple(n for n in PREDICTION_NAMES if n in names)
 
 
 # ----- EDM preconditioning ("Elucidating the Design Space...", Karras et al., Table 1) -----
@@ -151,43 +233,15 @@ def edm_preconditioning(noise_level, sigma_data=0.5):
   return c_skip, c_out, c_in, c_noise
 
 
-def edm_denoiser(apply_fn, params, path, sigma_data=0.5, cond=None):
+def edm_denoiser(apply_fn, params, view: GaussianView, sigma_data=0.5, cond=None):
   """x1_hat(x, t) = c_skip x~ + c_out F(c_in x~, c_noise) with x~ = x / alpha and noise level
   sigma~ = sigma / alpha (Karras et al., eq. 7 and Table 1, on the scaled variable of
   their eq. 4); the network F receives c_noise as its time input. t: () or (B,)."""
   def denoise(x, t):
-    a = _time_column(path.alpha(t), x)
-    level = path.sigma(t) / _safe(path.alpha(t))
+    col = lambda c: time_column(c, x)
+    level = view.sigma(t) / _safe(view.alpha(t))
     c_skip, c_out, c_in, c_noise = edm_preconditioning(level, sigma_data)
-    col = lambda c: _time_column(c, x)
-    x_scaled = x / _safe(a)
+    x_scaled = x / _safe(col(view.alpha(t)))
     out = apply_fn(params, col(c_in) * x_scaled, c_noise, cond)
     return col(c_skip) * x_scaled + col(c_out) * out
   return denoise
-
-
-# ----- exact fields of a Gaussian-mixture target (test and benchmark oracle) -----
-def gaussian_mixture_fields(mixture, path) -> Fields:
-  """Exact velocity and score of x_t when x1 ~ `mixture` (a `GaussianMixture`, (K, D)).
-
-  rho_t is the mixture with means alpha mu_k and covariances alpha^2 C_k + sigma^2 I
-  ("Stochastic Interpolants", Albergo et al., the Gaussian-mixture oracle with gamma = 0);
-  E[x1 | x_t] = sum_k r_k (mu_k + alpha C_k (alpha^2 C_k + sigma^2 I)^{-1} (x - alpha mu_k))
-  and velocity = alpha' E[x1 | x] - sigma' sigma score need no division by alpha or sigma.
-  x: (B, D), t scalar.
-  """
-  def score(x, t):
-    return marginal_mixture(path, mixture, t).score(x)
-
-  def velocity_and_score(x, t):
-    a = path.alpha(t)
-    marg = marginal_mixture(path, mixture, t)
-    log_comp, precision_diff = marg.component_terms(x)
-    resp = jax.nn.softmax(log_comp, axis=-1)                              # (B, K)
-    gain = -a * jnp.einsum("kij,bkj->bki", mixture.covariances, precision_diff)
-    posterior_mean = jnp.einsum("bk,bkd->bd", resp, mixture.means[None] + gain)
-    s = jnp.einsum("bk,bkd->bd", resp, precision_diff)
-    return path.dalpha(t) * posterior_mean - path.dsigma(t) * path.sigma(t) * s, s
-
-  return Fields(velocity=lambda x, t: velocity_and_score(x, t)[0], score=score,
-                velocity_and_score=velocity_and_score)

@@ -18,9 +18,11 @@ import math
 import jax
 import jax.numpy as jnp
 
+from diffjax.core import Fields
 from diffjax.registry import Registry
-from diffjax.solvers.adaptive import dopri5
-from diffjax.solvers.ode import solve_ode
+from diffjax.solvers.adaptive import dopri5_stepper
+from diffjax.solvers.integrate import integrate
+from diffjax.solvers.ode import runge_kutta
 
 DIVERGENCES = Registry("divergence estimator")
 PROBES = Registry("Hutchinson probe")
@@ -59,7 +61,7 @@ def log_likelihood(velocity, x, *, source_log_prob, key=None, divergence="exact"
     velocity: field v(x, t) on (B, ...) states, t a scalar.
     x: (B, ...) data points at t = 1.
     source_log_prob: (B, ...) -> (B,) log-density of the source rho_0 (e.g. a Gaussian
-      path's `prior_log_prob`).
+      path's `source_log_prob`).
     key: PRNG key for the Hutchinson probe (unused for the exact divergence).
     divergence: "exact" or "hutchinson"; probe: "rademacher" or "gaussian".
     solver: a fixed-step `ODE_SOLVERS` name on a uniform grid of `num_steps`, or "dopri5"
@@ -84,13 +86,12 @@ def log_likelihood(velocity, x, *, source_log_prob, key=None, divergence="exact"
 
   state = jnp.concatenate([x.reshape(batch, d), jnp.zeros((batch, 1), x.dtype)], axis=1)
   if solver == "dopri5":
-    out, stats = dopri5(augmented, state, 1.0, 0.0, rtol=rtol, atol=atol,
-                        max_steps=max_steps)
-    nfe = stats.nfe
+    stepper = dopri5_stepper(rtol=rtol, atol=atol, max_steps=max_steps)
+    ts = jnp.asarray([1.0, 0.0])
   else:
-    from diffjax.solvers.ode import ODE_SOLVERS  # pylint: disable=g-import-not-at-top
-    out = solve_ode(augmented, state, jnp.linspace(1.0, 0.0, num_steps + 1), solver)
-    nfe = ODE_SOLVERS.get(solver).evals_per_step * num_steps
+    stepper = runge_kutta(solver)
+    ts = jnp.linspace(1.0, 0.0, num_steps + 1)
+  out, _, nfe, _ = integrate(stepper, Fields.of(velocity=augmented), state, ts)
   x_source = out[:, :d].reshape(x.shape)
   # out[:, d] = int_1^0 div dt = -int_0^1 div dt.
   return source_log_prob(x_source) + out[:, d], x_source, nfe

@@ -12,7 +12,8 @@ import pytest
 
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
-from diffjax.solvers import Fields, sample, solve_ode, uniform_grid
+from diffjax.core import Fields
+from diffjax.solvers import integrate, runge_kutta, sample, uniform_grid
 
 D, S = 3, 0.5
 M = jnp.array([2.0, -1.0, 0.5])
@@ -38,8 +39,8 @@ def draw(key, n):
 def test_linear_path_boundaries_and_velocity():
   path = build_path("linear")
   x0, x1 = draw(jax.random.PRNGKey(0), 8)
-  np.testing.assert_allclose(path.sample(0.0, x0, x1), x0)
-  np.testing.assert_allclose(path.sample(1.0, x0, x1), x1)
+  np.testing.assert_allclose(path.interpolate(0.0, x0, x1), x0)
+  np.testing.assert_allclose(path.interpolate(1.0, x0, x1), x1)
   t = jnp.linspace(0, 1, 8)
   np.testing.assert_allclose(path.conditional_velocity(t, x0, x1), x1 - x0, atol=1e-6)
 
@@ -60,7 +61,7 @@ def test_loss_is_minimised_by_the_exact_velocity():
 @pytest.mark.parametrize("method, steps, tol", [("euler", 200, 0.02), ("heun", 20, 5e-3)])
 def test_ode_samplers_transport_source_to_target(method, steps, tol):
   x0, _ = draw(jax.random.PRNGKey(3), 20_000)
-  result = sample(method, Fields(exact_velocity), build_path("linear"), x0,
+  result = sample(method, Fields.of(velocity=exact_velocity), build_path("linear"), x0,
                   jax.random.PRNGKey(4), num_steps=steps)
   # The flow map is known exactly: x1 = m + s x0.
   np.testing.assert_allclose(result.x, M[None] + S * x0, atol=tol)
@@ -71,8 +72,9 @@ def test_ode_samplers_transport_source_to_target(method, steps, tol):
 def test_fixed_step_convergence_order(method, order):
   x0, _ = draw(jax.random.PRNGKey(5), 64)
   exact = M[None] + S * x0
-  errors = [float(jnp.max(jnp.abs(solve_ode(exact_velocity, x0, uniform_grid(n), method)
-                                  - exact))) for n in (16, 32, 64)]
+  solve = lambda n: integrate(runge_kutta(method), Fields.of(velocity=exact_velocity), x0,
+                             uniform_grid(n)).x
+  errors = [float(jnp.max(jnp.abs(solve(n) - exact))) for n in (16, 32, 64)]
   rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
   np.testing.assert_allclose(rates, order, atol=0.15)
 
@@ -80,11 +82,13 @@ def test_fixed_step_convergence_order(method, order):
 def test_solver_refuses_a_field_of_the_wrong_shape():
   with pytest.raises(ValueError, match=r"returned shape \(4, 2\) for a state of shape "
                      r"\(4, 3\)"):
-    solve_ode(lambda x, t: x[:, :2], jnp.zeros((4, 3)), uniform_grid(4), "euler")
+    integrate(runge_kutta("euler"), Fields.of(velocity=lambda x, t: x[:, :2]),
+              jnp.zeros((4, 3)), uniform_grid(4))
 
 
 @pytest.mark.parametrize("grid, message", [
     (np.array([0.0, 0.5, 1.5]), "must lie in"), (np.array([0.0, 0.7, 0.5, 1.0]), "monotone")])
 def test_solver_refuses_bad_time_grids(grid, message):
   with pytest.raises(ValueError, match=message):
-    solve_ode(exact_velocity, jnp.zeros((4, D)), grid, "euler")
+    integrate(runge_kutta("euler"), Fields.of(velocity=exact_velocity), jnp.zeros((4, D)),
+              grid)

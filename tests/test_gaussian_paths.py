@@ -11,14 +11,14 @@ from diffjax.objectives import build_objective
 from diffjax.paths import PATHS, build_path
 from diffjax.registry import UnknownComponentError
 
-GAUSSIAN = {"vp": {}, "sub_vp": {}, "cosine": {}, "ve": {"sigma_max": 5.0},
+GAUSSIAN = {"vp": {}, "sub_vp": {}, "iddpm_cosine": {}, "ve": {"sigma_max": 5.0},
             "edm": {"sigma_max": 5.0}, "rectified_flow": {}}
 TS = jnp.linspace(0.0, 1.0, 41)
 
 
 @pytest.mark.parametrize("name", sorted(GAUSSIAN))
 def test_schedules_finite_monotone_and_derivatives_match_finite_differences(name):
-  path = build_path(name, **GAUSSIAN[name])
+  path = build_path(name, **GAUSSIAN[name]).gaussian
   for fn in (path.alpha, path.sigma, path.dalpha, path.dsigma):
     assert np.all(np.isfinite(np.asarray(fn(TS))))
   lam = np.asarray(path.log_snr(TS))
@@ -34,7 +34,7 @@ def test_schedules_finite_monotone_and_derivatives_match_finite_differences(name
 
 
 def test_vp_and_sub_vp_match_score_sde_closed_forms():
-  vp, sub = build_path("vp"), build_path("sub_vp")
+  vp, sub = build_path("vp").gaussian, build_path("sub_vp").gaussian
   t = jnp.linspace(0.0, 1.0, 11)
   s = 1 - (1 - 1e-3) * np.asarray(t, np.float64)                      # the documented map to score-SDE time
   log_alpha = -(0.25 * s ** 2 * (20 - 0.1) + 0.5 * s * 0.1)
@@ -52,12 +52,13 @@ def test_vp_and_sub_vp_match_score_sde_closed_forms():
 
 
 def test_ve_and_edm_match_their_papers():
-  ve = build_path("ve", sigma_min=0.01, sigma_max=50.0)
+  ve_path = build_path("ve", sigma_min=0.01, sigma_max=50.0)
+  ve = ve_path.gaussian
   np.testing.assert_allclose(ve.sigma(jnp.array([0.0, 1.0])), [50.0, 0.01], rtol=1e-5)
-  np.testing.assert_allclose(float(ve.prior_std), 50.0, rtol=1e-5)
+  np.testing.assert_allclose(float(ve_path.source_std), 50.0, rtol=1e-5)
   np.testing.assert_allclose(ve.forward_sde(0.3)[1] ** 2,
                              2 * ve.sigma(0.3) ** 2 * math.log(5000), rtol=1e-4)
-  edm = build_path("edm")
+  edm = build_path("edm").gaussian
   i = jnp.arange(11)
   karras = (80 ** (1 / 7) + i / 10 * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7   # eq. 5
   np.testing.assert_allclose(edm.sigma(i / 10), karras, rtol=1e-4)
@@ -67,7 +68,7 @@ def test_ve_and_edm_match_their_papers():
 def test_marginals_match_monte_carlo_of_the_forward_sde(name):
   """Simulate dx = f x ds + g dW (ds = -dt) from x1 at t = 1 down to t = 0.3 and compare the
   law with N(alpha x1, sigma^2 I): 4 standard errors plus 3% discretisation slack."""
-  path = build_path(name, **GAUSSIAN[name])
+  path = build_path(name, **GAUSSIAN[name]).gaussian
   x1 = jnp.array([1.5, -2.0])
   n, steps, t_end = 4000, 400, 0.3
   ts = jnp.linspace(1.0, t_end, steps + 1)
@@ -90,31 +91,47 @@ def test_marginals_match_monte_carlo_of_the_forward_sde(name):
 
 
 @pytest.mark.parametrize("name", sorted(GAUSSIAN))
-def test_interpolant_interface_and_flow_matching(name):
+def test_one_sided_path_interface_and_flow_matching(name):
   path = build_path(name, **GAUSSIAN[name])
+  view = path.gaussian
   key = jax.random.PRNGKey(1)
   x1 = jax.random.normal(key, (8, 2)) + 3.0
-  x0 = path.prior_sample(jax.random.PRNGKey(2), (8, 2))
-  np.testing.assert_allclose(np.std(path.prior_sample(key, (20000, 1))),
-                             float(path.prior_std), rtol=0.03)
-  # At t = 0 the path starts at the prior sample (a(0) = 1), and b = alpha.
-  np.testing.assert_allclose(path.sample(0.0, x0, x1) - float(path.alpha(0.0)) * x1, x0,
-                             rtol=1e-5, atol=1e-4 * float(path.prior_std))
+  x0 = path.source_sample(jax.random.PRNGKey(2), (8, 2))
+  np.testing.assert_allclose(np.std(path.source_sample(key, (20000, 1))),
+                             float(path.source_std), rtol=0.03)
+  # At t = 0 the path starts at the source sample (a(0) = 1), and b = alpha.
+  np.testing.assert_allclose(path.interpolate(0.0, x0, x1) - float(view.alpha(0.0)) * x1, x0,
+                             rtol=1e-5, atol=1e-4 * float(path.source_std))
   t = jnp.full((8,), 0.4)
-  dt = jax.jvp(lambda s: path.sample(s, x0, x1), (t,), (jnp.ones_like(t),))[1]
+  dt = jax.jvp(lambda s: path.interpolate(s, x0, x1), (t,), (jnp.ones_like(t),))[1]
   np.testing.assert_allclose(path.conditional_velocity(t, x0, x1), dt, rtol=1e-4, atol=1e-4)
-  # x_t = alpha x1 + sigma z with z = x0 / sigma(0).
+  # x_t = alpha x1 + sigma z with z = x0 / sigma(0); sample() draws no extra noise.
   np.testing.assert_allclose(
-      path.sample(t, x0, x1), path.alpha(0.4) * x1 + path.sigma(0.4) * x0 / path.prior_std,
+      path.interpolate(t, x0, x1), view.alpha(0.4) * x1 + view.sigma(0.4) * x0 / path.source_std,
       rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(path.sample(key, t, x0, x1), path.interpolate(t, x0, x1))
   objective = build_objective("flow_matching", path)
   loss, _ = objective.loss(lambda p, x, t, c: p * x, 0.5, key, x0, x1)
   assert np.isfinite(float(loss))
 
 
+def test_iddpm_cosine_keeps_float32_precision_at_the_data_end():
+  """sigma(t) against a float64 evaluation of Nichol & Dhariwal's schedule: 1e-5 relative
+  at every t including t = 1, where sqrt(1 - alpha^2) in float32 was 3e-3 off."""
+  view = build_path("iddpm_cosine").gaussian
+  t = np.linspace(0.0, 1.0, 21)
+  s = 0.9946 - (0.9946 - 1e-4) * t
+  f = lambda s: np.cos((s + 0.008) / 1.008 * np.pi / 2)
+  alpha = f(s) / f(0.0)
+  np.testing.assert_allclose(view.alpha(jnp.asarray(t, jnp.float32)), alpha, rtol=1e-5)
+  np.testing.assert_allclose(view.sigma(jnp.asarray(t, jnp.float32)),
+                             np.sqrt(1 - alpha ** 2), rtol=1e-5)
+
+
 def test_unknown_path_lists_valid_names():
   with pytest.raises(UnknownComponentError) as info:
     build_path("vpp")
-  for name in ("vp", "sub_vp", "cosine", "ve", "edm", "rectified_flow"):
+  for name in ("vp", "sub_vp", "iddpm_cosine", "ve", "edm", "rectified_flow", "lipman",
+               "one_sided_trigonometric"):
     assert name in str(info.value)
   assert set(GAUSSIAN) <= set(PATHS.names())

@@ -5,15 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffjax.data import InterpolantOracle, isotropic_mixture
+from diffjax.data import MixtureOracle, isotropic_mixture
 from diffjax.paths import build_path
-from diffjax.solvers import SAMPLERS
+from diffjax.core import Fields
+from diffjax.solvers import sample
 
 RHO0 = isotropic_mixture([0.3, 0.7], [[-1.0, 0.0], [1.0, 1.0]], [0.6, 0.8])
 RHO1 = isotropic_mixture([0.5, 0.2, 0.3], [[3.0, 0.0], [0.0, 3.0], [-2.0, -2.0]],
                          [0.4, 0.5, 0.3])
 PATHS = [("linear", dict(gamma="sqrt")), ("trigonometric", {}), ("encoder_decoder", {}),
-         ("vp_cosine", dict(gamma="sigmoid_bump", gamma_scale=0.5))]
+         ("vp_cfm", dict(gamma="sigmoid_bump", gamma_scale=0.5))]
 
 
 def _mixture_log_prob(mixture, x):
@@ -24,7 +25,7 @@ def _mixture_log_prob(mixture, x):
 
 
 def _oracle(name, options):
-  return InterpolantOracle(build_path(name, **options), RHO0, RHO1)
+  return MixtureOracle(build_path(name, **options), RHO0, RHO1)
 
 
 @pytest.mark.parametrize("name,options", PATHS)
@@ -67,7 +68,7 @@ def test_score_is_gradient_of_log_density_and_relations_hold():
     gg = oracle.path.gamma_gamma_derivative(t)
     g = oracle.path.coefficients(t)[2]
     return (s - grad, oracle.velocity(x, t) - (oracle.deterministic_velocity(x, t) - gg * s),
-            oracle.denoiser(x, t) + g * s)
+            oracle.noise(x, t) + g * s)
 
   for t in (0.0, 0.4, 1.0):
     for err in check(jnp.float32(t)):
@@ -102,8 +103,8 @@ def _moments_match(samples, mixture, n_ref=20_000, key=jax.random.PRNGKey(7)):
 def test_samplers_transport_rho0_to_rho1_with_oracle_fields(sampler, options):
   oracle = _oracle("linear", dict(gamma="sqrt"))
   x0 = RHO0.sample(jax.random.PRNGKey(3), 2000)
-  run = jax.jit(lambda x, k: SAMPLERS.get(sampler)(oracle.fields(), oracle.path, x, k,
-                                                   **options).x)
+  run = jax.jit(lambda x, k: sample(sampler, oracle.fields(), oracle.path, x, k,
+                                    **options).x)
   x1 = run(x0, jax.random.PRNGKey(4))
   _moments_match(x1, RHO1)
 
@@ -111,9 +112,8 @@ def test_samplers_transport_rho0_to_rho1_with_oracle_fields(sampler, options):
 def test_moment_check_detects_a_wrong_transport():
   """The statistical check above has power: a slightly wrong field fails it."""
   oracle = _oracle("linear", dict(gamma="sqrt"))
-  wrong = oracle.fields()._replace(velocity=lambda x, t: 0.85 * oracle.velocity(x, t))
-  x1 = jax.jit(lambda x: SAMPLERS.get("heun")(wrong, oracle.path, x, None,
-                                               num_steps=40).x)(
+  wrong = Fields.of(velocity=lambda x, t: 0.85 * oracle.velocity(x, t))
+  x1 = jax.jit(lambda x: sample("heun", wrong, oracle.path, x, None, num_steps=40).x)(
       RHO0.sample(jax.random.PRNGKey(3), 2000))
   with pytest.raises(AssertionError):
     _moments_match(x1, RHO1)

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffjax.data import GaussianMixture, InterpolantOracle
-from diffjax.fields import gaussian_mixture_fields
+from diffjax.data import GaussianMixture, MixtureOracle, mixture_oracle
+
 from diffjax.likelihood import bits_per_dim, log_likelihood, make_log_likelihood
-from diffjax.paths import build_path, marginal_mixture
+from diffjax.paths import build_path
 
 MIX = GaussianMixture(jnp.array([0.4, 0.6]), jnp.array([[-1.5, 0.0], [1.5, 0.5]]),
                       jnp.array([[[0.5, 0.1], [0.1, 0.4]], [[0.3, 0.0], [0.0, 0.6]]]))
@@ -21,28 +21,28 @@ def test_gmm_log_likelihood_matches_exact_log_density(path_name, solver):
   """|ODE log-likelihood - exact log rho_1| < 0.01 nats per point (float32, rtol 1e-5 or
   Heun with 200 steps)."""
   path = build_path(path_name)
-  fields = gaussian_mixture_fields(MIX, path)
-  source = lambda x: marginal_mixture(path, MIX, 0.0).log_prob(x)
+  fields = mixture_oracle(path, MIX).fields()
+  source = lambda x: mixture_oracle(path, MIX).marginal(0.0).log_prob(x)
   fn = make_log_likelihood(fields.velocity, source, solver=solver, num_steps=200,
                            rtol=1e-5, atol=1e-5)
-  x = marginal_mixture(path, MIX, 1.0).sample(jax.random.PRNGKey(0), 64)
+  x = mixture_oracle(path, MIX).marginal(1.0).sample(jax.random.PRNGKey(0), 64)
   log_p, _, nfe = fn(x)
-  exact = marginal_mixture(path, MIX, 1.0).log_prob(x)
+  exact = mixture_oracle(path, MIX).marginal(1.0).log_prob(x)
   np.testing.assert_allclose(log_p, exact, atol=1e-2)
   assert int(nfe) > 0
 
 
 def test_hutchinson_agrees_with_exact_divergence_within_standard_error():
   path = build_path("vp")
-  fields = gaussian_mixture_fields(MIX, path)
-  x = marginal_mixture(path, MIX, 1.0).sample(jax.random.PRNGKey(1), 4)
+  fields = mixture_oracle(path, MIX).fields()
+  x = mixture_oracle(path, MIX).marginal(1.0).sample(jax.random.PRNGKey(1), 4)
   exact, _, _ = jax.jit(lambda x: log_likelihood(
-      fields.velocity, x, source_log_prob=path.prior_log_prob, num_steps=50))(x)
+      fields.velocity, x, source_log_prob=path.source_log_prob, num_steps=50))(x)
   repeats = 256
   xs = jnp.repeat(x, repeats, axis=0)
   for probe in ("rademacher", "gaussian"):
     estimate, _, _ = jax.jit(lambda x, k: log_likelihood(
-        fields.velocity, x, source_log_prob=path.prior_log_prob, key=k, num_steps=50,
+        fields.velocity, x, source_log_prob=path.source_log_prob, key=k, num_steps=50,
         divergence="hutchinson", probe=probe))(xs, jax.random.PRNGKey(2))
     estimate = np.asarray(estimate).reshape(4, repeats)
     se = estimate.std(1) / math.sqrt(repeats)
@@ -73,8 +73,8 @@ def test_bits_per_dim():
                              rtol=1e-6)
   path = build_path("rectified_flow")
   gauss = GaussianMixture(jnp.ones((1,)), jnp.zeros((1, 3)), 0.36 * jnp.eye(3)[None])
-  fields = gaussian_mixture_fields(gauss, path)
-  ode_log_p = make_log_likelihood(fields.velocity, path.prior_log_prob, solver="heun",
+  fields = mixture_oracle(path, gauss).fields()
+  ode_log_p = make_log_likelihood(fields.velocity, path.source_log_prob, solver="heun",
                                   num_steps=100)
   bpd_ode = bits_per_dim(lambda x: ode_log_p(x)[0], jax.random.PRNGKey(6), data)
   bpd_exact = bits_per_dim(gauss.log_prob,
@@ -101,7 +101,7 @@ def test_interpolant_log_likelihood_matches_exact_log_density(name, options):
   from log rho_0 equals the exact log rho_1 within 0.01 nats per point."""
   rho0 = GaussianMixture(jnp.array([0.5, 0.5]), jnp.array([[0.0, -1.0], [0.0, 1.0]]),
                          jnp.array([[[0.3, 0.0], [0.0, 0.2]], [[0.2, 0.05], [0.05, 0.3]]]))
-  oracle = InterpolantOracle(build_path(name, **options), rho0, MIX)
+  oracle = MixtureOracle(build_path(name, **options), rho0, MIX)
   fn = make_log_likelihood(oracle.velocity, rho0.log_prob, solver="dopri5", rtol=1e-5,
                            atol=1e-5)
   x = MIX.sample(jax.random.PRNGKey(4), 64)

@@ -28,8 +28,9 @@ def test_class_conditioning():
   b = model.apply(params, x, 0.5, jnp.array([0, 2]))
   np.testing.assert_allclose(a[0], b[0], rtol=1e-6)
   assert not np.allclose(a[1], b[1])
-  with pytest.raises(ValueError, match="class-conditional"):
-    model.apply(params, x, 0.5)
+  # No labels: the unconditional model, i.e. the null class 3 of condition dropout.
+  np.testing.assert_array_equal(model.apply(params, x, 0.5),
+                                model.apply(params, x, 0.5, jnp.array([3, 3])))
 
 
 def test_bad_inputs_are_refused():
@@ -39,6 +40,8 @@ def test_bad_inputs_are_refused():
     build_model("mlp", (8, 8, 1))
   with pytest.raises(UnknownComponentError, match="Unknown model 'mpl'"):
     build_model("mpl", (2,))
+  with pytest.raises(ValueError, match=r"model.width must be an integer >= 1; got 0"):
+    build_model("mlp", (2,), width=0)
   model = build_model("mlp", (2,), width=8, depth=1)
   with pytest.raises(ValueError, match=r"t must be a scalar or have shape \(4,\)"):
     model.apply(model.init(jax.random.PRNGKey(0)), jnp.zeros((4, 2)), jnp.zeros(3))

@@ -1,6 +1,7 @@
-"""DDIM and DPM-Solver++ (1S, 2M) reproduce diffusers' PyTorch schedulers step by step on
-the same discrete DDPM schedule and the same model (the exact noise prediction of a
-Gaussian mixture), to float32 tolerance. Skips only if diffusers/torch are not installed."""
+"""DDIM, DPM-Solver++ (1S, 2M) and UniPC (bh1 / bh2, orders 2 and 3) reproduce diffusers'
+PyTorch schedulers step by step on the same discrete DDPM schedule and the same model (the
+exact noise prediction of a Gaussian mixture, read by our samplers as a data prediction
+directly), to float32 tolerance. Skips only if diffusers/torch are not installed."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,8 +9,9 @@ import pytest
 
 from diffjax.data import isotropic_mixture
 
-from diffjax.paths import GaussianPath
-from diffjax.solvers import SAMPLERS, Fields
+from diffjax.fields import gaussian_fields
+from diffjax.paths import gaussian_path
+from diffjax.solvers import sample
 
 diffusers = pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
@@ -29,23 +31,19 @@ _gmm_noise_jit = jax.jit(_gmm_noise)
 
 
 def _knot_path(alphas, sigmas):
-  """A Gaussian path through the scheduler's (alpha, sigma) at t_i = i / N. Its
-  derivatives are set to (1, -1): the exact fields below are built with the same values,
-  so `data_prediction` returns exactly the model's x1 prediction, which is all an
-  exponential integrator uses."""
+  """A Gaussian path through the scheduler's (alpha, sigma) at t_i = i / N. Its derivatives
+  are irrelevant (set to (1, -1)): the fields below read the noise model's data prediction
+  directly, which is all an exponential integrator uses."""
   ts = jnp.linspace(0.0, 1.0, alphas.shape[0])
-  return GaussianPath("diffusers_knots", lambda t: jnp.interp(t, ts, alphas),
-                      lambda t: jnp.interp(t, ts, sigmas), dalpha_fn=jnp.ones_like,
-                      dsigma_fn=lambda t: -jnp.ones_like(t)), ts
+  return gaussian_path("diffusers_knots", lambda t: jnp.interp(t, ts, alphas),
+                       lambda t: jnp.interp(t, ts, sigmas), dalpha=jnp.ones_like,
+                       dsigma=lambda t: -jnp.ones_like(t)), ts
 
 
 def _fields(path):
-  def velocity(x, t):
-    a, s = path.alpha(t), path.sigma(t)
-    eps = _gmm_noise(x, a, s)
-    x1 = (x - s * eps) / a
-    return x1 - eps                     # alpha' x1 + sigma' eps with (alpha', sigma') = (1, -1)
-  return Fields(velocity=velocity)
+  view = path.gaussian
+  return gaussian_fields(lambda x, t: _gmm_noise(x, view.alpha(t), view.sigma(t)), path,
+                         "noise")
 
 
 def _run_diffusers(scheduler, x0, alpha_sigma_at):
@@ -79,8 +77,8 @@ def test_ddim_matches_diffusers_ddim_scheduler():
   sigmas = jnp.asarray(np.sqrt(1 - alpha_bar), jnp.float32)
   theirs = _run_diffusers(scheduler, _x0(), lambda i, _: (alphas[i], sigmas[i]))
   path, ts = _knot_path(alphas, sigmas)
-  ours = SAMPLERS.get("ddim")(_fields(path), path, _x0(), None, num_steps=NUM_STEPS,
-                              grid=ts, return_trajectory=True).trajectory
+  ours = sample("ddim", _fields(path), path, _x0(), None, num_steps=NUM_STEPS,
+                grid=ts, return_trajectory=True).trajectory
   _compare(ours, theirs)
 
 
@@ -98,6 +96,31 @@ def test_dpm_solver_pp_matches_diffusers_multistep_scheduler(order):
   theirs = _run_diffusers(scheduler, _x0(), lambda i, _: (alphas[i], sigmas[i]))
   path, ts = _knot_path(alphas, sigmas)
   name = "dpm_solver_pp_1s" if order == 1 else "dpm_solver_pp_2m"
-  ours = SAMPLERS.get(name)(_fields(path), path, _x0(), None, num_steps=NUM_STEPS, grid=ts,
-                            return_trajectory=True, lower_order_final=True).trajectory
+  ours = sample(name, _fields(path), path, _x0(), None, num_steps=NUM_STEPS, grid=ts,
+                return_trajectory=True, lower_order_final=True).trajectory
+  _compare(ours, theirs)
+
+
+def _sigma_levels(scheduler):
+  level = scheduler.sigmas.numpy().astype(np.float64)          # sigma / alpha, last = 0
+  alpha = 1 / np.sqrt(level ** 2 + 1)
+  return jnp.asarray(alpha, jnp.float32), jnp.asarray(level * alpha, jnp.float32)
+
+
+@pytest.mark.parametrize("order,variant,final", [
+    (2, "bh2", "zero"), (3, "bh2", "zero"), (2, "bh1", "sigma_min")])
+def test_unipc_matches_diffusers_unipc_scheduler(order, variant, final):
+  """(diffusers' bh1 returns NaN when the last sigma is zero, B(h) = -h being infinite
+  there, so bh1 is compared on a grid ending at the schedule's smallest sigma.)"""
+  scheduler = diffusers.UniPCMultistepScheduler(
+      num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+      solver_order=order, solver_type=variant, predict_x0=True, lower_order_final=True,
+      final_sigmas_type=final)
+  scheduler.set_timesteps(NUM_STEPS)
+  alphas, sigmas = _sigma_levels(scheduler)
+  theirs = _run_diffusers(scheduler, _x0(), lambda i, _: (alphas[i], sigmas[i]))
+  path, ts = _knot_path(alphas, sigmas)
+  ours = sample("unipc", _fields(path), path, _x0(), None, num_steps=NUM_STEPS, grid=ts,
+                return_trajectory=True, order=order, variant=variant,
+                lower_order_final=True).trajectory
   _compare(ours, theirs)

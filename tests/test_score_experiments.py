@@ -12,7 +12,7 @@ from configs.score_2d import edm, ve, vp
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
-from diffjax.solvers import SAMPLERS
+from diffjax.solvers import SAMPLERS, sample
 
 CONFIGS = {"vp": vp, "ve": ve, "edm": edm}
 _TRAINED = {}
@@ -58,10 +58,10 @@ def test_trained_fields_run_through_every_sampler(name, tmp_path):
   path, fields = _trained_fields(name, tmp_path)
   samplers = SAMPLERS.names() if name == "vp" else [
       "heun", "dpm_solver_pp_2m", "euler_maruyama", "edm_churn"]
-  x0 = path.prior_sample(jax.random.PRNGKey(0), (128, 2))
+  x0 = path.source_sample(jax.random.PRNGKey(0), (128, 2))
   for sampler in samplers:
-    result = jax.jit(lambda x, k, s=sampler: SAMPLERS.get(s)(
-        fields, path, x, k, num_steps=6, **SAMPLER_OPTIONS.get(s, {})))(
+    result = jax.jit(lambda x, k, s=sampler: sample(
+        s, fields, path, x, k, num_steps=6, **SAMPLER_OPTIONS.get(s, {})))(
             x0, jax.random.PRNGKey(1))
     x = np.asarray(result.x)
     assert x.shape == (128, 2) and np.all(np.isfinite(x)), sampler

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from diffjax import fields as F
-from diffjax.data import isotropic_mixture
+from diffjax.data import isotropic_mixture, mixture_oracle
 from diffjax.objectives import build_objective
 from diffjax.objectives.score_matching import log_snr_uniform_times
 from diffjax.paths import build_path
@@ -19,13 +19,14 @@ MIX = isotropic_mixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.5]], 0.6)
 
 def _batch(path, n=512, seed=0):
   k0, k1 = jax.random.split(jax.random.PRNGKey(seed))
-  return path.prior_sample(k0, (n, 2)), MIX.sample(k1, n)
+  return path.source_sample(k0, (n, 2)), MIX.sample(k1, n)
 
 
 def _network(path, prediction):
   """An arbitrary smooth 'noise network', re-expressed exactly as each prediction."""
   noise_net = lambda x, t: jnp.tanh(x) * (0.5 + t[:, None])
-  return lambda p, x, t, c: F.convert(noise_net(x, t), x, t, path, "noise", prediction)
+  return lambda p, x, t, c: F.convert(noise_net(x, t), x, t, path.gaussian, "noise",
+                                      prediction)
 
 
 @pytest.mark.parametrize("path_name,weighting", list(itertools.product(
@@ -50,13 +51,13 @@ def test_exact_predictor_minimises_the_loss(prediction):
   """Shifting the Bayes-optimal prediction by +-delta raises the loss by E[w] delta^2 >= 0,
   far above Monte Carlo noise because the same samples are used."""
   path = build_path("vp")
-  exact = F.gaussian_mixture_fields(MIX, path)
+  exact = mixture_oracle(path, MIX).fields()
   obj = build_objective("score_matching", path, prediction=prediction, t_min=0.05,
                         t_max=0.95)
 
   def apply(shift, x, t, c):
     score = jax.vmap(lambda xi, ti: exact.score(xi[None], ti)[0])(x, t)
-    return F.convert(score, x, t, path, "score", prediction) + shift
+    return F.convert(score, x, t, path.gaussian, "score", prediction) + shift
 
   x0, x1 = _batch(path, 2048)
   key = jax.random.PRNGKey(2)
@@ -69,9 +70,10 @@ def test_exact_predictor_minimises_the_loss(prediction):
 
 def test_importance_sampling_draws_log_snr_uniformly_and_weights_constant():
   path = build_path("vp")
-  t = log_snr_uniform_times(path, jax.random.PRNGKey(3), 20000)
-  lam = np.asarray(path.log_snr(t))
-  lo, hi = float(path.log_snr(0.0)), float(path.log_snr(1.0))
+  view = path.gaussian
+  t = log_snr_uniform_times(view, jax.random.PRNGKey(3), 20000)
+  lam = np.asarray(view.log_snr(t))
+  lo, hi = float(view.log_snr(0.0)), float(view.log_snr(1.0))
   # Uniform on [lo, hi]: mean and variance with 5-standard-error tolerances.
   n, width = lam.size, hi - lo
   assert abs(lam.mean() - (lo + hi) / 2) < 5 * width / np.sqrt(12 * n)

@@ -5,11 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffjax.data import GaussianMixture, isotropic_mixture
-from diffjax.fields import gaussian_mixture_fields
-from diffjax.paths import build_path, marginal_mixture
+from diffjax.core import Fields
+from diffjax.data import GaussianMixture, isotropic_mixture, mixture_oracle
+from diffjax.paths import build_path
 from diffjax.registry import UnknownComponentError
-from diffjax.solvers import ODE_SOLVERS, SAMPLERS, solve_ode, time_grid
+from diffjax.solvers import (ODE_SOLVERS, SAMPLERS, integrate, runge_kutta, runge_kutta_step,
+                             sample, time_grid)
 
 # A smooth target (overlapping components) for orders, a bimodal one for distributions.
 SMOOTH = GaussianMixture(jnp.array([0.5, 0.5]), jnp.array([[-1.0, 0.0], [1.0, 0.5]]),
@@ -18,8 +19,8 @@ BIMODAL = isotropic_mixture([0.3, 0.7], [[-2.0, 0.0], [2.0, 1.0]], 0.5)
 
 
 def run(name, fields, path, x0, num_steps, key=None, **options):
-  fn = jax.jit(lambda x, k: SAMPLERS.get(name)(fields, path, x, k, num_steps=num_steps,
-                                               **options).x)
+  fn = jax.jit(lambda x, k: sample(name, fields, path, x, k, num_steps=num_steps,
+                                   **options).x)
   return fn(x0, jax.random.PRNGKey(0) if key is None else key)
 
 
@@ -47,7 +48,7 @@ def assert_matches_mixture(x, law, slack=0.05):
 
 
 def _start(path, law, n, seed=1):
-  return marginal_mixture(path, law, 0.0).sample(jax.random.PRNGKey(seed), n)
+  return mixture_oracle(path, law).marginal(0.0).sample(jax.random.PRNGKey(seed), n)
 
 
 @pytest.mark.parametrize("method,steps,order", [
@@ -56,7 +57,7 @@ def _start(path, law, n, seed=1):
 def test_convergence_order(method, steps, order):
   """Observed order log2(err(N) / err(2N)) against RK4 with 1024 steps, within 0.3."""
   path = build_path("vp")
-  fields = gaussian_mixture_fields(SMOOTH, path)
+  fields = mixture_oracle(path, SMOOTH).fields()
   x0 = _start(path, SMOOTH, 16)
   reference = run("rk4", fields, path, x0, 1024)
   errors = [float(jnp.sqrt(jnp.mean((run(method, fields, path, x0, n) - reference) ** 2)))
@@ -92,21 +93,23 @@ def test_tableau_has_its_order(method):
 
 @pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "rk4"])
 def test_solver_loop_matches_single_steps_and_traces_the_field_once(method):
-  """`solve_ode` runs the stages in a loop: the same result as `step` applied along the
-  grid, with the field traced once under jit (plus the shape check), not once per stage."""
+  """A Runge–Kutta step runs its stages in a loop: the same result as the step kernel
+  applied along the grid, with the field traced once under jit (plus the shape check), not
+  once per stage."""
   path = build_path("vp")
-  velocity = gaussian_mixture_fields(SMOOTH, path).velocity
+  velocity = mixture_oracle(path, SMOOTH).fields().velocity
   traces = []
   def field(x, t):
     traces.append(t)
     return velocity(x, t)
 
   x0, ts = _start(path, SMOOTH, 8), jnp.array([0.0, 0.1, 0.35, 0.7, 1.0])
-  looped = jax.jit(lambda x: solve_ode(field, x, ts, method))(x0)
+  looped = jax.jit(
+      lambda x: integrate(runge_kutta(method), Fields.of(velocity=field), x, ts).x)(x0)
   assert len(traces) == 2
   x = x0
   for t, t_next in zip(ts[:-1], ts[1:]):
-    x = ODE_SOLVERS.get(method).step(velocity, x, t, t_next)
+    x = runge_kutta_step(velocity, ODE_SOLVERS.get(method), x, t, t_next)
   np.testing.assert_allclose(looped, x, atol=1e-5)
 
 
@@ -115,8 +118,8 @@ def test_solver_loop_matches_single_steps_and_traces_the_field_once(method):
     ("rk4", 15, "log_snr")])
 def test_sampler_reaches_target_distribution(method, steps, grid):
   path = build_path("vp")
-  law = marginal_mixture(path, BIMODAL, 1.0)
-  x = run(method, gaussian_mixture_fields(BIMODAL, path), path,
+  law = mixture_oracle(path, BIMODAL).marginal(1.0)
+  x = run(method, mixture_oracle(path, BIMODAL).fields(), path,
           _start(path, BIMODAL, 2000), steps, grid=grid)
   assert_matches_mixture(x, law)
 
@@ -124,11 +127,11 @@ def test_sampler_reaches_target_distribution(method, steps, grid):
 def test_time_grids():
   path = build_path("vp")
   ts = time_grid("edm", 10, path, rho=7.0)
-  levels = np.exp(-np.asarray(path.log_snr(ts), np.float64))
+  levels = np.exp(-np.asarray(path.gaussian.log_snr(ts), np.float64))
   hi, lo = levels[0] ** (1 / 7), levels[-1] ** (1 / 7)
   expected = (hi + np.arange(11) / 10 * (lo - hi)) ** 7      # Karras et al., eq. 5
   np.testing.assert_allclose(levels[1:-1], expected[1:-1], rtol=1e-3)
-  lam = np.asarray(path.log_snr(time_grid("log_snr", 8, path)))
+  lam = np.asarray(path.gaussian.log_snr(time_grid("log_snr", 8, path)))
   np.testing.assert_allclose(np.diff(lam), np.full(8, (lam[-1] - lam[0]) / 8), rtol=1e-3)
   for grid in ("uniform", "edm", "log_snr"):
     ts = np.asarray(time_grid(grid, 12, build_path("rectified_flow")))
@@ -139,17 +142,17 @@ def test_time_grids():
 
 def test_errors():
   path = build_path("vp")
-  fields = gaussian_mixture_fields(BIMODAL, path)
+  fields = mixture_oracle(path, BIMODAL).fields()
   x0 = jnp.zeros((4, 2))
   key = jax.random.PRNGKey(0)
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
-    SAMPLERS.get("heun")(fields, path, x0, key, num_steps=2, grid=[0.0, 0.5, 1.2])
+    sample("heun", fields, path, x0, key, num_steps=2, grid=[0.0, 0.5, 1.2])
   with pytest.raises(ValueError, match="monotone"):
-    SAMPLERS.get("rk4")(fields, path, x0, key, num_steps=3, grid=[0.0, 0.6, 0.4, 1.0])
-  bad = fields._replace(velocity=lambda x, t: x[:, :1])
+    sample("rk4", fields, path, x0, key, num_steps=3, grid=[0.0, 0.6, 0.4, 1.0])
+  bad = Fields.of(velocity=lambda x, t: x[:, :1])
   with pytest.raises(ValueError, match=r"\(4, 1\).*\(4, 2\)"):
-    SAMPLERS.get("euler")(bad, path, x0, key, num_steps=2)
+    sample("euler", bad, path, x0, key, num_steps=2)
   with pytest.raises(UnknownComponentError, match="dpm_solver_pp_2m.*heun"):
     SAMPLERS.get("dpm_solver")
   with pytest.raises(UnknownComponentError, match="edm.*log_snr.*uniform"):
-    SAMPLERS.get("heun")(fields, path, x0, key, num_steps=2, grid="karras")
+    sample("heun", fields, path, x0, key, num_steps=2, grid="karras")

@@ -2,13 +2,14 @@
 
 Every config in this directory is `get_config(arg=None)`; arg "tiny" shrinks it to seconds.
 """
-from experiments.toy2d import apply_size_argument, base_config
+from experiments.pipeline import parse_arg, shrink_to_tiny
+from experiments.toy2d import base_config
 
 SIGMA = 0.1       # TorchCFM's constant smoothing for I-CFM, OT-CFM, VP-CFM and FM.
 SB_SIGMA = 0.5    # Brownian-bridge sigma of SB-CFM / SF2M (entropic epsilon 2 sigma^2).
 
 
-def fm_base_config(arg=None):
+def fm_base_config():
   """N(0, I) -> 8 gaussians with TorchCFM's MLP (width 64, 3 SELU layers, time concat)."""
   config = base_config()
   config.data.source = "standard_normal"
@@ -20,12 +21,15 @@ def fm_base_config(arg=None):
   config.optim.schedule = "constant"
   config.sample.solver = "dopri5"
   config.sample.num_steps = 20
-  return shrink(config, arg)
+  return config
 
 
-def shrink(config, arg):
-  """Applies the config argument: None (the full run) or "tiny" (seconds, for tests)."""
-  config = apply_size_argument(config, arg, num_steps=40)
-  if arg == "tiny":
-    config.sample.update(solver="heun", num_steps=4)
+def finish(config, arg):
+  """Applies the config argument (`experiments.pipeline.parse_arg`): none, or "tiny" (40
+  steps and 4 sampler steps, with Heun in place of the adaptive solver, for tests)."""
+  _, tiny = parse_arg(arg)
+  if tiny:
+    shrink_to_tiny(config, num_steps=40, sample_steps=4)
+    if config.sample.solver == "dopri5":
+      config.sample.update(solver="heun", num_steps=4)
   return config

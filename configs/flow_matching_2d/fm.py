@@ -3,14 +3,14 @@
 
   python -m experiments.main --config=configs/flow_matching_2d/fm.py --workdir=/tmp/fm
 """
-from configs.flow_matching_2d.common import SIGMA, fm_base_config
+from configs.flow_matching_2d.common import SIGMA, finish, fm_base_config
 
 
 def get_config(arg=None):
-  config = fm_base_config(arg)
+  config = fm_base_config()
   if config.data.source != "standard_normal":
     raise ValueError("Lipman's flow matching needs the standard normal source.")
   config.coupling.name = "independent"
   config.path.update(name="lipman", sigma_min=SIGMA)
   config.objective.name = "flow_matching"
-  return config
+  return finish(config, arg)

@@ -7,11 +7,11 @@ lambda(t) = 2 sigma_t / sigma^2 weighting).
 """
 import ml_collections
 
-from configs.flow_matching_2d.common import SB_SIGMA, fm_base_config
+from configs.flow_matching_2d.common import SB_SIGMA, finish, fm_base_config
 
 
 def get_config(arg=None):
-  config = fm_base_config(arg)
+  config = fm_base_config()
   config.coupling.update(name="sinkhorn_ot", epsilon=2 * SB_SIGMA ** 2)
   config.path.update(name="linear", gamma="sqrt", gamma_scale=SB_SIGMA)
   config.objective = ml_collections.ConfigDict(dict(
@@ -21,8 +21,7 @@ def get_config(arg=None):
   model.pop("name")
   config.model = ml_collections.ConfigDict(dict(name="stacked_fields", num_fields=2,
                                                 base="mlp", **model))
-  num_steps = 4 if arg == "tiny" else 100
   config.sample = ml_collections.ConfigDict(dict(
-      solver="euler_maruyama", num_steps=num_steps, eps=SB_SIGMA ** 2 / 2,
+      solver="euler_maruyama", num_steps=100, eps=SB_SIGMA ** 2 / 2,
       num_trajectories=config.sample.num_trajectories))
-  return config
+  return finish(config, arg)

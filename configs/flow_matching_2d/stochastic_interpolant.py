@@ -7,11 +7,11 @@ velocity of the deterministic part and the denoiser, sampled by the SDE with eps
 """
 import ml_collections
 
-from configs.flow_matching_2d.common import fm_base_config
+from configs.flow_matching_2d.common import finish, fm_base_config
 
 
 def get_config(arg=None):
-  config = fm_base_config(arg)
+  config = fm_base_config()
   config.path.update(name="trigonometric", gamma="sqrt")
   config.objective = ml_collections.ConfigDict(dict(
       name="interpolant", heads=("deterministic_velocity", "denoiser"), antithetic=True,
@@ -21,6 +21,6 @@ def get_config(arg=None):
   config.model = ml_collections.ConfigDict(dict(name="stacked_fields", num_fields=2,
                                                 base="mlp", **model))
   config.sample = ml_collections.ConfigDict(dict(
-      solver="euler_maruyama", num_steps=4 if arg == "tiny" else 200, eps=0.5,
+      solver="euler_maruyama", num_steps=200, eps=0.5,
       num_trajectories=config.sample.num_trajectories))
-  return config
+  return finish(config, arg)

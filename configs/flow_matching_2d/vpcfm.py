@@ -2,12 +2,12 @@
 
   python -m experiments.main --config=configs/flow_matching_2d/vpcfm.py --workdir=/tmp/vpcfm
 """
-from configs.flow_matching_2d.common import SIGMA, fm_base_config
+from configs.flow_matching_2d.common import SIGMA, finish, fm_base_config
 
 
 def get_config(arg=None):
-  config = fm_base_config(arg)
+  config = fm_base_config()
   config.coupling.name = "independent"
-  config.path.update(name="vp_cosine", gamma="constant", gamma_scale=SIGMA)
+  config.path.update(name="vp_cfm", gamma="constant", gamma_scale=SIGMA)
   config.objective.name = "flow_matching"
-  return config
+  return finish(config, arg)

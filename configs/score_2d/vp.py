@@ -3,7 +3,7 @@
   python -m experiments.main --config=configs/score_2d/vp.py --workdir=/tmp/score_2d_vp
 
 `configs/score_2d/vp.py:tiny` runs in seconds. Other VP-type paths and samplers by flag:
---config.path.name=sub_vp (or cosine, rectified_flow), --config.sample.solver=ddim
+--config.path.name=sub_vp (or iddpm_cosine, rectified_flow), --config.sample.solver=ddim
 (heun, rk4, dopri5, dpm_solver_pp_3m, exponential_pc, euler_maruyama, ancestral, ...);
 sampler options live in config.sample (e.g. --config.sample.grid=uniform).
 """

@@ -4,7 +4,9 @@ from diffjax.data.gaussian_mixture import isotropic_mixture
 from diffjax.data.gaussian_mixture import ring_mixture
 from diffjax.data.toy2d import TOY_2D
 from diffjax.data.toy2d import get_sampler
-from diffjax.data.interpolant_oracle import InterpolantOracle
+from diffjax.data.mixture_oracle import MixtureOracle
+from diffjax.data.mixture_oracle import mixture_oracle
+from diffjax.data.mixture_oracle import standard_normal_mixture
 from diffjax.data import digits as _digits  # Registers "digits".
 from diffjax.data.images import IMAGE_DATASETS
 from diffjax.data.images import DatasetNotPreparedError

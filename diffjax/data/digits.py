@@ -6,8 +6,10 @@ diffjax.data.images. The split is fixed: a seeded permutation puts 300 images in
 the other 1497 in "train" ("all" has every image in the original order).
 """
 import numpy as np
+from sklearn.datasets import load_digits
 
 from diffjax.data.images import IMAGE_DATASETS, ArrayRecords, ImageSource
+from diffjax.errors import ConfigError
 
 DIGITS_NUM_LEVELS = 17
 DIGITS_NUM_TEST = 300
@@ -15,10 +17,6 @@ _SPLITS = ("train", "test", "all")
 
 
 def _load_sklearn_digits():
-  try:
-    from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError("The digits dataset needs scikit-learn: pip install scikit-learn") from e
   data = load_digits()
   return data.images.astype(np.uint8), data.target.astype(np.int32)
 
@@ -55,8 +53,15 @@ def digits_arrays(split="train", image_size=8, resize="nearest"):
 
 
 @IMAGE_DATASETS.register("digits")
-def digits_source(split="train", *, image_size=8, resize="nearest") -> ImageSource:
-  """The digits as an ImageSource of (image_size, image_size, 1) images, 10 classes."""
+def digits_source(split="train", *, image_size=None, resize="nearest",
+                  data_dir=None) -> ImageSource:
+  """The digits as an ImageSource of (image_size, image_size, 1) images (default 8),
+  10 classes; `data_dir` is ignored (the data ship with scikit-learn)."""
+  del data_dir
+  image_size = image_size or 8
+  if image_size % 8 and resize == "nearest":
+    raise ConfigError(f"data.image_size={image_size}: the 8x8 digits are upsampled by "
+                      "whole pixels, so use a multiple of 8.")
   images, labels = digits_arrays(split, image_size, resize)
   return ImageSource(ArrayRecords(images, labels), images.shape[1:], 10, DIGITS_NUM_LEVELS,
                      "digits")

@@ -90,15 +90,3 @@ def ring_mixture(num_modes=8, radius=5.0, std=0.5):
   angle = 2 * jnp.pi * jnp.arange(num_modes) / num_modes
   means = radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
   return isotropic_mixture(jnp.full((num_modes,), 1.0 / num_modes), means, std)
-
-
-def _register_toy_mixtures():
-  from diffjax.data.toy2d import TOY_2D  # pylint: disable=g-import-not-at-top
-
-  @TOY_2D.register("ring_mixture")
-  def ring_mixture_sampler(key, num_samples):
-    """Eight equal Gaussians (std 0.5) on a circle of radius 5: exact density and score."""
-    return ring_mixture().sample(key, num_samples)
-
-
-_register_toy_mixtures()

@@ -23,8 +23,11 @@ import dataclasses
 import functools
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+import jax
 import numpy as np
+import tensorflow_datasets as tfds
 
+from diffjax.errors import ConfigError
 from diffjax.registry import Registry
 
 IMAGE_DATASETS = Registry("image dataset")
@@ -102,7 +105,6 @@ class ImageStream:
 
   def __post_init__(self):
     if self.process_index is None or self.process_count is None:
-      import jax  # pylint: disable=g-import-not-at-top
       if self.process_index is None:
         object.__setattr__(self, "process_index", jax.process_index())
       if self.process_count is None:
@@ -178,25 +180,37 @@ def _not_prepared_message(name, split, data_dir):
 
 
 def tfds_source(name: str, split: str = "train", *, data_dir: Optional[str] = None,
-                download: bool = False) -> ImageSource:
-  """An ImageSource over `tfds.data_source(name, split)` (random access, no TensorFlow).
+                image_size: Optional[int] = None, download: bool = False) -> ImageSource:
+  """An ImageSource over `tfds.data_source(name, split)` (random access, no TensorFlow),
+  at the dataset's own image size (`image_size`, if given, must equal it).
 
   Raises DatasetNotPreparedError, saying how to prepare the dataset, when it is missing.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     records = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
   except Exception as e:  # tfds raises several types (AssertionError, NotImplementedError).
     raise DatasetNotPreparedError(_not_prepared_message(name, split, data_dir)) from e
   features = records.dataset_info.features
-  return ImageSource(records, tuple(features["image"].shape),
-                     int(features["label"].num_classes), 256, name)
+  shape = tuple(features["image"].shape)
+  if image_size and image_size != shape[0]:
+    raise ConfigError(f"data.image_size={image_size} but {name!r} images are {shape[0]}x"
+                      f"{shape[1]}; tfds datasets are used at their own size (set "
+                      f"data.image_size={shape[0]} or 0).")
+  return ImageSource(records, shape, int(features["label"].num_classes), 256, name)
 
 
 for _name in ("mnist", "fashion_mnist", "cifar10"):
   IMAGE_DATASETS.register(_name, functools.partial(tfds_source, _name))
 
 
-def load_image_dataset(name: str, split: str = "train", **options) -> ImageSource:
-  """The image dataset registered as `name` (mnist, fashion_mnist, cifar10, digits)."""
-  return IMAGE_DATASETS.get(name)(split, **options)
+def load_image_dataset(name: str, split: str = "train", *, image_size=None,
+                       data_dir=None, **options) -> ImageSource:
+  """The image dataset registered as `name` (mnist, fashion_mnist, cifar10, digits).
+
+  Every loader takes the same options and uses those that apply to it: `image_size` (the
+  digits are upsampled to it; tfds datasets must already have it) and `data_dir` (where
+  tfds datasets are prepared; ignored by bundled data); other options are the loader's own
+  (e.g. the digits' `resize`).
+  """
+  return IMAGE_DATASETS.get(name)(split, image_size=image_size or None,
+                                  data_dir=data_dir or None, **options)

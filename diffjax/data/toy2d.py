@@ -12,6 +12,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from diffjax.data.gaussian_mixture import ring_mixture
 from diffjax.registry import Registry
 
 TOY_2D = Registry("2D toy distribution")
@@ -112,6 +113,12 @@ def s_curve(key, num_samples, noise=0.075, scale=1.5):
   t = 3 * math.pi * (jax.random.uniform(k_t, (num_samples,)) - 0.5)
   x = jnp.stack([jnp.sin(t), jnp.sign(t) * (jnp.cos(t) - 1)], -1)
   return scale * x + noise * jax.random.normal(k_noise, (num_samples, 2))
+
+
+@TOY_2D.register("ring_mixture")
+def ring_mixture_sampler(key, num_samples):
+  """Eight equal Gaussians (std 0.5) on a circle of radius 5: exact density and score."""
+  return ring_mixture().sample(key, num_samples)
 
 
 def get_sampler(name: str, **kwargs):

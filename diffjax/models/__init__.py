@@ -7,3 +7,4 @@ from diffjax.models.mlp import TimeMLP
 from diffjax.models import unet as _unet  # Registers "unet".
 from diffjax.models.unet import UNet
 from diffjax.models import transformer as _transformer  # Registers "dit".
+from diffjax.models import stacked as _stacked  # Registers "stacked_fields".

@@ -1,10 +1,12 @@
 """The model interface: a pair of pure functions, `init` and `apply`.
 
   params = model.init(key)
-  out = model.apply(params, x, t, cond=None)    # x: (B, *data_shape), t: () or (B,)
+  out = model.apply(params, x, t, cond=None, *, dropout_key=None)
+                                     # x: (B, *data_shape), t: () or (B,), cond: (B,) labels
 
 `apply` returns an array shaped like `x` (a velocity, score, noise or data prediction,
-depending on the objective). Models are built by name from `MODELS`.
+depending on the objective). Dropout (where a model has it) runs only when `dropout_key`
+is given, i.e. in training. Models are built by name from `MODELS`.
 """
 from typing import Any, Callable, NamedTuple
 

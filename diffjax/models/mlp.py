@@ -4,6 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from diffjax.errors import ConfigError
 from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
 from diffjax.registry import Registry
 
@@ -39,9 +40,10 @@ class TimeMLP(nn.Module):
       raise ValueError(f"Unknown time_embedding {self.time_embedding!r}; valid: "
                        "concat, sinusoidal.")
     if self.num_classes:
-      if cond is None:
-        raise ValueError("This model is class-conditional: pass cond, (B,) int labels.")
-      features.append(nn.Embed(self.num_classes, self.time_dim)(cond))
+      if cond is None:  # The unconditional model: the null class of condition dropout.
+        cond = jnp.full((x.shape[0],), self.num_classes, jnp.int32)
+      # num_classes + 1 ids: the last is the null class of condition dropout.
+      features.append(nn.Embed(self.num_classes + 1, self.time_dim)(cond))
     h = jnp.concatenate(features, axis=-1)
     for _ in range(self.depth):
       h = act(nn.Dense(self.width)(h))
@@ -52,6 +54,11 @@ class TimeMLP(nn.Module):
 def mlp(data_shape: Sequence[int], width=128, depth=3, activation="silu",
         time_embedding="sinusoidal", time_dim=32, num_classes=0) -> Model:
   """Builds the time-conditioned MLP for data of shape `data_shape` = (D,)."""
+  for key, value in (("width", width), ("depth", depth), ("time_dim", time_dim)):
+    if not (isinstance(value, int) and value >= 1):
+      raise ConfigError(f"model.{key} must be an integer >= 1; got {value!r}.")
+  if not (isinstance(num_classes, int) and num_classes >= 0):
+    raise ConfigError(f"model.num_classes must be an integer >= 0; got {num_classes!r}.")
   if len(data_shape) != 1:
     raise ValueError(f"mlp needs vector data of shape (D,); got data_shape {data_shape}. "
                      "Use an image model for images.")
@@ -65,7 +72,8 @@ def mlp(data_shape: Sequence[int], width=128, depth=3, activation="silu",
     cond = jnp.zeros((1,), jnp.int32) if num_classes else None
     return module.init(key, x, jnp.zeros(()), cond)["params"]
 
-  def apply(params, x, t, cond=None):
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del dropout_key  # The MLP has no dropout.
     return module.apply({"params": params}, x, t, cond)
 
   return Model(init, apply)

@@ -131,7 +131,8 @@ def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, nu
     with fast_init_rng():
       return module.init(key, jnp.zeros((1, *data_shape)), jnp.zeros(()), cond)["params"]
 
-  def apply(params, x, t, cond=None):
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del dropout_key  # The DiT has no dropout.
     return module.apply({"params": params}, x, t, cond)
 
   return Model(init, apply)

@@ -4,7 +4,7 @@ An objective knows what the network regresses and how to turn the trained networ
 a field for the solvers:
 
   loss, aux = objective.loss(apply_fn, params, key, x0, x1, cond=None)
-  fields = objective.fields(apply_fn, params, cond=None)  # solvers.Fields(velocity, score)
+  fields = objective.fields(apply_fn, params, cond=None)  # diffjax.core.Fields
 
 x0: (B, ...) source samples (t = 0), x1: (B, ...) data (t = 1), already coupled.
 """

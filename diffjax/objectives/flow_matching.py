@@ -8,9 +8,9 @@ averaged over data dimensions. Its minimiser is the marginal velocity of the pat
 import jax
 import jax.numpy as jnp
 
+from diffjax.fields import velocity_fields
 from diffjax.objectives.base import OBJECTIVES, Objective
 from diffjax.objectives.time_sampling import TIME_SAMPLERS
-from diffjax.solvers.sampling import Fields
 
 
 @OBJECTIVES.register("flow_matching")
@@ -22,13 +22,13 @@ def flow_matching(path, time_sampler="uniform", **time_sampler_options) -> Objec
     k_t, k_z = jax.random.split(key)
     t = sample_times(k_t, x1.shape[0], **time_sampler_options)
     z = jax.random.normal(k_z, x1.shape, x1.dtype)
-    xt = path.sample(t, x0, x1, z)
+    xt = path.interpolate(t, x0, x1, z)
     target = path.conditional_velocity(t, x0, x1, z)
     residual = apply_fn(params, xt, t, cond) - target
     per_example = jnp.mean(residual.reshape(residual.shape[0], -1) ** 2, axis=-1)
     return jnp.mean(per_example), {}
 
   def fields(apply_fn, params, cond=None):
-    return Fields(velocity=lambda x, t: apply_fn(params, x, t, cond))
+    return velocity_fields(lambda x, t: apply_fn(params, x, t, cond), path)
 
   return Objective(loss, fields)

@@ -16,17 +16,17 @@ sampling evaluates every loss at x_t(z) and x_t(-z) and averages: the 1/gamma te
 score loss cancels to first order, which keeps its variance bounded as gamma -> 0.
 
 Networks with several heads output them concatenated along the last axis, in the order of
-`heads`; the registered model "stacked_fields" builds one base network per head.
+`heads`; the registered model "stacked_fields" builds one base network per head. The
+fields for the samplers carry velocity and score (and the data prediction and noise they
+determine, `diffjax.fields.interpolant_predictions`) from one network evaluation.
 """
-from typing import Sequence
-
 import jax
 import jax.numpy as jnp
 
-from diffjax.models.base import MODELS, Model, build_model
+from diffjax.core import Fields, time_column
+from diffjax.fields import interpolant_predictions
 from diffjax.objectives.base import OBJECTIVES, Objective
 from diffjax.objectives.time_sampling import TIME_SAMPLERS
-from diffjax.solvers.sampling import Fields
 
 HEADS = ("velocity", "score", "denoiser", "deterministic_velocity")
 SCORE_WEIGHTINGS = ("none", "gamma2")
@@ -38,10 +38,6 @@ GAMMA_FLOOR = 1e-3
 def _dot(u, v):
   """Per-example mean over data dimensions of u * v: (B, ...) -> (B,)."""
   return jnp.mean((u * v).reshape(u.shape[0], -1), axis=-1)
-
-
-def _column(c, x):
-  return c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
 
 
 def velocity_loss(b, xdot):
@@ -57,7 +53,7 @@ def score_loss(s, z, gamma, weighting="none"):
   at gamma = 0 instead of diverging.
   """
   if weighting == "gamma2":
-    gs = _column(gamma, s) * s
+    gs = time_column(gamma, s) * s
     return 0.5 * _dot(gs, gs) + _dot(gs, z)
   if weighting != "none":
     raise ValueError(f"Unknown score weighting {weighting!r}; valid: {SCORE_WEIGHTINGS}.")
@@ -86,7 +82,7 @@ def _check_heads(heads, path):
     raise ValueError("The samplers need a velocity: heads must include 'velocity', or "
                      "'deterministic_velocity' with 'score' or 'denoiser'; got "
                      f"{heads}.")
-  if has_score and float(path.coefficients(0.5)[2]) == 0.0:
+  if has_score and not path.has_noise:
     raise ValueError(f"Path {path.name!r} has gamma = 0: its score cannot be learned from "
                      "z. Choose a path option gamma other than 'zero'.")
   return heads
@@ -98,7 +94,7 @@ def interpolant(path, heads=("velocity",), antithetic=True, score_weighting="non
   """The stochastic-interpolant objective on `path` for the fields named in `heads`.
 
   Args:
-    path: an `Interpolant`.
+    path: a `diffjax.core.Path`.
     heads: what the network outputs, in order along its last axis: "velocity" (b),
       "score" (s), "denoiser" (eta), "deterministic_velocity" (v). A velocity must be
       obtainable: "velocity", or "deterministic_velocity" with "score" or "denoiser".
@@ -116,7 +112,7 @@ def interpolant(path, heads=("velocity",), antithetic=True, score_weighting="non
     return dict(zip(heads, jnp.split(out, len(heads), axis=-1)))
 
   def one_side(apply_fn, params, t, x0, x1, z, cond):
-    xt = path.sample(t, x0, x1, z)
+    xt = path.interpolate(t, x0, x1, z)
     outs = split(apply_fn(params, xt, t, cond))
     gamma = path.coefficients(t)[2]
     losses = {}
@@ -144,48 +140,27 @@ def interpolant(path, heads=("velocity",), antithetic=True, score_weighting="non
     return sum(means.values()), {f"loss_{h}": v for h, v in means.items()}
 
   def fields(apply_fn, params, cond=None):
-    def outputs(x, t):
-      return split(apply_fn(params, x, t, cond))
-
     def score_of(outs, x, t):
       if "score" in outs:
         return outs["score"]
       gamma = jnp.maximum(path.coefficients(t)[2], GAMMA_FLOOR)
-      return -outs["denoiser"] / _column(jnp.broadcast_to(gamma, x.shape[:1]), x)
+      return -outs["denoiser"] / time_column(jnp.broadcast_to(gamma, x.shape[:1]), x)
 
-    def velocity_of(outs, x, t):
+    def velocity_of(outs, x, t, score):
       if "velocity" in outs:
         return outs["velocity"]
       gg = jnp.broadcast_to(path.gamma_gamma_derivative(t), x.shape[:1])
-      return outs["deterministic_velocity"] - _column(gg, x) * score_of(outs, x, t)
+      return outs["deterministic_velocity"] - time_column(gg, x) * score
 
-    def velocity_and_score(x, t):
-      outs = outputs(x, t)
-      return velocity_of(outs, x, t), score_of(outs, x, t)
+    has_score = "score" in heads or "denoiser" in heads
 
-    velocity = lambda x, t: velocity_of(outputs(x, t), x, t)
-    if "score" in heads or "denoiser" in heads:
-      return Fields(velocity=velocity, score=lambda x, t: score_of(outputs(x, t), x, t),
-                    velocity_and_score=velocity_and_score)
-    return Fields(velocity=velocity)
+    def evaluate(x, t):
+      outs = split(apply_fn(params, x, t, cond))
+      score = score_of(outs, x, t) if has_score else None
+      return interpolant_predictions(path, x, t, velocity_of(outs, x, t, score), score)
+
+    if has_score:
+      return Fields(evaluate, ("velocity", "score", "data", "noise"))
+    return Fields(evaluate, ("velocity",) if path.has_noise else ("velocity", "data"))
 
   return Objective(loss, fields)
-
-
-@MODELS.register("stacked_fields")
-def stacked_fields(data_shape: Sequence[int], num_fields=2, base="mlp",
-                   **base_options) -> Model:
-  """`num_fields` independent copies of the model `base`, outputs concatenated along the
-  last axis: x (B, ..., C) -> (B, ..., num_fields * C). The simplest network for
-  multi-head objectives (e.g. SF2M's velocity and score); params {"field_i": params_i}."""
-  net = build_model(base, data_shape, **base_options)
-
-  def init(key):
-    keys = jax.random.split(key, num_fields)
-    return {f"field_{i}": net.init(k) for i, k in enumerate(keys)}
-
-  def apply(params, x, t, cond=None):
-    return jnp.concatenate([net.apply(params[f"field_{i}"], x, t, cond)
-                            for i in range(num_fields)], axis=-1)
-
-  return Model(init, apply)

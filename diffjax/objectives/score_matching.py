@@ -27,45 +27,38 @@ import jax
 import jax.numpy as jnp
 
 from diffjax import fields as fields_lib
+from diffjax.core import require_gaussian, time_column
 from diffjax.objectives.base import OBJECTIVES, Objective
 from diffjax.objectives.time_sampling import TIME_SAMPLERS
-from diffjax.paths.gaussian import GaussianPath
-from diffjax.paths.interpolants import _time_column
 from diffjax.registry import Registry
 
 WEIGHTINGS = Registry("score-matching weighting")
 
 
-def _check_path(path, objective):
-  if not isinstance(path, GaussianPath):
-    raise ValueError(f"The {objective} objective needs a Gaussian path (vp, vp_cosine, "
-                     f"sub_vp, ve, edm, rectified_flow); got {getattr(path, 'name', path)!r}.")
-
-
 @WEIGHTINGS.register("prediction")
-def _prediction_weight(path, t, **_):
+def _prediction_weight(view, t, **_):
   return None  # No reweighting: the prediction's own residual.
 
 
 @WEIGHTINGS.register("likelihood")
-def _likelihood_weight(path, t, **_):
-  return 2 * path.dlog_snr(t)
+def _likelihood_weight(view, t, **_):
+  return 2 * view.dlog_snr(t)
 
 
 @WEIGHTINGS.register("snr")
-def _snr_weight(path, t, **_):
-  return jnp.exp(2 * path.log_snr(t))
+def _snr_weight(view, t, **_):
+  return jnp.exp(2 * view.log_snr(t))
 
 
 @WEIGHTINGS.register("min_snr")
-def _min_snr_weight(path, t, min_snr_gamma=5.0, **_):
-  snr = jnp.exp(2 * path.log_snr(t))
+def _min_snr_weight(view, t, min_snr_gamma=5.0, **_):
+  snr = jnp.exp(2 * view.log_snr(t))
   return jnp.minimum(snr, min_snr_gamma) / snr
 
 
 @WEIGHTINGS.register("edm")
-def _edm_weight(path, t, sigma_data=0.5, **_):
-  level2 = jnp.exp(-2 * path.log_snr(t))
+def _edm_weight(view, t, sigma_data=0.5, **_):
+  level2 = jnp.exp(-2 * view.log_snr(t))
   return (level2 + sigma_data ** 2) / sigma_data ** 2
 
 
@@ -73,11 +66,12 @@ def _per_example_mse(residual):
   return jnp.mean(residual.reshape(residual.shape[0], -1) ** 2, axis=-1)
 
 
-def log_snr_uniform_times(path, key, num_samples):
-  """t = lambda^{-1}(u), u ~ U[lambda(0), lambda(1)]: density lambda'(t) / (lambda(1) - lambda(0))."""
-  lam = jax.random.uniform(key, (num_samples,), minval=path.log_snr(0.0),
-                           maxval=path.log_snr(1.0))
-  return path.time_at_log_snr(lam)
+def log_snr_uniform_times(view, key, num_samples):
+  """t = lambda^{-1}(u), u ~ U[lambda(0), lambda(1)]: density lambda'(t) / (lambda(1) -
+  lambda(0)); view: a `GaussianView`."""
+  lam = jax.random.uniform(key, (num_samples,), minval=view.log_snr(0.0),
+                           maxval=view.log_snr(1.0))
+  return view.time_at_log_snr(lam)
 
 
 @OBJECTIVES.register("score_matching")
@@ -93,31 +87,28 @@ def denoising_score_matching(path, prediction="noise", weighting="prediction",
     importance_sampling: draw t log-SNR-uniformly (only with weighting="likelihood").
     time_sampler, **time_sampler_options: a `TIME_SAMPLERS` entry otherwise.
   """
-  _check_path(path, "score_matching")
+  view = require_gaussian(path, "The score_matching objective")
   fields_lib.PREDICTIONS.get(prediction)
   weight_fn = WEIGHTINGS.get(weighting)
   sample_times = TIME_SAMPLERS.get(time_sampler)
   if importance_sampling and weighting != "likelihood":
     raise ValueError("importance_sampling is the likelihood weighting's time sampler; "
                      f"got weighting={weighting!r}.")
-  log_snr_range = path.log_snr(1.0) - path.log_snr(0.0)
+  log_snr_range = view.log_snr(1.0) - view.log_snr(0.0)
 
   def loss(apply_fn, params, key, x0, x1, cond=None):
     if importance_sampling:
-      t = log_snr_uniform_times(path, key, x1.shape[0])
+      t = log_snr_uniform_times(view, key, x1.shape[0])
     else:
       t = sample_times(key, x1.shape[0], **time_sampler_options)
-    z = x0 / path.prior_std
-    c = fields_lib._coefficients(path, t, x1)  # pylint: disable=protected-access
-    xt = c.alpha * x1 + c.sigma * z
-    target = fields_lib.PREDICTIONS.get(prediction).from_pair(x1, z, xt, c)
+    xt, target = fields_lib.gaussian_target(view, t, x1, x0 / path.source_std, prediction)
     mse = _per_example_mse(apply_fn(params, xt, t, cond) - target)
     if importance_sampling:
       weight = jnp.full_like(t, 2 * log_snr_range)
     else:
-      weight = weight_fn(path, t, min_snr_gamma=min_snr_gamma, sigma_data=sigma_data)
+      weight = weight_fn(view, t, min_snr_gamma=min_snr_gamma, sigma_data=sigma_data)
     if weight is not None:
-      mse = mse * weight / fields_lib.prediction_mse_factor(path, t, prediction)
+      mse = mse * weight / fields_lib.prediction_mse_factor(view, t, prediction)
     return jnp.mean(mse), {}
 
   def fields(apply_fn, params, cond=None):
@@ -133,20 +124,19 @@ def edm_objective(path, sigma_data=0.5, p_mean=-1.2, p_std=1.2) -> Objective:
   lambda(sigma~) |D(x_t; sigma~) - x1|^2 with lambda = (sigma~^2 + sd^2) / (sigma~ sd)^2
   (Karras et al., eq. 8 and Table 1). sigma~ = sigma / alpha is the noise level of the
   scaled variable x_t / alpha; levels outside the path's range are clipped to it."""
-  _check_path(path, "edm")
+  view = require_gaussian(path, "The edm objective")
 
   def loss(apply_fn, params, key, x0, x1, cond=None):
     log_level = p_mean + p_std * jax.random.normal(key, (x1.shape[0],))
-    t = path.time_at_log_snr(-log_level)
-    z = x0 / path.prior_std
-    xt = _time_column(path.alpha(t), x1) * x1 + _time_column(path.sigma(t), x1) * z
-    denoised = fields_lib.edm_denoiser(apply_fn, params, path, sigma_data, cond)(xt, t)
-    level2 = jnp.exp(-2 * path.log_snr(t))
+    t = view.time_at_log_snr(-log_level)
+    xt, _ = fields_lib.gaussian_target(view, t, x1, x0 / path.source_std, "data")
+    denoised = fields_lib.edm_denoiser(apply_fn, params, view, sigma_data, cond)(xt, t)
+    level2 = jnp.exp(-2 * view.log_snr(t))
     weight = (level2 + sigma_data ** 2) / (level2 * sigma_data ** 2)
     return jnp.mean(weight * _per_example_mse(denoised - x1)), {}
 
   def fields(apply_fn, params, cond=None):
     return fields_lib.gaussian_fields(
-        fields_lib.edm_denoiser(apply_fn, params, path, sigma_data, cond), path, "data")
+        fields_lib.edm_denoiser(apply_fn, params, view, sigma_data, cond), path, "data")
 
   return Objective(loss, fields)

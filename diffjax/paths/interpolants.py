@@ -5,106 +5,38 @@ Time convention of diffjax (used everywhere): t in [0, 1], t = 0 is the source r
 from 0 to 1. Boundary conditions: a(0) = b(1) = 1, a(1) = b(0) = 0, gamma(0) = gamma(1) = 0.
 ("Stochastic Interpolants: A Unifying Framework for Flows and Diffusions", Albergo,
 Boffi & Vanden-Eijnden, eq. 2.1.) Two registered paths relax them on purpose: `mirror`
-(a = 0, b = 1: rho0 = rho1) and `lipman` (a(1) = sigma_min); a `constant` gamma (TorchCFM's
-smoothing sigma) is nonzero at the ends.
+(a = 0, b = 1: rho0 = rho1) and the Gaussian `lipman` (a(1) = sigma_min); a `constant`
+gamma (TorchCFM's smoothing sigma) is nonzero at the ends.
 
 Coefficients are scalar functions of a scalar t; their time derivatives come from
 `jax.jvp` unless given, so a user-defined interpolant needs only a, b and gamma
 (`custom_interpolant`). gamma * gamma' enters the score/velocity relations
 (b = v - gamma gamma' s, Albergo et al. eq. 2.14); it is finite at the endpoints even where
 gamma' is not (gamma = sqrt(t (1 - t))), so every gamma below gives it in closed form.
+
+Every path is a `diffjax.core.Path`. The two-sided interpolants are registered here; the
+one-sided Gaussian diffusion paths (x0 ~ N(0, sigma(0)^2 I), gamma = 0) in
+`diffjax.paths.gaussian`. Each path is registered once.
 """
-import dataclasses
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from diffjax.core import Path, ScalarFn
 from diffjax.registry import Registry
 
 PATHS = Registry("path")
 GAMMAS = Registry("gamma (interpolant noise)")
-
-ScalarFn = Callable[[jax.Array], jax.Array]
 
 
 def _zero(t):
   return jnp.zeros_like(t)
 
 
-def _time_column(t, x):
-  """Broadcasts t of shape () or (B,) against x of shape (B, ...)."""
-  t = jnp.asarray(t, x.dtype)
-  return t.reshape(t.shape + (1,) * (x.ndim - t.ndim))
-
-
 def _jvp(fn, t):
   return jax.jvp(fn, (t,), (jnp.ones_like(t),))[1]
-
-
-@dataclasses.dataclass(frozen=True)
-class Interpolant:
-  """x_t = a(t) x0 + b(t) x1 + gamma(t) z, z ~ N(0, I).
-
-  Attributes:
-    name: the registry name (for messages and configs).
-    a, b, gamma: scalar coefficient functions of a scalar t.
-    da, db, dgamma: optional closed-form derivatives; default to `jax.jvp` of a, b, gamma.
-    gamma_dgamma: optional closed form of gamma(t) gamma'(t) (finite at t = 0, 1).
-    gaussian_source: the path assumes rho0 = N(0, I) (one-sided and Lipman paths).
-  """
-  name: str
-  a: ScalarFn
-  b: ScalarFn
-  gamma: ScalarFn = _zero
-  da: Optional[ScalarFn] = None
-  db: Optional[ScalarFn] = None
-  dgamma: Optional[ScalarFn] = None
-  gamma_dgamma: Optional[ScalarFn] = None
-  gaussian_source: bool = False
-
-  def _derivative(self, fn, closed_form, t):
-    if closed_form is not None:
-      return closed_form(t)
-    return _jvp(fn, t)
-
-  def coefficients(self, t):
-    """t: () or (B,) -> (a, b, gamma), each shaped like t."""
-    t = jnp.asarray(t, jnp.float32)
-    return self.a(t), self.b(t), self.gamma(t)
-
-  def coefficient_derivatives(self, t):
-    """t: () or (B,) -> (a', b', gamma'), each shaped like t."""
-    t = jnp.asarray(t, jnp.float32)
-    return (self._derivative(self.a, self.da, t), self._derivative(self.b, self.db, t),
-            self._derivative(self.gamma, self.dgamma, t))
-
-  def gamma_gamma_derivative(self, t):
-    """t: () or (B,) -> gamma(t) gamma'(t), finite on all of [0, 1]."""
-    t = jnp.asarray(t, jnp.float32)
-    if self.gamma_dgamma is not None:
-      return self.gamma_dgamma(t)
-    return self.gamma(t) * self._derivative(self.gamma, self.dgamma, t)
-
-  def sample(self, t, x0, x1, z=None):
-    """x_t for t: () or (B,), x0, x1, z: (B, ...). z may be None when gamma = 0."""
-    a, b, g = (_time_column(c, x1) for c in self.coefficients(t))
-    xt = a * x0 + b * x1
-    return xt if z is None else xt + g * z
-
-  def deterministic_velocity(self, t, x0, x1):
-    """a' x0 + b' x1: the time derivative of the deterministic part of x_t."""
-    da, db, _ = (_time_column(c, x1) for c in self.coefficient_derivatives(t))
-    return da * x0 + db * x1
-
-  def conditional_velocity(self, t, x0, x1, z=None):
-    """d/dt x_t = a' x0 + b' x1 + gamma' z: the regression target of the velocity."""
-    v = self.deterministic_velocity(t, x0, x1)
-    if z is None:
-      return v
-    dg = _time_column(self.coefficient_derivatives(t)[2], x1)
-    return v + dg * z
 
 
 # ----------------------------------------------------------------------------------------
@@ -193,24 +125,27 @@ def build_gamma(name="zero", scale=None) -> Gamma:
 
 
 def custom_interpolant(a, b, gamma="zero", gamma_scale=None, *, name="custom", da=None,
-                       db=None, gaussian_source=False) -> Interpolant:
-  """A user-defined interpolant: scalar functions a(t), b(t) and a gamma (a name in
-  `GAMMAS`, or a `Gamma`). Derivatives of a and b come from `jax.jvp` unless given."""
+                       db=None) -> Path:
+  """A user-defined two-sided interpolant: scalar functions a(t), b(t) and a gamma (a name
+  in `GAMMAS`, or a `Gamma`). Derivatives of a and b come from `jax.jvp` unless given."""
+  if isinstance(gamma, str) and gamma == "zero":
+    return Path(name, a=a, b=b, da=da, db=db)
   gam = gamma if isinstance(gamma, Gamma) else build_gamma(gamma, gamma_scale)
-  return Interpolant(name, a=a, b=b, gamma=gam.gamma, da=da, db=db, dgamma=gam.dgamma,
-                     gamma_dgamma=gam.gamma_dgamma, gaussian_source=gaussian_source)
+  return Path(name, a=a, b=b, gamma=gam.gamma, da=da, db=db, dgamma=gam.dgamma,
+              gamma_dgamma=gam.gamma_dgamma)
 
 
 @PATHS.register("linear")
-def linear(gamma="zero", gamma_scale=None) -> Interpolant:
-  """x_t = (1 - t) x0 + t x1 + gamma(t) z: rectified flow / I-CFM's straight path."""
+def linear(gamma="zero", gamma_scale=None) -> Path:
+  """x_t = (1 - t) x0 + t x1 + gamma(t) z from any source: I-CFM's straight path (with a
+  standard normal source and gamma = 0 it equals `rectified_flow`)."""
   return custom_interpolant(lambda t: 1 - t, lambda t: t, gamma, gamma_scale,
                             name="linear", da=lambda t: -jnp.ones_like(t),
                             db=jnp.ones_like)
 
 
 @PATHS.register("trigonometric")
-def trigonometric(gamma="sqrt", gamma_scale=None) -> Interpolant:
+def trigonometric(gamma="sqrt", gamma_scale=None) -> Path:
   """a = sqrt(1 - gamma^2) cos(pi t / 2), b = sqrt(1 - gamma^2) sin(pi t / 2) + gamma z.
 
   Albergo et al., "Stochastic Interpolants", eq. 4.6 (needs gamma <= 1; derivatives via
@@ -223,17 +158,19 @@ def trigonometric(gamma="sqrt", gamma_scale=None) -> Interpolant:
                             name="trigonometric")
 
 
-@PATHS.register("vp_cosine")
-def vp_cosine(gamma="zero", gamma_scale=None) -> Interpolant:
-  """x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 + gamma z: VP-CFM (Tong et al., sec. 5; the
-  variance-preserving trigonometric path of Albergo & Vanden-Eijnden)."""
+@PATHS.register("vp_cfm")
+def vp_cfm(gamma="zero", gamma_scale=None) -> Path:
+  """x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 + gamma z from any source: VP-CFM ("Improving
+  and generalizing flow-based generative models with minibatch optimal transport", Tong et
+  al., sec. 5). Unlike `trigonometric` the amplitude does not shrink with gamma. (Not the
+  Gaussian `iddpm_cosine` noise schedule.)"""
   return custom_interpolant(lambda t: jnp.cos(0.5 * math.pi * t),
                             lambda t: jnp.sin(0.5 * math.pi * t), gamma, gamma_scale,
-                            name="vp_cosine")
+                            name="vp_cfm")
 
 
 @PATHS.register("encoder_decoder")
-def encoder_decoder(gamma="sin2", gamma_scale=None) -> Interpolant:
+def encoder_decoder(gamma="sin2", gamma_scale=None) -> Path:
   """a = cos^2(pi t) on t < 1/2 (0 after), b = cos^2(pi t) on t > 1/2 (0 before), with
   gamma = sin^2(pi t) by default: x0 is encoded into pure noise at t = 1/2, then decoded
   into x1 (Albergo et al., "Stochastic Interpolants", eq. 4.9)."""
@@ -243,36 +180,13 @@ def encoder_decoder(gamma="sin2", gamma_scale=None) -> Interpolant:
                             name="encoder_decoder")
 
 
-@PATHS.register("one_sided_linear")
-def one_sided_linear() -> Interpolant:
-  """x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) playing the latent z (gamma = 0)."""
-  return dataclasses.replace(linear(), name="one_sided_linear", gaussian_source=True)
-
-
-@PATHS.register("one_sided_trigonometric")
-def one_sided_trigonometric() -> Interpolant:
-  """x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 with x0 ~ N(0, I) (gamma = 0)."""
-  return dataclasses.replace(vp_cosine(), name="one_sided_trigonometric",
-                             gaussian_source=True)
-
-
 @PATHS.register("mirror")
-def mirror(gamma="sqrt", gamma_scale=None) -> Interpolant:
+def mirror(gamma="sqrt", gamma_scale=None) -> Path:
   """x_t = x1 + gamma(t) z: from the data to itself through noise (rho0 = rho1; a = 0)."""
   return custom_interpolant(_zero, jnp.ones_like, gamma, gamma_scale, name="mirror",
                             da=_zero, db=_zero)
 
 
-@PATHS.register("lipman")
-def lipman(sigma_min=0.0) -> Interpolant:
-  """x_t = (1 - (1 - sigma_min) t) x0 + t x1, x0 ~ N(0, I): the conditional OT path of
-  "Flow Matching for Generative Modeling" (Lipman et al., eq. 20; mu_t = t x1,
-  sigma_t = 1 - (1 - sigma_min) t). Velocity target x1 - (1 - sigma_min) x0 (eq. 21)."""
-  return Interpolant("lipman", a=lambda t: 1 - (1 - sigma_min) * t, b=lambda t: t,
-                     da=lambda t: jnp.full_like(t, -(1 - sigma_min)), db=jnp.ones_like,
-                     dgamma=_zero, gamma_dgamma=_zero, gaussian_source=True)
-
-
-def build_path(name: str, **kwargs) -> Interpolant:
+def build_path(name: str, **kwargs) -> Path:
   """Builds the path registered as `name` with its keyword options."""
   return PATHS.get(name)(**kwargs)

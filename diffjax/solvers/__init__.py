@@ -1,22 +1,26 @@
-"""Solvers for sampling: they integrate plain fields f(x, t), never see parameters."""
+"""Samplers: steppers (`diffjax.core.Stepper`) run by the one driver `integrate`; they see
+fields f(x, t), never parameters."""
+from diffjax.solvers.integrate import Solution
+from diffjax.solvers.integrate import check_fields
+from diffjax.solvers.integrate import integrate
 from diffjax.solvers.grids import TIME_GRIDS
 from diffjax.solvers.grids import check_time_grid
+from diffjax.solvers.grids import time_grid
 from diffjax.solvers.grids import uniform_grid
 from diffjax.solvers.ode import ODE_SOLVERS
-from diffjax.solvers.ode import FixedStepSolver
-from diffjax.solvers.ode import euler_step
-from diffjax.solvers.ode import heun_step
-from diffjax.solvers.ode import number_of_evaluations
-from diffjax.solvers.ode import solve_ode
-from diffjax.solvers.sampling import SAMPLERS
-from diffjax.solvers.sampling import Fields
-from diffjax.solvers.sampling import SampleResult
-from diffjax.solvers.sampling import sample
-from diffjax.solvers.sde import euler_maruyama
-from diffjax.solvers import exponential as _exponential  # Registers DDIM, DPM-Solver++.
-from diffjax.solvers import diffrax_adapter as _diffrax_adapter  # Registers "diffrax".
+from diffjax.solvers.ode import ButcherTableau
+from diffjax.solvers.ode import runge_kutta
+from diffjax.solvers.ode import runge_kutta_step
 from diffjax.solvers.adaptive import dopri5
-from diffjax.solvers.grids import time_grid
-from diffjax.solvers.ode import check_field_shape
-from diffjax.solvers.sde import edm_stochastic
-from diffjax.solvers.sde import predictor_corrector
+from diffjax.solvers.adaptive import dopri5_stepper
+from diffjax.solvers.exponential import ancestral
+from diffjax.solvers.exponential import ddim
+from diffjax.solvers.exponential import ddim_step
+from diffjax.solvers.exponential import dpm_solver_pp
+from diffjax.solvers.sde import edm_churn
+from diffjax.solvers.sde import euler_maruyama
+from diffjax.solvers.sde import pc_langevin
+from diffjax.solvers.unipc import unipc
+from diffjax.solvers.sampling import SAMPLERS
+from diffjax.solvers.sampling import Sampler
+from diffjax.solvers.sampling import sample

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from diffjax.solvers.ode import check_field_shape
+from diffjax.core import stateless
 
 _C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
 _A = ((),
@@ -55,18 +55,16 @@ def _dopri5_step(f, x, t, h, k1, error_scale=1.0):
   The six new stages run in a loop with one field evaluation (the field is compiled once):
   stage i evaluates f at x + h sum_j A[i, j] k_j with the stages k so far stored in a
   (7, ...) buffer (zeros where not yet computed, where A is zero too)."""
-  a = jnp.asarray(_A_MATRIX[1:], x.dtype)       # (6, 7)
-  c = jnp.asarray(_C[1:], jnp.float32)          # (6,)
+  a = jnp.asarray(_A_MATRIX, x.dtype)           # (7, 7)
+  c = jnp.asarray(_C, jnp.float32)              # (7,)
   ks = jnp.zeros((7,) + x.shape, x.dtype).at[0].set(k1)
 
-  def stage(carry, coefficients):
+  def stage(i, carry):
     ks, _ = carry
-    i, a_row, c_i = coefficients
-    y = x + h * jnp.tensordot(a_row, ks, axes=1)
-    k = f(y, t + c_i * h)
-    return (ks.at[i].set(k), y), None
+    y = x + h * jnp.tensordot(a[i], ks, axes=1)
+    return ks.at[i].set(f(y, t + c[i] * h)), y
 
-  (ks, x_new), _ = jax.lax.scan(stage, (ks, x), (jnp.arange(1, 7), a, c))
+  ks, x_new = jax.lax.fori_loop(1, 7, stage, (ks, x))
   err = (error_scale * h) * jnp.tensordot(jnp.asarray(_E, x.dtype), ks, axes=1)
   return x_new, err, ks[6]
 
@@ -108,7 +106,6 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
     raise ValueError(f"Unknown embedded method {embedded!r}; valid: "
                      f"{sorted(EMBEDDED_ERROR_SCALES)}.")
   error_scale = EMBEDDED_ERROR_SCALES[embedded]
-  check_field_shape(f, x0, jnp.asarray(t0, jnp.float32))
   t0, t1 = jnp.asarray(t0, jnp.float32), jnp.asarray(t1, jnp.float32)
   direction = jnp.where(t1 >= t0, 1.0, -1.0)
   span = jnp.abs(t1 - t0)
@@ -153,13 +150,14 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
   return x, AdaptiveStats(nfe, accepted, rejected)
 
 
-def dopri5_on_grid(f, x0, ts, **options):
-  """Adaptive integration through the times ts (N + 1,), returning the (N + 1, B, ...)
-  states at ts and the summed stats; each segment restarts from its own initial step."""
-  def segment(x, times):
-    x_next, stats = dopri5(f, x, times[0], times[1], **options)
-    return x_next, (x_next, stats)
-
-  x1, (states, stats) = jax.lax.scan(segment, x0, (ts[:-1], ts[1:]))
-  trajectory = jnp.concatenate([x0[None], states], axis=0)
-  return x1, trajectory, jax.tree.map(jnp.sum, stats)
+def dopri5_stepper(rtol=1e-5, atol=1e-5, max_steps=4096, **options):
+  """Adaptive Dormand–Prince 5(4) as a stepper: each grid interval [t, t_next] is one
+  adaptive solve (`dopri5`), so a grid of two times is a single solve over [0, 1] and a
+  finer grid only sets where the trajectory is recorded. nfe counts the field evaluations
+  of every accepted and rejected attempt (on device)."""
+  def step(fields, x, t, t_next, key):
+    del key
+    x_next, stats = dopri5(fields.velocity, x, t, t_next, rtol=rtol, atol=atol,
+                           max_steps=max_steps, **options)
+    return x_next, stats.nfe
+  return stateless(step)

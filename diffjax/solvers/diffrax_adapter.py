@@ -1,20 +1,35 @@
-"""Any diffrax ODE solver as a diffjax sampler (diffrax is imported only when used).
+"""Any diffrax ODE solver as a diffjax stepper (diffrax, an optional peer, is imported only
+when this stepper is built).
 
-  SAMPLERS.get("diffrax")(fields, path, x0, key, num_steps=..., solver="Tsit5",
-                          rtol=None, atol=None)
-With rtol/atol the step size is adaptive (diffrax's PIDController, NFE counted by
-diffrax); otherwise `num_steps` equal steps from t = 0 to 1. The reported nfe is computed
-from diffrax's step count and the solver's stages (its step count for unlisted solvers).
+  sample("diffrax", fields, path, x0, num_steps=..., solver="Tsit5", rtol=None, atol=None)
+With rtol/atol the step size is adaptive (diffrax's PIDController, NFE counted by diffrax);
+otherwise each grid interval is one step of the solver. The reported nfe is computed from
+diffrax's step count and the solver's stages (its step count for unlisted solvers).
 """
+import importlib
+
 import jax.numpy as jnp
 
-from diffjax.solvers.sampling import SAMPLERS, SampleResult
+from diffjax.core import stateless
+
+# (initial, per attempted step) field evaluations of diffrax's explicit solvers
+# (first-same-as-last methods pay one evaluation up front). Unknown solvers report steps.
+_EVALS_PER_STEP = {"Euler": (0, 1), "Heun": (0, 2), "Midpoint": (0, 2), "Ralston": (0, 2),
+                   "Bosh3": (1, 3), "Tsit5": (1, 6), "Dopri5": (1, 6), "Dopri8": (0, 13)}
+
+
+def _diffrax():
+  try:
+    return importlib.import_module("diffrax")
+  except ImportError:
+    raise ValueError("The 'diffrax' sampler needs the optional peer diffrax: "
+                     "pip install diffrax.") from None
 
 
 def diffrax_solve(velocity, x0, *, solver="Tsit5", num_steps=None, rtol=None, atol=None,
                   t0=0.0, t1=1.0, max_steps=4096, saveat_ts=None):
   """Solves dx/dt = velocity(x, t) with `diffrax.diffeqsolve`; returns the solution."""
-  import diffrax  # pylint: disable=g-import-not-at-top
+  diffrax = _diffrax()
   try:
     solver_obj = getattr(diffrax, solver)()
   except AttributeError:
@@ -34,21 +49,18 @@ def diffrax_solve(velocity, x0, *, solver="Tsit5", num_steps=None, rtol=None, at
                              saveat=saveat, max_steps=max_steps)
 
 
-@SAMPLERS.register("diffrax")
-def diffrax_sampler(fields, path, x0, key, *, num_steps, return_trajectory=False,
-                    solver="Tsit5", rtol=None, atol=None, max_steps=4096):
-  """Probability-flow ODE with a diffrax solver (class name), fixed or adaptive steps."""
-  del path, key
-  saveat_ts = jnp.linspace(0.0, 1.0, num_steps + 1) if return_trajectory else None
-  sol = diffrax_solve(fields.velocity, x0, solver=solver, num_steps=num_steps, rtol=rtol,
-                      atol=atol, max_steps=max_steps, saveat_ts=saveat_ts)
+def diffrax_stepper(solver="Tsit5", rtol=None, atol=None, max_steps=4096):
+  """Each grid interval [t, t_next] solved by diffrax's `solver` (one fixed step, or an
+  adaptive solve with rtol / atol)."""
+  _diffrax()
   per_step = _EVALS_PER_STEP.get(solver)
-  steps = sol.stats["num_steps"]
-  nfe = steps if per_step is None else per_step[0] + per_step[1] * steps
-  return SampleResult(sol.ys[-1], sol.ys if return_trajectory else None, nfe)
 
+  def step(fields, x, t, t_next, key):
+    del key
+    sol = diffrax_solve(fields.velocity, x, solver=solver, num_steps=1, rtol=rtol,
+                        atol=atol, t0=t, t1=t_next, max_steps=max_steps)
+    steps = jnp.asarray(sol.stats["num_steps"], jnp.int32)
+    nfe = steps if per_step is None else per_step[0] + per_step[1] * steps
+    return sol.ys[-1], nfe
 
-# (initial, per attempted step) field evaluations of diffrax's explicit solvers
-# (first-same-as-last methods pay one evaluation up front). Unknown solvers report steps.
-_EVALS_PER_STEP = {"Euler": (0, 1), "Heun": (0, 2), "Midpoint": (0, 2), "Ralston": (0, 2),
-                   "Bosh3": (1, 3), "Tsit5": (1, 6), "Dopri5": (1, 6), "Dopri8": (0, 13)}
+  return stateless(step)

@@ -1,4 +1,5 @@
-"""Time grids for fixed-step solvers: increasing sequences in [0, 1] from 0 to 1.
+"""Time grids for samplers: increasing sequences in [0, 1] from 0 to 1 (`integrate` also
+runs decreasing ones, e.g. a reversed grid for likelihoods).
 
 Grids are built by name with `time_grid(grid, num_steps, path)`: "uniform" in t, "edm"
 (rho-spaced noise levels) and "log_snr" (uniform in lambda = log(alpha / sigma)); the last
@@ -8,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffjax.core import require_gaussian
 from diffjax.registry import Registry
 
 TIME_GRIDS = Registry("time grid")
@@ -18,12 +20,6 @@ def uniform_grid(num_steps, t_start=0.0, t_end=1.0, path=None):
   """num_steps + 1 equally spaced times from t_start to t_end (path is ignored)."""
   del path
   return jnp.linspace(t_start, t_end, num_steps + 1)
-
-
-def _needs_gaussian_path(path, grid):
-  if not hasattr(path, "time_at_log_snr"):
-    raise ValueError(f"The {grid!r} time grid needs a Gaussian path (one with a log-SNR); "
-                     f"got {getattr(path, 'name', path)!r}.")
 
 
 # Interior grid points keep |log-SNR| below this, so their times stay distinct in float32
@@ -40,21 +36,21 @@ def edm_grid(num_steps, path=None, rho=7.0):
   """Times at EDM's noise levels sigma~_i = (sigma~_max^(1/rho) + i/N (sigma~_min^(1/rho)
   - sigma~_max^(1/rho)))^rho, sigma~ = sigma / alpha ("Elucidating the Design Space of
   Diffusion-Based Generative Models", Karras et al., eq. 5), mapped back to t."""
-  _needs_gaussian_path(path, "edm")
-  level = lambda t: jnp.exp(-jnp.clip(path.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR))
+  view = require_gaussian(path, "The 'edm' time grid")
+  level = lambda t: jnp.exp(-jnp.clip(view.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR))
   hi, lo = level(0.0) ** (1 / rho), level(1.0) ** (1 / rho)
   levels = (hi + jnp.linspace(0.0, 1.0, num_steps + 1) * (lo - hi)) ** rho
-  return _pin_endpoints(path.time_at_log_snr(-jnp.log(levels)))
+  return _pin_endpoints(view.time_at_log_snr(-jnp.log(levels)))
 
 
 @TIME_GRIDS.register("log_snr")
 def log_snr_grid(num_steps, path=None):
   """Times with lambda(t) uniform between lambda(0) and lambda(1) (DPM-Solver's
   "logSNR" step schedule, Lu et al., "DPM-Solver", Sec. 3.3)."""
-  _needs_gaussian_path(path, "log_snr")
-  lo, hi = (jnp.clip(path.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR) for t in (0.0, 1.0))
+  view = require_gaussian(path, "The 'log_snr' time grid")
+  lo, hi = (jnp.clip(view.log_snr(t), -MAX_ABS_LOG_SNR, MAX_ABS_LOG_SNR) for t in (0.0, 1.0))
   lams = jnp.linspace(lo, hi, num_steps + 1)
-  return _pin_endpoints(path.time_at_log_snr(lams))
+  return _pin_endpoints(view.time_at_log_snr(lams))
 
 
 def time_grid(grid, num_steps, path=None, **options):

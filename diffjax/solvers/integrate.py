@@ -38,7 +38,7 @@ def check_fields(fields: Fields, names, x, t):
 
 
 def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
-              save_trajectory=False, record=None) -> Solution:
+              return_trajectory=False, record=None) -> Solution:
   """Runs `stepper` with `fields` from x0 at ts[0] through every time of ts.
 
   Args:
@@ -47,7 +47,7 @@ def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
     x0: (B, ...) state at ts[0].
     ts: (N + 1,) strictly monotone times in [0, 1] (increasing or decreasing).
     key: PRNG key; step i receives fold_in(key, i) (None for deterministic steppers).
-    save_trajectory: also return the (N + 1, B, ...) states at every grid time.
+    return_trajectory: also return the (N + 1, B, ...) states at every grid time.
     record: optional record(x_next, state) -> pytree, stacked over the N steps (e.g. a
       stepper's data prediction for diagnostics).
 
@@ -64,12 +64,12 @@ def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
     i, t, t_next = inputs
     step_key = None if key is None else jax.random.fold_in(key, i)
     x_next, state, used = stepper.step(fields, x, state, t, t_next, step_key)
-    outputs = (x_next if save_trajectory else None,
+    outputs = (x_next if return_trajectory else None,
                None if record is None else record(x_next, state))
     return (x_next, state, nfe + jnp.asarray(used, jnp.int32)), outputs
 
   steps = jnp.arange(ts.shape[0] - 1)
   (x, _, nfe), (states, records) = jax.lax.scan(
       body, (x0, state, jnp.zeros((), jnp.int32)), (steps, ts[:-1], ts[1:]))
-  trajectory = jnp.concatenate([x0[None], states], 0) if save_trajectory else None
+  trajectory = jnp.concatenate([x0[None], states], 0) if return_trajectory else None
   return Solution(x, trajectory, nfe, records)

@@ -12,5 +12,6 @@ from diffjax.train.parallel import initialize_distributed
 from diffjax.train.parallel import make_data_mesh
 from diffjax.train.state import TrainState
 from diffjax.train.state import create_train_state
+from diffjax.train.task import Phase
 from diffjax.train.task import Task
 from diffjax.train.workdir import IncompatibleWorkdirError

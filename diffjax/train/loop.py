@@ -3,6 +3,9 @@ periodic evaluation, checkpointing, preemption handling and resumption.
 
 Used as `train(config, workdir, task)`; `evaluate` and `sample` restore the latest
 checkpoint of a workdir. Config keys read here: seed, train.*, optim.*, eval.use_ema.
+A task with phases (`diffjax.train.task.Phase`) is trained phase after phase: train calls
+stop at phase boundaries as they do at logging and checkpoint steps, and the step alone
+says which phase a resumed run is in (`diffjax.train.phases`).
 """
 import contextlib
 import functools
@@ -16,8 +19,10 @@ import numpy as np
 import optax
 from absl import logging
 
+from diffjax.errors import ConfigError
 from diffjax.train import checkpoint as checkpoint_lib
 from diffjax.train import parallel
+from diffjax.train import phases as phases_lib
 from diffjax.train import workdir as workdir_lib
 from diffjax.train.optim import build_optimizer
 from diffjax.train.state import TrainState, create_train_state, ema_update
@@ -44,8 +49,9 @@ def _micro_batches(batch, num_micro):
   return jax.tree.map(split, batch)
 
 
-def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
-  """Returns jitted `call(state, num_steps, batches=None) -> (state, per-step metrics)`.
+def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1, phase=None):
+  """Returns jitted `call(state, num_steps, batches=None, context=None) -> (state, per-step
+  metrics)`.
 
   `num_steps` training steps run inside one compiled call via `lax.scan`; the state is
   donated and laid out by `parallel.state_shardings` (replicated unless the mesh's model
@@ -55,34 +61,53 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
   With `grad_accum_steps` = k > 1, each step averages the gradients of k micro-batches
   (host-fed batches are split k ways; on-device tasks are called k times with keys
   fold_in(key, i) and should draw batch_size / k examples per call).
+
+  With a `phase` (a `diffjax.train.Phase`), the call trains `phase.loss`, given `context`
+  (what the phase's prepare returned) as an argument, and only the parameters
+  `phase.trainable` marks True (see `diffjax.train.phases` for frozen parameters); the
+  call depends on the phase only through (loss, trainable), so phases sharing both can
+  share it. Without a phase it trains `task.loss` and `context` is unused.
   """
   shard = parallel.batch_sharding_constraint(mesh)
   rep = parallel.replicated(mesh)
-  value_and_grad = jax.value_and_grad(task.loss, has_aux=True)
+  loss_fn = task.loss if phase is None else phase.loss
+  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
 
-  def loss_and_grads(params, key, step, batch):
+  def loss_args(batch, context):
+    return _with_batch(batch) if phase is None else (batch, context)
+
+  def loss_and_grads(params, key, step, batch, context):
     if grad_accum_steps == 1:
-      return value_and_grad(params, key, shard, step, *_with_batch(batch))
+      return value_and_grad(params, key, shard, step, *loss_args(batch, context))
     micro = None if batch is None else _micro_batches(batch, grad_accum_steps)
 
     def accumulate(total, inputs):
       i, mb = inputs
       mb = None if mb is None else jax.tree.map(shard, mb)
-      out = value_and_grad(params, jax.random.fold_in(key, i), shard, step, *_with_batch(mb))
+      out = value_and_grad(params, jax.random.fold_in(key, i), shard, step,
+                           *loss_args(mb, context))
       return jax.tree.map(lambda a, b: a + b / grad_accum_steps, total, out), None
 
     first = None if micro is None else jax.tree.map(lambda x: x[0], micro)
     shapes = jax.eval_shape(
-        lambda: value_and_grad(params, key, shard, step, *_with_batch(first)))
+        lambda: value_and_grad(params, key, shard, step, *loss_args(first, context)))
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     total, _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum_steps), micro))
     return total
 
-  def one_step(state: TrainState, batch):
+  def one_step(state: TrainState, batch, context):
     key = jax.random.fold_in(state.key, state.step)
-    (loss, aux), grads = loss_and_grads(state.params, key, state.step, batch)
+    (loss, aux), grads = loss_and_grads(state.params, key, state.step, batch, context)
+    mask = None if phase is None else phases_lib.trainable_mask(phase, state.params)
+    if mask is not None:
+      grads = phases_lib.zero_frozen(mask, grads)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    if mask is not None:
+      params = phases_lib.select(mask, params, state.params)
+      opt_state = phases_lib.select(
+          phases_lib.optimizer_state_mask(optimizer, opt_state, mask), opt_state,
+          state.opt_state)
     ema = ema_update(state.ema_params, params, state.step, ema_decay)
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                           ema_params=ema)
@@ -91,8 +116,9 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1):
                    "params_finite": finite, **aux}
 
   @functools.partial(jax.jit, static_argnums=1, donate_argnums=0)
-  def call(state, num_steps, batches=None):
-    state, metrics = jax.lax.scan(one_step, state, batches, length=num_steps)
+  def call(state, num_steps, batches=None, context=None):
+    state, metrics = jax.lax.scan(lambda s, b: one_step(s, b, context), state, batches,
+                                  length=num_steps)
     state = jax.lax.with_sharding_constraint(state, parallel.state_shardings(mesh, state))
     return state, jax.lax.with_sharding_constraint(metrics, rep)
 
@@ -122,9 +148,9 @@ def _abstract_state(init_fn, key, mesh):
                       shapes, parallel.state_shardings(mesh, shapes))
 
 
-def _next_boundary(step, train_config):
+def _next_boundary(step, train_config, last):
   """The next step at which the loop must stop to log, evaluate or checkpoint."""
-  boundary = train_config.num_steps
+  boundary = last
   for every in (train_config.log_every, train_config.eval_every,
                 train_config.checkpoint_every):
     if every > 0:
@@ -171,6 +197,72 @@ def _keys(seed):
   return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)  # (train, eval)
 
 
+def _prepare_key(seed, phase_index):
+  """The key of phase `phase_index`'s prepare: the same whenever the phase is prepared."""
+  return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 2), phase_index)
+
+
+def _check_task(task):
+  """The task's PhasePlan, or None for a task without phases; ConfigError if malformed."""
+  if task.phases:
+    if task.loss is not None:
+      raise ConfigError("A Task with phases trains each phase's own loss; set Task.loss to "
+                        "None (it would be ignored).")
+    return phases_lib.plan_phases(task.phases)
+  if task.loss is None:
+    raise ConfigError("The Task has no loss and no phases: give Task.loss, or phases.")
+  return None
+
+
+def _run_length(plan, train_config):
+  """(schedule_steps, last_step) of a run: the learning-rate schedule's length (unless
+  optim.decay_steps fixes it) and the step at which this call of `train` stops.
+
+  Without phases both are train.num_steps. With phases the phases define the run: the
+  schedule spans all of their steps, and train.num_steps only stops the run earlier (a
+  larger value stops at the phases' end); rerunning with a larger train.num_steps resumes
+  the same run bit for bit.
+  """
+  if plan is None:
+    return train_config.num_steps, train_config.num_steps
+  return plan.total_steps, min(train_config.num_steps, plan.total_steps)
+
+
+class _PhaseRunner:
+  """The compiled train calls and prepares of a run with phases: one train call per
+  distinct (loss, trainable), one prepare per distinct (prepare, trainable)."""
+
+  def __init__(self, plan, build_call, abstract_params, seed):
+    self.plan = plan
+    self._build_call = build_call
+    self._seed = seed
+    self._calls = {}
+    self._prepares = {}
+    for i, phase in enumerate(plan.phases):  # Checks every phase before a run starts.
+      mask = phases_lib.trainable_mask(phase, abstract_params)
+      key = (phase.prepare, phase.trainable)
+      if phase.prepare is not None and key not in self._prepares:
+        self._prepares[key] = phases_lib.compile_prepare(phase, mask)
+        phases_lib.check_prepare(self._prepares[key], phase, abstract_params,
+                                 _prepare_key(seed, i))
+
+  def start(self, index, params, step):
+    """(train call, context) of phase `index`, entered at `step` (its start, or inside it
+    when a run resumes)."""
+    phase = self.plan.phases[index]
+    start, end = self.plan.starts[index], self.plan.end(index)
+    logging.info("Phase %d/%d %r: steps %d to %d%s.", index + 1, len(self.plan.phases),
+                 phase.name, start, end, f", resuming at step {step}" if step > start else "")
+    key = (phase.loss, phase.trainable)
+    if key not in self._calls:
+      self._calls[key] = self._build_call(phase)
+    context = None
+    if phase.prepare is not None:
+      context = self._prepares[(phase.prepare, phase.trainable)](
+          params, _prepare_key(self._seed, index))
+    return self._calls[key], context
+
+
 def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True):
   params = parallel.gather_replicated(state.ema_params if use_ema else state.params, mesh)
   metrics, figures = task.evaluate(params, eval_key)
@@ -186,20 +278,37 @@ def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True):
 def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState:
   """Trains `task` in `workdir`, resuming from its latest good checkpoint if any.
 
+  A task without phases trains `task.loss` for train.num_steps steps. A task with phases
+  trains them in order (see `_run_length` for train.num_steps); each train call stays
+  inside one phase, whose prepare runs when the phase starts or the run resumes inside it.
+
   Returns the final train state. Raises NonFiniteLossError on a NaN/Inf loss (the last
-  good checkpoint is kept), IncompatibleWorkdirError for a workdir holding another run.
+  good checkpoint is kept), IncompatibleWorkdirError for a workdir holding another run,
+  ConfigError for a malformed task (before the workdir is touched).
   """
   tc = config.train
+  plan = _check_task(task)
+  schedule_steps, last = _run_length(plan, tc)
   mesh = parallel.make_data_mesh(devices, tc.model_axis_size)
   parallel.check_batch_size(task.batch_size, mesh)
-  workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
-  optimizer = build_optimizer(config.optim, tc.num_steps)
+  optimizer = build_optimizer(config.optim, schedule_steps)
   train_key, eval_key = _keys(config.seed)
   init_fn = _initial_state_fn(task, optimizer, mesh)
+  abstract = _abstract_state(init_fn, train_key, mesh)
+  build_call = functools.partial(build_train_call, task, optimizer, config.optim.ema_decay,
+                                 mesh, tc.grad_accum_steps)
+  runner = None
+  if plan is not None:
+    runner = _PhaseRunner(plan, lambda phase: build_call(phase=phase), abstract.params,
+                          config.seed)
+    if plan.total_steps < tc.num_steps:
+      logging.info("The phases end at step %d: train.num_steps=%d is not reached.",
+                   plan.total_steps, tc.num_steps)
+  workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
   checkpointer = checkpoint_lib.Checkpointer(workdir, tc.keep_checkpoints)
   writer = None
   try:
-    state = checkpointer.restore_latest(_abstract_state(init_fn, train_key, mesh))
+    state = checkpointer.restore_latest(abstract)
     if state is None:
       state = init_fn(train_key)
       logging.info("Starting a new run in %s on %d device(s).", workdir, mesh.devices.size)
@@ -208,35 +317,45 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
     step = int(jax.device_get(state.step))
     workdir_lib.truncate_metrics(workdir, step)
     writer = RunWriter(workdir)
-    train_call = build_train_call(task, optimizer, config.optim.ema_decay, mesh,
-                                  tc.grad_accum_steps)
+    train_call = build_call() if plan is None else None
+    phase_index, context = None, None
     batches = task.data(step) if task.data is not None else None
-    progress = Progress(tc.num_steps)
+    progress = Progress(last)
     compiled = set()
     with _preemption_flag() as preemption:
-      while step < tc.num_steps:
-        num_steps = min(tc.steps_per_call, _next_boundary(step, tc) - step)
+      while step < last:
+        boundary = _next_boundary(step, tc, last)
+        if plan is not None:
+          if plan.index(step) != phase_index:
+            phase_index = plan.index(step)
+            train_call, context = runner.start(phase_index, state.params, step)
+          boundary = min(boundary, plan.end(phase_index))
+        num_steps = min(tc.steps_per_call, boundary - step)
         progress.restart_clock()
         chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
-        state, metrics = train_call(state, num_steps, chunk)
+        state, metrics = train_call(state, num_steps, chunk, context)
         losses = parallel.to_host(metrics["loss"])
-        progress.advance(num_steps, timed=num_steps in compiled)
-        compiled.add(num_steps)
+        progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
+        compiled.add((train_call, num_steps))
         _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
         step += num_steps
-        if _due(step, tc.log_every, tc.num_steps):
+        phase_ended = plan is not None and step == plan.end(phase_index)
+        if _due(step, tc.log_every, last) or phase_ended:
           progress.log(step, float(losses.mean()))
-          writer.scalars(step, {
+          scalars = {
               "train/loss": float(losses.mean()),
               "train/grad_norm": float(parallel.to_host(metrics["grad_norm"]).mean()),
-              "train/steps_per_second": progress.steps_per_second})
-        if _due(step, tc.checkpoint_every, tc.num_steps) or preemption["requested"]:
+              "train/steps_per_second": progress.steps_per_second}
+          if plan is not None:
+            scalars["train/phase"] = phase_index   # The phase of the steps just trained.
+          writer.scalars(step, scalars)
+        if _due(step, tc.checkpoint_every, last) or preemption["requested"]:
           checkpointer.save(state, wait=preemption["requested"])
         if preemption["requested"]:
           logging.warning("Stopped at step %d on request; rerun the same command to "
                           "resume.", step)
           break
-        if _due(step, tc.eval_every, tc.num_steps):
+        if _due(step, tc.eval_every, last):
           _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
   finally:
     checkpointer.close()

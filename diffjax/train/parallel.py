@@ -14,6 +14,7 @@ import functools
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
@@ -116,5 +117,4 @@ def to_host(x) -> np.ndarray:
 def barrier(name: str):
   """Waits for every process (no-op with one process), e.g. after process 0 edits files."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)

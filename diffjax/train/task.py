@@ -24,6 +24,13 @@ it trains, and an optional `prepare` run once when the phase starts (or when a r
 inside it), e.g. to simulate a trajectory cache with the frozen network. The engine
 schedules, checkpoints and resumes phases exactly like steps; a task without phases trains
 `loss` for config.train.num_steps steps, as before.
+
+With phases, `loss` is None and the phases define the run: it ends after the sum of their
+num_steps, and the learning-rate schedule spans that sum (unless optim.decay_steps is set).
+config.train.num_steps only stops a run earlier (a larger value stops at the phases' end);
+rerunning with a larger value resumes the same run bit for bit. Parameters a phase does not
+train keep their values and their optimizer state (Adam's moments) bit for bit, get no
+weight decay and do not count in gradient clipping (`diffjax.train.phases`).
 """
 import dataclasses
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -34,17 +41,23 @@ class Phase:
   """A stretch of training steps with its own loss.
 
   Attributes:
-    name: shown in logs and TensorBoard (e.g. "ipf_3_backward").
+    name: logged when the phase starts (e.g. "ipf_3_backward"); TensorBoard's scalar
+      train/phase gives the phase's index beside the training losses.
     num_steps: training steps of this phase (> 0).
     loss: loss(params, key, shard, step, batch, context) -> (loss, aux); batch is None for
-      tasks without `data`, context is what `prepare` returned (None without `prepare`).
-      Phases that share one loss function share one compiled train call.
-    trainable: optional trainable(params) -> pytree of bools (same structure as params, or
-      a prefix of it); parameters marked False receive no update in this phase. None: all.
+      tasks without `data`, context is what `prepare` returned (None without `prepare`),
+      passed as an argument: phases sharing one loss and one trainable share one compiled
+      train call.
+    trainable: optional trainable(params) -> pytree of Python bools (same structure as
+      params, or a prefix of it, e.g. {"forward": True, "backward": False}) decided from
+      the structure alone (it is also called on jax.ShapeDtypeStructs); parameters marked
+      False receive no update in this phase. None: all.
     prepare: optional prepare(params, key) -> context (a pytree of arrays), jit-compiled
-      and run when the phase starts and when a run resumes inside it. It must read only
-      parameters this phase does not train, so that a resumed run prepares the same
-      context as an uninterrupted one.
+      and run when the phase starts and when a run resumes inside it, with a key derived
+      from config.seed and the phase's index. It must read only parameters this phase
+      does not train, so that a resumed run prepares the same context as an uninterrupted
+      one: the parameters it trains are placeholders inside prepare, and reading one
+      raises ConfigError (before the run starts).
   """
   name: str
   num_steps: int
@@ -55,6 +68,8 @@ class Phase:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
+  """What an experiment gives the engine (see the module docstring): `loss`, or `phases`
+  with `loss` None."""
   init_params: Callable[..., Any]
   loss: Optional[Callable[..., Any]]
   evaluate: Callable[..., Any]

@@ -8,8 +8,10 @@ import os
 import time
 
 import jax
+import matplotlib.image
 import numpy as np
 from absl import logging
+from tensorboardX import SummaryWriter  # Pure Python; no TensorFlow needed.
 
 
 def figure_to_png(fig) -> bytes:
@@ -26,7 +28,6 @@ class RunWriter:
     self.enabled = jax.process_index() == 0
     self._tb = None
     if self.enabled:
-      from tensorboardX import SummaryWriter  # Pure Python; no TensorFlow needed.
       self._tb = SummaryWriter(os.path.join(workdir, "events"))
 
   def scalars(self, step: int, values: dict):
@@ -50,7 +51,6 @@ class RunWriter:
     """Saves each matplotlib figure as plots/<name>_<step>.png and a TensorBoard image."""
     if not self.enabled:
       return
-    import matplotlib.image  # pylint: disable=g-import-not-at-top
     plot_dir = os.path.join(self.workdir, "plots")
     os.makedirs(plot_dir, exist_ok=True)
     for name, fig in figures.items():
