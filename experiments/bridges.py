@@ -32,7 +32,7 @@ from diffjax.data.snapshots import (SNAPSHOT_SYSTEMS, load_snapshots, simulate_s
 from diffjax.errors import ConfigError
 from diffjax.models import build_model
 from diffjax.train import Task, parallel
-from experiments.common import component_options
+from experiments.pipeline import component_options, parse_arg
 
 METHODS = ("sbcfm", "ipf", "imf", "sbirr")
 DATA_KINDS = ("gaussian", "toy2d", "snapshots")
@@ -377,13 +377,10 @@ def set_intervals(config):
 
 
 def apply_args(config, arg, allowed=()):
-  """Applies a config file's comma-separated arguments: "tiny" (seconds, for tests) and any
-  of `allowed` (returned as a set); anything else is refused."""
-  words = set() if not arg else set(arg.split(","))
-  unknown = sorted(words - set(allowed) - {"tiny"})
-  if unknown:
-    raise ValueError(f"Unknown config argument(s) {unknown}; valid: tiny"
-                     + "".join(f", {a}" for a in allowed) + " (comma-separated).")
+  """Applies a config file's argument ("a,tiny": `experiments.pipeline.parse_arg`): "tiny"
+  (seconds, for tests) and any of `allowed`, returned as a set; anything else is refused."""
+  variants, tiny = parse_arg(arg, allowed)
+  words = set(variants) | ({"tiny"} if tiny else set())
   if "tiny" in words:
     c = config.bridge
     c.update(num_steps=min(c.num_steps, 8), steps_per_phase=20, cache_size=128,

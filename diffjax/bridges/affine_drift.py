@@ -39,8 +39,8 @@ def time_affine(data_shape: Sequence[int], degree=4, init_scale=0.01) -> Model:
     return {"w": init_scale * jax.random.normal(k_w, (degree + 1, dim, dim)),
             "c": init_scale * jax.random.normal(k_c, (degree + 1, dim))}
 
-  def apply(params, x, t, cond=None):
-    del cond
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del cond, dropout_key
     phi = legendre_features(broadcast_time(t, x.shape[0]), degree)        # (B, K)
     w = jnp.einsum("bk,kij->bij", phi, params["w"])
     return jnp.einsum("bij,bj->bi", w, x) + phi @ params["c"]

@@ -88,7 +88,7 @@ def simulate_cache(drift: Callable, x_start, ts, key, diffusion, direction
   else:
     raise ValueError(f"direction must be 'forward' or 'backward'; got {direction!r}.")
   solution = integrate(mean_matching_stepper(diffusion), Fields.of(velocity=velocity),
-                       x_start, grid, key, save_trajectory=True,
+                       x_start, grid, key, return_trajectory=True,
                        record=lambda x, state: state.target)
   return TrajectoryCache(solution.trajectory[1:], grid[1:], solution.records)
 
