@@ -59,37 +59,49 @@ def gaussian_study(workdir, tiny=False):
 
 
 def toy_study(workdir, tiny=False):
-  """IPF and IMF on moons -> 8 gaussians: end-marginal errors per iteration and NFE."""
+  """IPF and IMF on moons -> 8 gaussians: end-marginal errors per iteration and NFE.
+
+  The end errors are W2 and energy distances between 2000 simulated and 2000 held-out
+  samples at t = 1 (forward SDE, 8 gaussians) and t = 0 (backward SDE, moons). W2 between
+  two independent 2000-sample draws is 0.31-0.65 for the 8 gaussians (the draws' mode
+  counts differ) and 0.22-0.25 for the moons, so W2 saturates early; the energy distance
+  keeps falling. The summary says when IMF first reaches IPF's final errors at both ends.
+  """
   curves, record = {}, {}
+  metrics = ("w2", "energy_distance")
   for method in ("ipf", "imf"):
     config = toy.get_config(method + (",tiny" if tiny else ""))
     records = [r for r in _run(config, os.path.join(workdir, method))
                if "forward_end_w2" in r]
-    nfe = [sum(network_evaluations(config, r["step"])) for r in records]
-    record[method] = [dict(step=r["step"], nfe=n, forward_end_w2=r["forward_end_w2"],
-                           backward_end_w2=r["backward_end_w2"],
-                           w2=0.5 * (r["forward_end_w2"] + r["backward_end_w2"]))
-                      for r, n in zip(records, nfe)]
-    curves[method] = record[method]
-  target = curves["ipf"][-1]["w2"]
-  reached = [r for r in curves["imf"] if r["w2"] <= target]
-  summary = {"ipf_final_w2": target, "ipf_nfe": curves["ipf"][-1]["nfe"],
-             "imf_nfe_to_reach_ipf": reached[0]["nfe"] if reached else None,
-             "imf_final_w2": curves["imf"][-1]["w2"], "imf_nfe": curves["imf"][-1]["nfe"]}
-  rows = [[m, i + 1, r["nfe"], f"{r['forward_end_w2']:.4f}", f"{r['backward_end_w2']:.4f}"]
+    curves[method] = [dict(step=r["step"], nfe=sum(network_evaluations(config, r["step"])),
+                           **{f"{end}_{m}": r[f"{end}_end_{m}"] for m in metrics
+                              for end in ("forward", "backward")})
+                      for r in records]
+  summary = {"ipf_nfe": curves["ipf"][-1]["nfe"], "imf_nfe": curves["imf"][-1]["nfe"]}
+  for m in metrics:
+    final = {end: curves["ipf"][-1][f"{end}_{m}"] for end in ("forward", "backward")}
+    reached = [r for r in curves["imf"]
+               if all(r[f"{end}_{m}"] <= value for end, value in final.items())]
+    summary[f"ipf_final_{m}"] = final
+    summary[f"imf_nfe_to_reach_ipf_final_{m}"] = reached[0]["nfe"] if reached else None
+  rows = [[m, i + 1, r["step"], r["nfe"]] + [f"{r[k]:.4f}" for k in
+                                            ("forward_w2", "backward_w2",
+                                             "forward_energy_distance",
+                                             "backward_energy_distance")]
           for m in ("ipf", "imf") for i, r in enumerate(curves[m])]
-  header = ["method", "evaluation", "network evaluations", "W2 at t=1 (forward)",
-            "W2 at t=0 (backward)"]
-  record["summary"] = summary
-  _write_table(workdir, "toy_study", header, rows, record,
-               "End-marginal W2 per iteration; summary: " + json.dumps(summary))
-  for x_key, label in (("nfe", "network evaluations"), ("step", "training step")):
+  header = ["method", "evaluation", "step", "network evaluations", "W2 t=1 (forward)",
+            "W2 t=0 (backward)", "energy t=1", "energy t=0"]
+  _write_table(workdir, "toy_study", header, rows, {**curves, "summary": summary},
+               "End-marginal errors per iteration (see the module docstring for the "
+               "sampling floors); summary: " + json.dumps(summary))
+  for m in metrics:
     fig = plots.convergence_figure(
-        {f"{m} {end}": ([r[x_key] for r in curves[m]],
-                        [r[f"{end}_end_w2"] for r in curves[m]])
-         for m in ("ipf", "imf") for end in ("forward", "backward")},
-        label, "W2 to the end marginal", "IPF vs IMF, moons -> 8 gaussians")
-    fig.savefig(os.path.join(workdir, f"toy_study_{x_key}.png"), dpi=120)
+        {f"{method} {end}": ([r["nfe"] for r in curves[method]],
+                             [r[f"{end}_{m}"] for r in curves[method]])
+         for method in ("ipf", "imf") for end in ("forward", "backward")},
+        "network evaluations", f"{m} to the end marginal",
+        "IPF vs IMF, moons -> 8 gaussians")
+    fig.savefig(os.path.join(workdir, f"toy_study_{m}.png"), dpi=120)
 
 
 def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"):
