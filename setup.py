@@ -20,9 +20,12 @@ CORE = [
 
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",
-             "nbclient>=0.10", "ipykernel>=6.29"],
-    # Peers for side-by-side benchmarks. Install torch==2.13.0 first on CPU-only machines
-    # (see benchmarks/requirements.txt), otherwise pip pulls a CUDA build.
+             "nbclient>=0.10", "ipykernel>=6.29", "statsmodels>=0.14"],
+    # The El Niño series of the forecasting demo ships with statsmodels (BSD-3).
+    "timeseries": ["statsmodels>=0.14"],
+    # Peers for side-by-side benchmarks. On CPU-only machines install them as
+    # benchmarks/requirements.txt says (with benchmarks/constraints.txt pinning the CPU
+    # torch==2.13.0), otherwise pip pulls a CUDA build.
     "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30"],
     "notebook": ["jupyter", "ipykernel>=6.29"],
 }

@@ -6,9 +6,13 @@ replaced by a null condition with probability p_uncond. For class labels the nul
 condition is an extra class id, `num_classes`, whose embedding the model learns (models
 built with `num_classes = K` embed K + 1 ids); for conditioning arrays it is the all-zero
 array with a `present` flag set to 0, which the model sees as one more input.
+
+At sampling time `class_condition` and `array_condition` give the (condition, null
+condition) pair that guidance (`diffjax.guidance`) evaluates in one batched network call.
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from diffjax.errors import ConfigError
 
@@ -45,3 +49,36 @@ def mark_present(cond, present):
   mask = present.reshape(present.shape + (1,) * (cond.ndim - 1)).astype(cond.dtype)
   flag = jnp.broadcast_to(mask, cond.shape[:-1] + (1,))
   return jnp.concatenate([cond * mask, flag], axis=-1)
+
+
+def _concrete(array):
+  """The array as NumPy, or None inside a trace (where values cannot be checked)."""
+  try:
+    return np.asarray(array)
+  except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    return None
+
+
+def class_condition(labels, num_classes):
+  """(cond, null) for class-conditional sampling: the (B,) int32 labels, checked to lie in
+  [0, num_classes) where their values are known, and the (B,) null-class ids (the
+  unconditional model of condition dropout)."""
+  if not num_classes:
+    raise ConfigError("This run is unconditional (model.num_classes = 0): it has no class "
+                      "condition to sample or guide with; train with model.num_classes > 0.")
+  values = _concrete(labels)
+  if values is not None and values.size and (values.min() < 0 or values.max() >= num_classes):
+    bad = int(values.min() if values.min() < 0 else values.max())
+    raise ConfigError(f"Class id {bad} is out of range: this model has {num_classes} "
+                      f"classes, ids 0..{num_classes - 1}.")
+  labels = jnp.asarray(labels, jnp.int32)
+  return labels, null_labels(labels.shape[0], num_classes)
+
+
+def array_condition(cond):
+  """(cond, null) for a conditioning array (B, ...): the condition marked present and the
+  all-zero condition marked absent, each (B, ... + 1) as `drop_arrays` trains them."""
+  cond = jnp.asarray(cond)
+  batch = cond.shape[:1]
+  return (mark_present(cond, jnp.ones(batch, bool)),
+          mark_present(jnp.zeros_like(cond), jnp.zeros(batch, bool)))

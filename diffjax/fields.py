@@ -132,11 +132,13 @@ def prediction_mse_factor(view: GaussianView, t, prediction: str):
 
 
 def gaussian_predictions(value, x, t, view: GaussianView, prediction: str) -> Predictions:
-  """Every prediction (velocity, score, data, noise) from one `prediction` at (x, t)."""
+  """Every prediction (velocity, score, data, noise) from one `prediction` at (x, t); the
+  given one is passed through unchanged (not round-tripped through the pair)."""
   c = _coefficients(view, t, x)
   x1, eps = PREDICTIONS.get(prediction).to_pair(value, x, c)
-  return Predictions(velocity=c.dalpha * x1 + c.dsigma * eps, score=-eps / _safe(c.sigma),
-                     data=x1, noise=eps)
+  out = Predictions(velocity=c.dalpha * x1 + c.dsigma * eps, score=-eps / _safe(c.sigma),
+                    data=x1, noise=eps)
+  return out._replace(**{prediction: value}) if prediction in Predictions._fields else out
 
 
 def gaussian_fields(predict, path: Path, prediction: str) -> Fields:

@@ -20,7 +20,12 @@ from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.images import dequantize
 from diffjax.train import Task, parallel
 from diffjax.train.defaults import engine_config
+from diffjax.train.validation import Key, check_keys
 from experiments.pipeline import DataSpec, build_pipeline
+
+IMAGE_KEYS = (Key("data.image_size", "int", 0, meaning="0: the dataset's own size"),
+              Key("eval.bpd_examples", "int", 0, meaning="0: no bits/dim"),
+              Key("eval.bpd_steps", "int", 1))
 
 
 def _standard_normal_log_prob(x):
@@ -31,6 +36,7 @@ def _standard_normal_log_prob(x):
 def build_task(config) -> Task:
   """Builds the image task; a missing dataset, an unknown name or an invalid value fails
   before training."""
+  check_keys(config, IMAGE_KEYS)
   load = functools.partial(load_image_dataset, config.data.name,
                            image_size=config.data.image_size, data_dir=config.data.data_dir)
   train_source = load("train")

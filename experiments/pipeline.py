@@ -20,13 +20,24 @@ from diffjax import conditioning
 from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
+from diffjax.guidance import (ConditionalModel, GuidanceContext, build_guidance,
+                              check_guidance_section, guided_sample)
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS, sample
+from diffjax.train.validation import Key, check_keys
 
 # Keys of config.sample that are not sampler options.
-SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images")
+SAMPLE_KEYS = ("solver", "num_steps", "num_trajectories", "num_images", "guidance")
+# Values every family reads, checked before anything is built.
+PIPELINE_KEYS = (
+    Key("sample.num_steps", "int", 1, meaning="sampler steps"),
+    Key("sample.num_trajectories", "int", 0),
+    Key("sample.num_images", "int", 0),
+    Key("train.label_dropout", "float", 0.0, 1.0, meaning="condition dropout probability"),
+    Key("eval.num_samples", "int", 2, meaning="samples per evaluation"),
+)
 
 
 def component_options(section: ml_collections.ConfigDict, exclude=("name",)) -> dict:
@@ -79,20 +90,43 @@ class Pipeline:
     model labels=None is its unconditional model (the null class)."""
     return self.objective.fields(self.model.apply, params, labels)
 
-  def generate(self, params, key, num_samples, labels=None, return_trajectory=False):
+  def generate(self, params, key, num_samples, labels=None, return_trajectory=False,
+               guidance=None, **guidance_context):
     """Samples with config.sample's sampler: a `Solution` (x (n, *shape), trajectory,
-    nfe)."""
+    nfe). With a guidance method (`guidance`, a section like config.sample.guidance,
+    which is the default) the sampler runs guided (`diffjax.guidance.build`);
+    guidance_context gives what the method needs beyond the model (measurements, ...)."""
     k_source, k_sampler = jax.random.split(key)
     sc = self.config.sample
-    return sample(sc.solver, self.fields(params, labels), self.path,
-                  self.source(k_source, num_samples), k_sampler, num_steps=sc.num_steps,
-                  return_trajectory=return_trajectory,
-                  **component_options(sc, SAMPLE_KEYS))
+    options = component_options(sc, SAMPLE_KEYS)
+    x0 = self.source(k_source, num_samples)
+    section = sc.get("guidance") if guidance is None else guidance
+    if section is None or section.get("method", "none") == "none":
+      return sample(sc.solver, self.fields(params, labels), self.path, x0, k_sampler,
+                    num_steps=sc.num_steps, return_trajectory=return_trajectory, **options)
+    context = GuidanceContext(self.conditional_model(params, labels, num_samples),
+                              self.path, sc.solver, options, **guidance_context)
+    return guided_sample(sc.solver, build_guidance(section, context), self.path, x0,
+                         k_sampler, num_steps=sc.num_steps,
+                         return_trajectory=return_trajectory, **options)
+
+  def conditional_model(self, params, labels, num_samples) -> ConditionalModel:
+    """The model as guidance sees it: conditioned on labels (the null class when None)
+    with the null class as its unconditional model; an unconditional run has no null."""
+    fields_of = lambda cond: self.objective.fields(self.model.apply, params, cond)
+    if not self.conditional:
+      return ConditionalModel(fields_of, None, None)
+    if labels is None:
+      labels = conditioning.null_labels(num_samples, self.num_classes)
+      return ConditionalModel(fields_of, labels, labels)
+    cond, null = conditioning.class_condition(labels, self.num_classes)
+    return ConditionalModel(fields_of, cond, null)
 
 
 def build_pipeline(config, spec: DataSpec) -> Pipeline:
   """Builds every component named by `config` for data described by `spec`; an unknown
   name or an invalid option fails here, before any workdir is touched."""
+  check_keys(config, PIPELINE_KEYS)
   path = build_path(config.path.name, **component_options(config.path))
   objective = build_objective(config.objective.name, path,
                               **component_options(config.objective))
@@ -107,6 +141,7 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
   coupling = functools.partial(COUPLINGS.get(coupling_section.name),
                                **component_options(coupling_section))
   SAMPLERS.get(config.sample.solver)
+  check_guidance_section(config.sample.get("guidance"), num_classes > 0)
   if path.one_sided:
     source = lambda key, n: path.source_sample(key, (n, *spec.shape))
   else:

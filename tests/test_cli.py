@@ -1,37 +1,67 @@
-"""The command line, as a user runs it: errors name the bad value and what is valid."""
+"""The command line, as a user runs it: quiet logs, clear endings, errors naming the bad
+value and what is valid (the fuzz of bad invocations is tests/test_cli_fuzz.py)."""
 import os
+import re
+import signal
 
 import pytest
 
+import experiments
 from diffjax.registry import UnknownComponentError
-
-from tests.helpers import run_main
+from experiments import main as cli
+from tests.helpers import run_main, tiny_config
 
 TINY = "--config=configs/quickstart.py:tiny"
 
+# Every line a quickstart prints at the default verbosity.
+EXPECTED_LINES = (r"loop\.py:\d+\] Starting a new run in .* on 1 device\(s\): 200 steps\.",
+                  r"loop\.py:\d+\] Compiling the training step\.\.\.",
+                  r"writer\.py:\d+\] step 100/200 \| loss \d+\.\d+ \| compiled and ran in "
+                  r"\d+\.\d s \(rate from the next line\)",
+                  r"loop\.py:\d+\] eval at step 100: w2=.*",
+                  r"writer\.py:\d+\] step 200/200 \| loss \d+\.\d+ \| \d+\.\d steps/s \| "
+                  r"ETA \d\d:\d\d:\d\d",
+                  r"loop\.py:\d+\] eval at step 200: w2=.*",
+                  r"loop\.py:\d+\] Finished: step 200 in .*")
 
-def test_quickstart_tiny_trains_through_the_command_line(tmp_path):
+
+def test_quickstart_tiny_prints_progress_and_evaluations_only(tmp_path, capfd):
   workdir = str(tmp_path / "run")
-  result = run_main([TINY, f"--workdir={workdir}", "--config.train.num_steps=100",
-                     "--config.train.eval_every=100"])
+  result = run_main([TINY, f"--workdir={workdir}"])
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "eval at step 100: w2=" in result.stderr
-  assert "steps/s | ETA" in result.stderr
+  lines = result.stderr.splitlines()
+  assert len(lines) == len(EXPECTED_LINES), result.stderr
+  for line, pattern in zip(lines, EXPECTED_LINES):
+    assert re.search(pattern, line), (line, pattern)
   assert os.path.exists(os.path.join(workdir, "metrics.jsonl"))
-  # A rerun of the finished command resumes and has nothing left to do.
-  again = run_main([TINY, f"--workdir={workdir}", "--config.train.num_steps=100",
-                    "--config.train.eval_every=100"])
-  assert again.returncode == 0 and "Resuming from step 100" in again.stderr
+  # A rerun of the finished command says it is complete and what to do (in-process).
+  assert cli.cli(["main", TINY, f"--workdir={workdir}"]) == 0
+  output = capfd.readouterr().err
+  assert "is complete: it is at step 200 and ends at step 200" in output
+  assert "--config.train.num_steps" in output and "--mode=eval" in output
+
+
+def test_verbosity_brings_library_logs_back(tmp_path, capfd):
+  workdir = str(tmp_path / "run")
+  overrides = {"train.num_steps": 10, "train.steps_per_call": 10, "train.eval_every": 0}
+  experiments.run(tiny_config(**overrides), workdir)
+  args = ["main", TINY, f"--workdir={workdir}", "--mode=eval",
+          *[f"--config.{k}={v}" for k, v in overrides.items()]]
+  capfd.readouterr()
+  assert cli.cli(args) == 0
+  quiet = capfd.readouterr().err
+  try:
+    assert cli.cli([*args, "--verbosity=0"]) == 0
+    verbose = capfd.readouterr().err
+  finally:
+    cli.logs.configure_logging(verbose=False)
+  assert "checkpoint_manager.py" not in quiet and "eval at step 10" in quiet
+  assert "checkpoint_manager.py" in verbose
 
 
 def _parse(argv):
-  """Parses argv with the flags experiments.main defines, in a fresh FlagValues."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from experiments import main as cli  # pylint: disable=g-import-not-at-top
-  flag_values = flags.FlagValues()
-  cli.define_flags(flag_values, ["main", *argv])
-  flag_values(["main", *argv])
-  return flag_values
+  """Parses argv as the command line does (a fresh FlagValues)."""
+  return cli.parse(["main", *argv])
 
 
 @pytest.mark.parametrize("args, message", [
@@ -40,7 +70,7 @@ def _parse(argv):
     (["--config=configs/quickstart.py:huge"], "Unknown config argument 'huge'"),
 ])
 def test_bad_config_flags_are_refused(tmp_path, args, message):
-  with pytest.raises(Exception, match=message):
+  with pytest.raises(cli.UsageError, match=message):
     _parse([TINY, f"--workdir={tmp_path}", *args])
 
 
@@ -49,43 +79,62 @@ def test_bad_config_flags_are_refused(tmp_path, args, message):
     (["--config.sample.solver=rk9"], "Unknown sampler 'rk9'; valid names are: "),
 ])
 def test_unknown_component_names_list_the_valid_ones(tmp_path, args, message):
-  import experiments  # pylint: disable=g-import-not-at-top
   flags = _parse([TINY, f"--workdir={tmp_path / 'run'}", *args])
   with pytest.raises(UnknownComponentError, match=message):
     experiments.run(flags.config, flags.workdir)
   assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("missing", ["--config", "--workdir"])
-def test_missing_required_flag(tmp_path, missing):
+@pytest.mark.parametrize("missing, message", [("--config", "--config is required"),
+                                              ("--workdir", "--workdir must have a value")])
+def test_missing_required_flag(tmp_path, missing, message):
   args = {"--config": TINY, "--workdir": f"--workdir={tmp_path}"}
   del args[missing]
-  with pytest.raises(Exception, match=f"Flag {missing} must have a value other than None"):
+  with pytest.raises(cli.UsageError, match=message):
     _parse(list(args.values()))
 
 
 def test_user_errors_exit_with_a_message_not_a_traceback(tmp_path):
+  """The real entry point (`python -m experiments.main`): exit code 2, one line."""
   result = run_main([TINY, f"--workdir={tmp_path}", "--config.model.name=transformerr"])
-  assert result.returncode == 1
-  assert "error: Unknown model 'transformerr'; valid names are: " in result.stderr
-  assert "Traceback" not in result.stderr
+  assert result.returncode == 2
+  assert result.stderr.strip() == ("error: Unknown model 'transformerr'; valid names are: "
+                                   "dit, mlp, stacked_fields, unet.")
 
 
-def test_incompatible_workdir_message(tmp_path):
+def test_incompatible_workdir_message(tmp_path, capfd):
   workdir = str(tmp_path / "run")
-  import experiments  # pylint: disable=g-import-not-at-top
-  from tests.helpers import tiny_config  # pylint: disable=g-import-not-at-top
   experiments.run(tiny_config(**{"train.num_steps": 50, "train.eval_every": 0}), workdir)
-  second = run_main([TINY, f"--workdir={workdir}", "--config.model.depth=3"])
-  assert second.returncode == 1
-  assert "model.depth: 2 (recorded) vs 3 (given)" in second.stderr
-  assert "--overwrite" in second.stderr
+  capfd.readouterr()
+  assert cli.cli(["main", TINY, f"--workdir={workdir}", "--config.model.depth=3"]) == 2
+  output = capfd.readouterr().err
+  assert "model.depth: 2 (recorded) vs 3 (given)" in output
+  assert "--overwrite" in output
+
+
+def test_sigterm_before_training_exits_zero_with_a_message(tmp_path, capfd, monkeypatch):
+  """The command line's SIGTERM handler ends the process at once before training (here
+  os._exit is replaced so that the test process survives)."""
+  class Exited(Exception):
+    pass
+
+  def exit_now(message):
+    raise Exited(message)
+
+  def run(*args, **kwargs):
+    del args, kwargs
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  monkeypatch.setattr(cli.preemption, "_exit_now", exit_now)
+  monkeypatch.setattr(experiments, "run", run)
+  with pytest.raises(Exited, match=r"Stopped on request \(signal 15\) before training"):
+    cli.cli(["main", TINY, f"--workdir={tmp_path / 'run'}"])
+  assert signal.getsignal(signal.SIGTERM) is not cli.preemption._handler  # Restored.
 
 
 def test_data_and_weights_problems_are_user_errors():
   """They end the command with their message and exit code 1, not a traceback."""
   from diffjax.data import DatasetNotPreparedError  # pylint: disable=g-import-not-at-top
   from diffjax.inception import InceptionWeightsNotFoundError  # pylint: disable=g-import-not-at-top
-  from experiments import main as cli  # pylint: disable=g-import-not-at-top
   for error in (DatasetNotPreparedError, InceptionWeightsNotFoundError, UnknownComponentError):
     assert issubclass(error, cli.USER_ERRORS), error

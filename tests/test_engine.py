@@ -1,4 +1,5 @@
 """The training engine in-process: resumption, chunking, NaN handling, checkpoint damage."""
+import dataclasses
 import json
 import os
 
@@ -10,10 +11,13 @@ import jax.numpy as jnp
 
 import experiments
 from diffjax.train import (CheckpointError, IncompatibleWorkdirError, NonFiniteLossError,
-                           Task, restore_for_inference, train)
+                           Task, WorkdirError, restore_for_inference, train)
+from diffjax import metrics, plotting
 from diffjax.train.defaults import engine_config
+from diffjax.train import events as events_lib
 from diffjax.train import workdir as workdir_lib
-from tests.helpers import assert_trees_equal, final_state, tiny_config
+from tests.helpers import (assert_trees_equal, final_state, regression_config,
+                           regression_task, tiny_config)
 
 
 def _params(state):
@@ -62,22 +66,51 @@ def test_workdir_is_self_describing(tmp_path):
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints")))[-1] == "200"
 
 
+def _snapshot(directory):
+  """{relative path: bytes} of every file under `directory`."""
+  files = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, directory)] = f.read()
+  return files
+
+
 def test_eval_and_sample_modes(tmp_path):
+  """Eval adds a record marked "mode": "eval" and its own figures; sample writes into
+  samples/; neither changes checkpoints, TensorBoard events or the training run's plots."""
   workdir = str(tmp_path / "run")
   config = tiny_config()
   experiments.run(config, workdir)
+  before = _snapshot(workdir)
   values = experiments.run(config, workdir, mode="eval")
-  assert values["w2"] == pytest.approx(workdir_lib.read_metrics(workdir)[-2]["w2"])
+  records = workdir_lib.read_metrics(workdir)
+  assert [(r["step"], r.get("mode")) for r in records] == [(100, None), (200, None),
+                                                           (200, "eval")]
+  assert values["w2"] == pytest.approx(records[-2]["w2"])  # Same checkpoint, same key.
   arrays = experiments.run(config, workdir, mode="sample")
-  with np.load(os.path.join(workdir, "samples.npz")) as saved:
+  with np.load(os.path.join(workdir, "samples", "samples_0000200.npz")) as saved:
     np.testing.assert_array_equal(saved["samples"], arrays["samples"])
     assert saved["samples"].shape == (config.eval.num_samples, 2)
     assert saved["trajectories"].shape[0] == config.sample.num_steps + 1
+  after = _snapshot(workdir)
+  changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+  assert changed == {"metrics.jsonl", "plots/samples_0000200_eval.png",
+                     "plots/trajectories_0000200_eval.png", "samples/samples_0000200.npz",
+                     "samples/samples_0000200.png", "samples/trajectories_0000200.png"}
 
 
-def test_eval_without_checkpoint_is_refused(tmp_path):
-  with pytest.raises(CheckpointError, match="train first"):
-    experiments.run(tiny_config(), str(tmp_path / "empty"), mode="eval")
+@pytest.mark.parametrize("mode", ["eval", "sample"])
+def test_eval_and_sample_without_checkpoint_are_refused_and_create_nothing(tmp_path, mode):
+  workdir = tmp_path / "empty"
+  with pytest.raises(WorkdirError, match=f"--mode={mode}: --workdir=.* does not exist"):
+    experiments.run(tiny_config(), str(workdir), mode=mode)
+  assert not workdir.exists()
+  workdir.mkdir()
+  with pytest.raises(WorkdirError, match=f"--mode={mode}: no checkpoint in .*train first"):
+    experiments.run(tiny_config(), str(workdir), mode=mode)
+  assert not list(workdir.iterdir())
 
 
 def test_incompatible_workdir_is_refused_unless_overwritten(tmp_path):
@@ -120,9 +153,14 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   state = restore_for_inference(config, workdir, task)
   assert int(state.step) == 100
   np.testing.assert_allclose(float(state.params["w"]), 10.0, rtol=1e-4)
+  config.train.update(checkpoint_every=0)
+  with pytest.raises(NonFiniteLossError, match=r"At step 101 the loss became nan; stopping "
+                     r"without saving\. No checkpoint was saved yet, so a rerun starts from "
+                     r"scratch\."):
+    train(config, str(tmp_path / "never_saved"), task)
 
 
-def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capfd, caplog):
   workdir = str(tmp_path / "run")
   config = tiny_config(**{"train.num_steps": 100, "train.eval_every": 0,
                           "train.checkpoint_every": 50})
@@ -132,11 +170,21 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
     for name in files:
       with open(os.path.join(root, name), "wb"):
         pass
-  state = final_state(config, workdir)
+  checkpoints = _snapshot(os.path.join(workdir, "checkpoints"))
+  state = final_state(config, workdir)  # Reading (eval, sample) skips it, moves nothing.
   assert int(state.step) == 50
-  assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
-  # Training resumes from step 50 and reaches the same parameters as a clean run.
+  experiments.run(config, workdir, mode="eval")
+  assert _snapshot(os.path.join(workdir, "checkpoints")) == checkpoints
+  assert not os.path.exists(os.path.join(workdir, "broken_checkpoints"))
+  assert [(r["step"], r.get("mode")) for r in workdir_lib.read_metrics(workdir)] == [
+      (50, "eval"), (100, None)]  # Step order, though evaluated after step 100's record.
+  # Training moves it aside, resumes from step 50 and reaches a clean run's parameters.
   resumed = experiments.run(config, workdir)
+  assert os.path.isdir(os.path.join(workdir, "broken_checkpoints", "100"))
+  reasons = [r.getMessage() for r in caplog.records if "failed to restore" in r.getMessage()]
+  assert reasons and not [r for r in reasons if "pybind11" in r or "bound method" in r]
+  output = capfd.readouterr().err
+  assert "Exception ignored" not in output and "Event loop is closed" not in output
   clean = experiments.run(config, str(tmp_path / "clean"))
   assert_trees_equal(_params(resumed), _params(clean))
 
@@ -151,3 +199,42 @@ def test_all_checkpoints_damaged_is_an_error(tmp_path):
         pass
   with pytest.raises(CheckpointError, match="could be restored"):
     final_state(config, workdir)
+
+
+def _nan_sample_task():
+  """Finite parameters whose 'samples' are not finite: evaluation reports NaN metrics and
+  still draws its figure (the finite reference only)."""
+  reference = np.random.default_rng(0).normal(size=(64, 2))
+
+  def evaluate(params, key):
+    del key
+    samples = np.full((64, 2), np.inf) * float(np.asarray(params["w"]).sum() + 1)
+    return (metrics.compute_metrics(["w2", "energy_distance"], samples, reference),
+            {"samples": plotting.scatter_figure(samples, reference, "diverged")})
+  return dataclasses.replace(regression_task(), evaluate=evaluate)
+
+
+def test_non_finite_samples_do_not_crash_evaluation(tmp_path):
+  workdir = str(tmp_path)
+  train(regression_config(), workdir, _nan_sample_task())
+  records = workdir_lib.read_metrics(workdir)
+  assert [r["step"] for r in records] == [40]
+  assert np.isnan(records[0]["w2"]) and np.isnan(records[0]["energy_distance"])
+  assert os.listdir(os.path.join(workdir, "plots")) == ["samples_0000040.png"]
+
+
+def test_a_missing_evaluation_is_run_on_resume_once(tmp_path, caplog):
+  """A run stopped between a checkpoint and its evaluation (a kill, or an evaluation that
+  failed) evaluates that step when rerun; TensorBoard keeps one point per step."""
+  workdir = str(tmp_path)
+  config = regression_config(eval_every=20)
+  train(config, workdir, regression_task())
+  complete = workdir_lib.read_metrics(workdir)
+  workdir_lib._write_metrics(workdir, complete[:-1])  # pylint: disable=protected-access
+  caplog.set_level("INFO")
+  train(config, workdir, regression_task())
+  assert "The evaluation at step 40 is missing" in caplog.text
+  assert "is complete" in caplog.text
+  assert workdir_lib.read_metrics(workdir) == complete
+  points = events_lib.scalars(os.path.join(workdir, "events"))["eval/w_error"]
+  assert [s for s, _ in points] == [20, 40]

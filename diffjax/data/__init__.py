@@ -14,3 +14,5 @@ from diffjax.data.images import ImageSource
 from diffjax.data.images import ImageStream
 from diffjax.data.images import image_batches
 from diffjax.data.images import load_image_dataset
+from diffjax.data.conditional_mixture import ClassConditionalMixture
+from diffjax.data.conditional_mixture import two_class_mixture

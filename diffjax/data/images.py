@@ -166,7 +166,7 @@ def image_batches(source: ImageSource, global_batch_size: int, *, seed: int = 0,
   return stream.iterate(start_step)
 
 
-def _not_prepared_message(name, split, data_dir):
+def not_prepared_message(name, split, data_dir):
   where = data_dir or "the default tfds data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
   target = f" --data_dir={data_dir}" if data_dir else ""
   return (
@@ -189,7 +189,7 @@ def tfds_source(name: str, split: str = "train", *, data_dir: Optional[str] = No
   try:
     records = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
   except Exception as e:  # tfds raises several types (AssertionError, NotImplementedError).
-    raise DatasetNotPreparedError(_not_prepared_message(name, split, data_dir)) from e
+    raise DatasetNotPreparedError(not_prepared_message(name, split, data_dir)) from e
   features = records.dataset_info.features
   shape = tuple(features["image"].shape)
   if image_size and image_size != shape[0]:

@@ -8,3 +8,4 @@ from diffjax.models import unet as _unet  # Registers "unet".
 from diffjax.models.unet import UNet
 from diffjax.models import transformer as _transformer  # Registers "dit".
 from diffjax.models import stacked as _stacked  # Registers "stacked_fields".
+from diffjax.models import token_transformer as _token_transformer  # Registers "token_transformer".

@@ -18,6 +18,7 @@ token of classifier-free guidance; `remat` and `dtype` have the same meaning.
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -47,11 +48,41 @@ def _modulate(x, shift, scale):
   return x * (1 + scale) + shift
 
 
+def rotary_embedding(x):
+  """Rotary position embedding ("RoFormer", Su et al., eq. 34): x (B, N, heads, d) with d
+  even; feature pairs (i, i + d/2) of position n rotate by n / 10000^(2i / d)."""
+  n, d = x.shape[1], x.shape[-1]
+  freqs = 1.0 / 10_000 ** (np.arange(d // 2) / (d // 2))
+  angles = np.arange(n)[:, None] * freqs[None]  # (N, d / 2)
+  cos = jnp.asarray(np.cos(angles), x.dtype)[None, :, None, :]
+  sin = jnp.asarray(np.sin(angles), x.dtype)[None, :, None, :]
+  x1, x2 = x[..., :d // 2], x[..., d // 2:]
+  return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
+
+def causal_attention(q, k, v):
+  """softmax(q k^T / sqrt(d) + causal mask) v: position n attends to positions <= n.
+  q, k, v: (B, N, heads, d) -> (B, N, heads, d); logits in float32."""
+  n = q.shape[1]
+  logits = jnp.einsum("bnhd,bmhd->bhnm", q, k, preferred_element_type=jnp.float32)
+  logits = logits / np.sqrt(q.shape[-1]).astype(np.float32)
+  logits = jnp.where(np.tril(np.ones((n, n), bool)), logits, -jnp.inf)
+  weights = jax.nn.softmax(logits, -1).astype(v.dtype)
+  return jnp.einsum("bhnm,bmhd->bnhd", weights, v, preferred_element_type=jnp.float32
+                    ).astype(v.dtype)
+
+
 class DiTBlock(nn.Module):
-  """x: (B, N, D), c: (B, D) -> (B, N, D); attention and MLP, both adaLN-Zero modulated."""
+  """x: (B, N, D), c: (B, D) -> (B, N, D); attention and MLP, both adaLN-Zero modulated.
+
+  rope: rotate queries and keys by their positions (token models); causal: attend only to
+  earlier positions (the autoregressive baseline). Neither adds parameters.
+  """
   num_heads: int
   mlp_ratio: float = 4.0
   dtype: Any = jnp.float32
+  rope: bool = False
+  causal: bool = False
 
   @nn.compact
   def __call__(self, x, c):
@@ -60,7 +91,10 @@ class DiTBlock(nn.Module):
     shift1, scale1, gate1, shift2, scale2, gate2 = jnp.split(mod, 6, axis=-1)
     h = nn.Dense(3 * d, dtype=self.dtype)(_modulate(x, shift1, scale1))
     q, k, v = jnp.split(h.reshape(b, n, 3 * self.num_heads, -1), 3, axis=2)
-    h = multi_head_attention(q, k, v).reshape(b, n, d)
+    if self.rope:
+      q, k = rotary_embedding(q), rotary_embedding(k)
+    attend = causal_attention if self.causal else multi_head_attention
+    h = attend(q, k, v).reshape(b, n, d)
     x = x + gate1 * nn.Dense(d, dtype=self.dtype)(h)
     h = nn.gelu(nn.Dense(int(self.mlp_ratio * d), dtype=self.dtype)(
         _modulate(x, shift2, scale2)))

@@ -24,3 +24,4 @@ from diffjax.solvers.unipc import unipc
 from diffjax.solvers.sampling import SAMPLERS
 from diffjax.solvers.sampling import Sampler
 from diffjax.solvers.sampling import sample
+from diffjax.solvers import discrete as _discrete  # Registers the token samplers.

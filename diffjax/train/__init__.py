@@ -1,6 +1,7 @@
 """The training engine: state, optimiser, sharded multi-step train call, checkpoints, logs."""
 from diffjax.train.checkpoint import CheckpointError
 from diffjax.train.checkpoint import Checkpointer
+from diffjax.train.logs import configure_logging
 from diffjax.train.loop import NonFiniteLossError
 from diffjax.train.loop import build_train_call
 from diffjax.train.loop import evaluate
@@ -14,4 +15,7 @@ from diffjax.train.state import TrainState
 from diffjax.train.state import create_train_state
 from diffjax.train.task import Phase
 from diffjax.train.task import Task
+from diffjax.train.validation import validate_engine_config
 from diffjax.train.workdir import IncompatibleWorkdirError
+from diffjax.train.workdir import WorkdirError
+from diffjax.train.workdir import WorkdirLockedError

@@ -3,10 +3,14 @@
 Orbax writes each checkpoint to a temporary directory and renames it when complete, so a
 crash or SIGKILL at any point leaves either a whole checkpoint or none. A checkpoint that
 still fails to restore (disk corruption, a truncated copy) is reported, moved aside to
-`<workdir>/broken_checkpoints/`, and the previous one is used.
+`<workdir>/broken_checkpoints/` by training, and the previous one is used; evaluation and
+sampling (`read_only`) skip it and never change a run's checkpoints.
 """
+import contextlib
+import gc
 import os
 import shutil
+import sys
 
 import jax
 import orbax.checkpoint as ocp
@@ -19,18 +23,52 @@ class CheckpointError(RuntimeError):
   """No checkpoint of a run could be restored."""
 
 
-class Checkpointer:
-  """Saves and restores a `TrainState` under `<workdir>/checkpoints`."""
+def failure_reason(error: BaseException, limit: int = 300) -> str:
+  """One line for a failed restore: the innermost cause of `error` (orbax wraps the
+  storage error that says what is wrong), cut at a word boundary."""
+  while error.__cause__ is not None or error.__context__ is not None:
+    error = error.__cause__ or error.__context__
+  text = " ".join(str(error).split()) or type(error).__name__
+  if len(text) > limit:
+    text = text[:limit].rsplit(" ", 1)[0] + " ..."
+  return f"{type(error).__name__}: {text}"
 
-  def __init__(self, workdir: str, max_to_keep: int = 3):
+
+@contextlib.contextmanager
+def _quiet_abandoned_reads():
+  """A failed restore leaves orbax's other read coroutines unfinished; when they are
+  collected Python prints their errors as "Exception ignored in ..." tracebacks (and
+  "Event loop is closed"), which only repeat the failure already reported. They are
+  logged at --verbosity=1 instead."""
+  previous = sys.unraisablehook
+  def hook(unraisable):
+    logging.vlog(1, "After a failed restore: %s: %s", type(unraisable.exc_value).__name__,
+                 unraisable.exc_value)
+  sys.unraisablehook = hook
+  try:
+    yield
+  finally:
+    gc.collect()
+    sys.unraisablehook = previous
+
+
+class Checkpointer:
+  """Saves and restores a `TrainState` under `<workdir>/checkpoints`.
+
+  With `read_only` (evaluation, sampling) nothing is created, saved or moved.
+  """
+
+  def __init__(self, workdir: str, max_to_keep: int = 3, read_only: bool = False):
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, "checkpoints")
     self._max_to_keep = max_to_keep
+    self._read_only = read_only
     self._manager = self._open()
 
   def _open(self):
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=self._max_to_keep, create=True, cleanup_tmp_directories=True)
+        max_to_keep=self._max_to_keep, create=not self._read_only,
+        cleanup_tmp_directories=not self._read_only)
     return ocp.CheckpointManager(self.directory, options=options)
 
   def steps(self):
@@ -41,6 +79,8 @@ class Checkpointer:
 
   def save(self, state, wait=False):
     """Saves `state` at its own step (asynchronously unless `wait`)."""
+    if self._read_only:
+      raise RuntimeError("This Checkpointer is read-only.")
     step = int(jax.device_get(state.step))
     if step in self._manager.all_steps():
       return
@@ -62,21 +102,26 @@ class Checkpointer:
     """
     failures = []
     for step in reversed(self.steps()):
-      try:
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-      except Exception as error:  # Orbax raises many types for a damaged checkpoint.
-        message = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
-        logging.warning("Checkpoint at step %d in %s failed to restore (%s); moving it to "
-                        "broken_checkpoints/ and trying the previous one.",
-                        step, self.directory, message)
+      with _quiet_abandoned_reads():
+        try:
+          return self._manager.restore(step,
+                                       args=ocp.args.StandardRestore(abstract_state))
+        except Exception as error:  # Orbax raises many types for a damaged checkpoint.
+          message = failure_reason(error)
+        logging.warning("Checkpoint at step %d in %s failed to restore (%s); %s the "
+                        "previous one.", step, self.directory, message,
+                        "trying" if self._read_only else
+                        "moving it to broken_checkpoints/ and trying")
         failures.append((step, message))
-        self._quarantine(step)
+        if not self._read_only:
+          self._quarantine(step)
     if failures:
       raise CheckpointError(
           f"No checkpoint in {self.directory} could be restored: "
-          + "; ".join(f"step {s}: {m}" for s, m in failures)
-          + ". They were moved to broken_checkpoints/. Rerun to start from scratch, or "
-          "use another --workdir.")
+          + "; ".join(f"step {s}: {m}" for s, m in failures) + ". "
+          + ("Train again (--mode=train) or use another --workdir." if self._read_only else
+             "They were moved to broken_checkpoints/. Rerun to start from scratch, or use "
+             "another --workdir."))
     return None
 
   def _quarantine(self, step):
@@ -90,8 +135,9 @@ class Checkpointer:
         shutil.rmtree(target)
       shutil.move(source, target)
     barrier("diffjax_quarantine_checkpoint")
-    self._manager.close()
-    self._manager = self._open()
+    with _quiet_abandoned_reads():
+      self._manager.close()
+      self._manager = self._open()
 
   def wait(self):
     self._manager.wait_until_finished()

@@ -7,11 +7,9 @@ A task with phases (`diffjax.train.task.Phase`) is trained phase after phase: tr
 stop at phase boundaries as they do at logging and checkpoint steps, and the step alone
 says which phase a resumed run is in (`diffjax.train.phases`).
 """
-import contextlib
 import functools
+import io
 import os
-import signal
-import threading
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +21,12 @@ from diffjax.errors import ConfigError
 from diffjax.train import checkpoint as checkpoint_lib
 from diffjax.train import parallel
 from diffjax.train import phases as phases_lib
+from diffjax.train import preemption as preemption_lib
+from diffjax.train import validation
 from diffjax.train import workdir as workdir_lib
 from diffjax.train.optim import build_optimizer
 from diffjax.train.state import TrainState, create_train_state, ema_update
-from diffjax.train.writer import Progress, RunWriter
+from diffjax.train.writer import Progress, RunWriter, describe_non_finite
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -165,31 +165,17 @@ def _check_finite(losses, params_finite, first_step, checkpointer):
     step = first_step + int(bad[0])
     what = (f"the loss became {losses[bad[0]]}" if not np.isfinite(losses[bad[0]])
             else "the parameters became non-finite")
+    latest = checkpointer.latest_step()
+    kept = (f"The last good checkpoint (step {latest}) is kept in {checkpointer.directory}"
+            if latest is not None else
+            "No checkpoint was saved yet, so a rerun starts from scratch")
     raise NonFiniteLossError(
-        f"At step {step} {what}; stopping without saving. The last good checkpoint "
-        f"(step {checkpointer.latest_step()}) is kept in {checkpointer.directory}.")
+        f"At step {step} {what}; stopping without saving. {kept}. A lower "
+        "optim.learning_rate or a tighter optim.grad_clip may help.")
 
 
 def _due(step, every, last):
   return step == last or (every > 0 and step % every == 0)
-
-
-@contextlib.contextmanager
-def _preemption_flag():
-  """Yields a dict whose 'requested' turns True on SIGTERM (main thread only)."""
-  flag = {"requested": False}
-  if threading.current_thread() is not threading.main_thread():
-    yield flag
-    return
-  def handler(signum, frame):
-    del frame
-    logging.warning("Received signal %d: saving a checkpoint and stopping.", signum)
-    flag["requested"] = True
-  previous = signal.signal(signal.SIGTERM, handler)
-  try:
-    yield flag
-  finally:
-    signal.signal(signal.SIGTERM, previous)
 
 
 def _keys(seed):
@@ -263,16 +249,23 @@ class _PhaseRunner:
     return self._calls[key], context
 
 
-def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True):
+def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True, mode=None):
   params = parallel.gather_replicated(state.ema_params if use_ema else state.params, mesh)
   metrics, figures = task.evaluate(params, eval_key)
-  writer.evaluation(step, metrics)
-  writer.figures(step, figures)
-  writer.flush()
+  non_finite = describe_non_finite(metrics)
+  if non_finite:
+    logging.warning("eval at step %d: %s not finite: the samples are probably not finite "
+                    "(a diverging model, e.g. too high a learning rate); figures leave "
+                    "non-finite points out.", step, ", ".join(non_finite))
+  writer.evaluation(step, metrics, figures, mode=mode)
   logging.info("eval at step %d: %s", step,
                ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                          for k, v in metrics.items()))
   return metrics
+
+
+def _devices(devices):
+  return jax.devices() if devices is None else list(devices)
 
 
 def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState:
@@ -282,17 +275,24 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
   trains them in order (see `_run_length` for train.num_steps); each train call stays
   inside one phase, whose prepare runs when the phase starts or the run resumes inside it.
 
-  Returns the final train state. Raises NonFiniteLossError on a NaN/Inf loss (the last
-  good checkpoint is kept), IncompatibleWorkdirError for a workdir holding another run,
-  ConfigError for a malformed task (before the workdir is touched).
+  Everything is checked before the workdir is touched: the engine's config keys
+  (`diffjax.train.validation`), the task, the workdir's path and the config it records.
+  The run then holds the workdir's lock (`diffjax.train.workdir.WorkdirLock`).
+
+  Returns the final train state. Raises ConfigError for an invalid config value or task,
+  WorkdirError / IncompatibleWorkdirError for a workdir that cannot take this run,
+  WorkdirLockedError if another process uses it, NonFiniteLossError on a NaN/Inf loss
+  (the last good checkpoint is kept).
   """
+  devices = _devices(devices)
+  validation.validate_engine_config(config, len(devices))
   tc = config.train
   plan = _check_task(task)
   schedule_steps, last = _run_length(plan, tc)
   mesh = parallel.make_data_mesh(devices, tc.model_axis_size)
   parallel.check_batch_size(task.batch_size, mesh)
   optimizer = build_optimizer(config.optim, schedule_steps)
-  train_key, eval_key = _keys(config.seed)
+  train_key, _ = _keys(config.seed)
   init_fn = _initial_state_fn(task, optimizer, mesh)
   abstract = _abstract_state(init_fn, train_key, mesh)
   build_call = functools.partial(build_train_call, task, optimizer, config.optim.ema_decay,
@@ -304,110 +304,185 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
     if plan.total_steps < tc.num_steps:
       logging.info("The phases end at step %d: train.num_steps=%d is not reached.",
                    plan.total_steps, tc.num_steps)
-  workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
-  checkpointer = checkpoint_lib.Checkpointer(workdir, tc.keep_checkpoints)
-  writer = None
-  try:
-    state = checkpointer.restore_latest(abstract)
-    if state is None:
-      state = init_fn(train_key)
-      logging.info("Starting a new run in %s on %d device(s).", workdir, mesh.devices.size)
+  workdir_lib.check_workdir_path(workdir)
+  if not overwrite:
+    workdir_lib.check_workdir(workdir, config)
+  workdir_lib.create_workdir(workdir)
+  with workdir_lib.WorkdirLock(workdir, "train"):
+    workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
+    return _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call,
+                             init_fn, abstract)
+
+
+def _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call, init_fn,
+                      abstract):
+  """The body of `train`, with the workdir prepared and locked. From here on a SIGTERM
+  only sets a flag (`diffjax.train.preemption`): the loop stops at the next step it can
+  save, and never in the middle of opening or closing checkpoints."""
+  tc = config.train
+  train_key, eval_key = _keys(config.seed)
+  with preemption_lib.deferred():
+    checkpointer = checkpoint_lib.Checkpointer(workdir, tc.keep_checkpoints)
+    writer = None
+    try:
+      state = checkpointer.restore_latest(abstract)
+      restored = state is not None
+      if not restored:
+        state = init_fn(train_key)
+      step = int(jax.device_get(state.step))
+      workdir_lib.truncate_metrics(workdir, step)
+      evaluated = {r["step"] for r in workdir_lib.read_metrics(workdir) if "mode" not in r}
+      writer = RunWriter(workdir, resume_step=step, evaluated_steps=evaluated)
+      if not restored:
+        logging.info("Starting a new run in %s on %d device(s): %d steps.", workdir,
+                     mesh.devices.size, last)
+      elif step < last:
+        logging.info("Resuming from step %d of %d in %s.", step, last, workdir)
+      if (restored and step not in evaluated and _due(step, tc.eval_every, last)
+          and not preemption_lib.requested()):
+        logging.info("The evaluation at step %d is missing (the run stopped before it was "
+                     "written); evaluating now.", step)
+        _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
+      if step >= last:
+        logging.info("The run in %s is complete: it is at step %d and ends at step %d, so "
+                     "there is nothing to train. Raise --config.train.num_steps to train "
+                     "further, use --mode=eval or --mode=sample to use it, or --overwrite "
+                     "to start again.", workdir, step, last)
+        return state
+      return _training_loop(config, task, state, step, mesh, plan, last, runner,
+                            build_call, checkpointer, writer, eval_key)
+    finally:
+      checkpointer.close()
+      if writer is not None:
+        writer.close()
+
+
+def _training_loop(config, task, state, step, mesh, plan, last, runner, build_call,
+                   checkpointer, writer, eval_key):
+  tc = config.train
+  train_call = build_call() if plan is None else None
+  phase_index, context = None, None
+  batches = task.data(step) if task.data is not None else None
+  progress = Progress(last)
+  compiled = set()
+  start_step = step
+  while step < last and not preemption_lib.requested():
+    boundary = _next_boundary(step, tc, last)
+    if plan is not None:
+      if plan.index(step) != phase_index:
+        phase_index = plan.index(step)
+        train_call, context = runner.start(phase_index, state.params, step)
+      boundary = min(boundary, plan.end(phase_index))
+    num_steps = min(tc.steps_per_call, boundary - step)
+    if not compiled:
+      logging.info("Compiling the training step...")
+    progress.restart_clock()
+    chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
+    state, metrics = train_call(state, num_steps, chunk, context)
+    losses = parallel.to_host(metrics["loss"])
+    progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
+    compiled.add((train_call, num_steps))
+    _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
+    step += num_steps
+    phase_ended = plan is not None and step == plan.end(phase_index)
+    if _due(step, tc.log_every, last) or phase_ended:
+      progress.log(step, float(losses.mean()))
+      scalars = {
+          "train/loss": float(losses.mean()),
+          "train/grad_norm": float(parallel.to_host(metrics["grad_norm"]).mean())}
+      if progress.steps_per_second > 0:  # Unknown until a call ran without compiling.
+        scalars["train/steps_per_second"] = progress.steps_per_second
+      if plan is not None:
+        scalars["train/phase"] = phase_index   # The phase of the steps just trained.
+      writer.scalars(step, scalars)
+    if _due(step, tc.checkpoint_every, last) and not preemption_lib.requested():
+      writer.flush()  # Every scalar up to this step is on disk before its checkpoint.
+      checkpointer.save(state)
+    if not preemption_lib.requested() and _due(step, tc.eval_every, last):
+      _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
+  if preemption_lib.requested():
+    if step > start_step:
+      writer.flush()
+      checkpointer.wait()
+      checkpointer.save(state, wait=True)  # Nothing happens if this step is saved.
+      logging.warning("Stopped at step %d on request; rerun the same command to resume.",
+                      step)
     else:
-      logging.info("Resuming from step %d in %s.", int(state.step), workdir)
-    step = int(jax.device_get(state.step))
-    workdir_lib.truncate_metrics(workdir, step)
-    writer = RunWriter(workdir)
-    train_call = build_call() if plan is None else None
-    phase_index, context = None, None
-    batches = task.data(step) if task.data is not None else None
-    progress = Progress(last)
-    compiled = set()
-    with _preemption_flag() as preemption:
-      while step < last:
-        boundary = _next_boundary(step, tc, last)
-        if plan is not None:
-          if plan.index(step) != phase_index:
-            phase_index = plan.index(step)
-            train_call, context = runner.start(phase_index, state.params, step)
-          boundary = min(boundary, plan.end(phase_index))
-        num_steps = min(tc.steps_per_call, boundary - step)
-        progress.restart_clock()
-        chunk = None if batches is None else _host_batches(batches, num_steps, mesh)
-        state, metrics = train_call(state, num_steps, chunk, context)
-        losses = parallel.to_host(metrics["loss"])
-        progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
-        compiled.add((train_call, num_steps))
-        _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
-        step += num_steps
-        phase_ended = plan is not None and step == plan.end(phase_index)
-        if _due(step, tc.log_every, last) or phase_ended:
-          progress.log(step, float(losses.mean()))
-          scalars = {
-              "train/loss": float(losses.mean()),
-              "train/grad_norm": float(parallel.to_host(metrics["grad_norm"]).mean()),
-              "train/steps_per_second": progress.steps_per_second}
-          if plan is not None:
-            scalars["train/phase"] = phase_index   # The phase of the steps just trained.
-          writer.scalars(step, scalars)
-        if _due(step, tc.checkpoint_every, last) or preemption["requested"]:
-          checkpointer.save(state, wait=preemption["requested"])
-        if preemption["requested"]:
-          logging.warning("Stopped at step %d on request; rerun the same command to "
-                          "resume.", step)
-          break
-        if _due(step, tc.eval_every, last):
-          _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
-  finally:
-    checkpointer.close()
-    if writer is not None:
-      writer.close()
+      logging.warning("Stopped on request at step %d before training: nothing new to "
+                      "save; rerun the same command to resume.", step)
+    return state
+  logging.info("Finished: step %d in %s.", step, checkpointer.workdir)
   return state
 
 
-def restore_for_inference(config, workdir, task, devices=None):
-  """Restores the latest good checkpoint of `workdir` (for eval and sample modes); the
-  state is replicated on every device."""
-  mesh = parallel.make_data_mesh(devices, config.train.model_axis_size)
+def _check_inference(config, workdir, devices, mode):
+  """Checks, touching nothing, that `workdir` holds a run of `config` to evaluate or
+  sample; returns the devices."""
+  devices = _devices(devices)
+  validation.validate_engine_config(config, len(devices))
+  workdir_lib.check_has_run(workdir, mode)
   workdir_lib.check_workdir(workdir, config)
+  return devices
+
+
+def _restore_inference(config, workdir, task, devices, mode):
+  """The latest checkpoint that restores, replicated on every device; reads only (a
+  damaged checkpoint is skipped, never moved)."""
+  mesh = parallel.make_data_mesh(devices, config.train.model_axis_size)
   optimizer = build_optimizer(config.optim, config.train.num_steps)
   train_key, _ = _keys(config.seed)
   init_fn = _initial_state_fn(task, optimizer, mesh)
-  checkpointer = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints)
+  checkpointer = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints,
+                                             read_only=True)
   try:
     state = checkpointer.restore_latest(_abstract_state(init_fn, train_key, mesh))
   finally:
     checkpointer.close()
   if state is None:
-    raise checkpoint_lib.CheckpointError(
-        f"No checkpoint in {workdir}: train first with --mode=train.")
+    raise workdir_lib.WorkdirError(f"--mode={mode}: no checkpoint in {workdir}; train "
+                                   "first (--mode=train).")
   return parallel.gather_replicated(state, mesh)
 
 
+def restore_for_inference(config, workdir, task, devices=None):
+  """Restores the latest good checkpoint of `workdir` (for eval and sample modes); the
+  state is replicated on every device. Reads only: nothing in the workdir changes."""
+  devices = _check_inference(config, workdir, devices, "eval")
+  return _restore_inference(config, workdir, task, devices, "eval")
+
+
 def evaluate(config, workdir, task, *, devices=None):
-  """Evaluates the latest checkpoint and appends the result to metrics.jsonl."""
-  state = restore_for_inference(config, workdir, task, devices)
-  writer = RunWriter(workdir)
-  try:
-    return _run_evaluation(task, state, int(jax.device_get(state.step)), _keys(config.seed)[1],
-                           writer, parallel.make_data_mesh(devices), config.eval.use_ema)
-  finally:
-    writer.close()
+  """Evaluates the latest checkpoint that restores and adds the record, marked
+  "mode": "eval", to metrics.jsonl in step order; figures go to plots/<name>_<step>_eval.png.
+  Holds the workdir's lock; never changes checkpoints or TensorBoard events."""
+  devices = _check_inference(config, workdir, devices, "eval")
+  with workdir_lib.WorkdirLock(workdir, "eval"):
+    state = _restore_inference(config, workdir, task, devices, "eval")
+    writer = RunWriter(workdir, events=False)
+    return _run_evaluation(task, state, int(jax.device_get(state.step)),
+                           _keys(config.seed)[1], writer, parallel.make_data_mesh(devices),
+                           config.eval.use_ema, mode="eval")
 
 
 def sample(config, workdir, task, *, devices=None):
-  """Draws samples from the latest checkpoint into samples.npz and plots/."""
-  state = restore_for_inference(config, workdir, task, devices)
-  step = int(jax.device_get(state.step))
-  params = state.ema_params if config.eval.use_ema else state.params
-  arrays, figures = task.sample(params, jax.random.fold_in(_keys(config.seed)[1], step))
-  writer = RunWriter(workdir)
-  try:
+  """Draws samples from the latest checkpoint that restores into
+  samples/samples_<step>.npz and samples/<figure>_<step>.png (never the training run's
+  plots). Holds the workdir's lock."""
+  devices = _check_inference(config, workdir, devices, "sample")
+  with workdir_lib.WorkdirLock(workdir, "sample"):
+    state = _restore_inference(config, workdir, task, devices, "sample")
+    step = int(jax.device_get(state.step))
+    params = state.ema_params if config.eval.use_ema else state.params
+    arrays, figures = task.sample(params, jax.random.fold_in(_keys(config.seed)[1], step))
+    writer = RunWriter(workdir, events=False)
     if writer.enabled:
-      path = os.path.join(workdir, "samples.npz")
-      np.savez(path, **arrays)
+      directory = os.path.join(workdir, "samples")
+      os.makedirs(directory, exist_ok=True)
+      path = os.path.join(directory, f"samples_{step:07d}.npz")
+      buffer = io.BytesIO()
+      np.savez(buffer, **arrays)
+      workdir_lib.atomic_write_bytes(path, buffer.getvalue())
       logging.info("Wrote %s (%s).", path,
                    ", ".join(f"{k}: {v.shape}" for k, v in arrays.items()))
-    writer.figures(step, figures)
-  finally:
-    writer.close()
+    writer.figures(step, figures, directory="samples")
   return arrays

@@ -1,0 +1,39 @@
+"""Guidance: functions from fields to fields, or steppers wrapping a stepper.
+
+Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 conditional;
+`diffjax.guidance.model`). One method per module: `cfg` (with a guidance interval),
+`cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf),
+`reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`; `build` maps a config section to
+any of them and `sampling.guided_sample` runs it.
+"""
+from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS
+from diffjax.guidance.model import ConditionalModel
+from diffjax.guidance.model import mix
+from diffjax.guidance.model import scale_from_conditional_convention
+from diffjax.guidance.cfg import check_interval
+from diffjax.guidance.cfg import classifier_free
+from diffjax.guidance.cfg import interval_from_noise_levels
+from diffjax.guidance.cfgpp import cfgpp
+from diffjax.guidance.cfgpp import cfgpp_fields
+from diffjax.guidance.adaptive import adaptive_guidance
+from diffjax.guidance.adaptive import saved_fraction
+from diffjax.guidance.classifier import calibrated_log_prob
+from diffjax.guidance.classifier import classifier_guidance
+from diffjax.guidance.classifier import off_the_shelf_guidance
+from diffjax.guidance.classifier import softplus_relu
+from diffjax.guidance.reconstruction import blur
+from diffjax.guidance.reconstruction import check_operator
+from diffjax.guidance.reconstruction import dps
+from diffjax.guidance.reconstruction import inpainting
+from diffjax.guidance.reconstruction import reconstruction_guidance
+from diffjax.guidance.reconstruction import subsample
+from diffjax.guidance.tsdiff import observation_energy
+from diffjax.guidance.tsdiff import self_guidance
+from diffjax.guidance.svdd import posterior_mean_value
+from diffjax.guidance.svdd import svdd
+from diffjax.guidance.sampling import Guidance
+from diffjax.guidance.sampling import guided_sample
+from diffjax.guidance.build import GUIDANCE_METHODS
+from diffjax.guidance.build import GuidanceContext
+from diffjax.guidance.build import build_guidance
+from diffjax.guidance.build import check_guidance_section

@@ -1,0 +1,118 @@
+"""A transformer over token sequences, as a pure (init, apply) pair, built from the DiT's
+adaLN-Zero blocks (`diffjax.models.transformer.DiTBlock`).
+
+Bidirectional by default, as the denoiser of masked diffusion ("Simple and Effective Masked
+Diffusion Language Models", Sahoo et al., section 4: a DiT-style transformer with rotary
+positions); `causal=True` gives the same network as an autoregressive baseline.
+
+  model = build_model("token_transformer", (L,), vocab_size=V, mask_id=V, hidden_dim=256,
+                      depth=6, num_heads=4)
+  logits = model.apply(params, x, t, cond=None)    # x (B, N <= L) int -> (B, N, V) float32
+
+Inputs are ids in [0, max(V, mask_id + 1)) (real tokens and the mask); outputs are logits
+over the V real tokens only, never the mask (the SUBS parametrisation). The conditioning
+vector c that modulates every block is embed(t) (`time_input=True`), or a learned constant
+(`time_input=False`: RADD's time-free network, "Your Absorbing Discrete Diffusion Secretly
+Models the Conditional Distributions of Clean Data", section 3), plus embed(class) when
+`num_classes` > 0 (label `num_classes`, also used when cond is None, is the null class of
+classifier-free guidance). positions: "rope" (rotary, "RoFormer", Su et al.) or "learned"
+(a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
+logits stay float32.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from diffjax.errors import ConfigError
+from diffjax.models.base import MODELS, Model, broadcast_time, sinusoidal_embedding
+from diffjax.models.transformer import DiTBlock, _modulate
+from diffjax.models.unet import fast_init_rng
+
+POSITIONS = ("rope", "learned")
+_zeros = nn.initializers.zeros
+
+
+class TokenTransformer(nn.Module):
+  """See the module docstring."""
+  vocab_size: int
+  embedding_size: int
+  max_length: int
+  hidden_dim: int = 256
+  depth: int = 6
+  num_heads: int = 4
+  mlp_ratio: float = 4.0
+  positions: str = "rope"
+  time_input: bool = True
+  causal: bool = False
+  num_classes: int = 0
+  remat: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, t, cond=None):
+    b, n = x.shape
+    d = self.hidden_dim
+    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(1.0))(x)
+    if self.positions == "learned":
+      table = self.param("position_embedding", nn.initializers.normal(0.02),
+                         (self.max_length, d))
+      h = h + table[None, :n]
+    h = h.astype(self.dtype)
+    if self.time_input:
+      c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
+    else:
+      c = jnp.broadcast_to(self.param("condition", _zeros, (d,)), (b, d))
+    if self.num_classes:
+      if cond is None:
+        cond = jnp.full((b,), self.num_classes, jnp.int32)
+      c = c + nn.Embed(self.num_classes + 1, d)(cond)
+    block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
+    for i in range(self.depth):
+      h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, rope=self.positions == "rope",
+                    causal=self.causal, name=f"DiTBlock_{i}")(h, c)
+    shift, scale = jnp.split(
+        nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype)(nn.silu(c))[:, None, :], 2, -1)
+    logits = nn.Dense(self.vocab_size, kernel_init=_zeros, dtype=self.dtype)(
+        _modulate(h, shift, scale))
+    return logits.astype(jnp.float32)
+
+
+@MODELS.register("token_transformer")
+def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=256, depth=6,
+                      num_heads=4, mlp_ratio=4.0, positions="rope", time_input=True,
+                      causal=False, num_classes=0, remat=False, dtype="float32") -> Model:
+  """Builds the token transformer for sequences of at most data_shape[0] tokens.
+
+  Returns `Model(init, apply)`, apply(params, x, t, cond=None) -> (B, N, vocab_size) logits.
+  """
+  if len(data_shape) != 1:
+    raise ConfigError(f"token_transformer needs data_shape (max_length,); got {data_shape}.")
+  max_length = int(data_shape[0])
+  mask_id = vocab_size if mask_id is None else int(mask_id)
+  if positions not in POSITIONS:
+    raise ConfigError(f"Unknown positions {positions!r}; valid: {POSITIONS}.")
+  head_dim, remainder = divmod(hidden_dim, num_heads)
+  if remainder or (positions == "rope" and head_dim % 2):
+    raise ConfigError(f"hidden_dim {hidden_dim} must be divisible by num_heads {num_heads} "
+                      "(into an even head size for rope).")
+  module = TokenTransformer(vocab_size=vocab_size,
+                            embedding_size=max(vocab_size, mask_id + 1),
+                            max_length=max_length, hidden_dim=hidden_dim, depth=depth,
+                            num_heads=num_heads, mlp_ratio=mlp_ratio, positions=positions,
+                            time_input=time_input, causal=causal, num_classes=num_classes,
+                            remat=remat, dtype=jnp.dtype(dtype))
+
+  def init(key):
+    cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+    with fast_init_rng():
+      return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
+                         cond)["params"]
+
+  def apply(params, x, t, cond=None):
+    if x.ndim != 2 or x.shape[1] > max_length:
+      raise ConfigError(f"token_transformer takes (B, N <= {max_length}) token ids; got "
+                        f"shape {x.shape}. Build the model with a larger max length.")
+    return module.apply({"params": params}, x, t, cond)
+
+  return Model(init, apply)
