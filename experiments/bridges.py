@@ -32,11 +32,42 @@ from diffjax.data.snapshots import (SNAPSHOT_SYSTEMS, load_snapshots, simulate_s
 from diffjax.errors import ConfigError
 from diffjax.models import build_model
 from diffjax.train import Task, parallel
-from experiments.pipeline import component_options, parse_arg
+from diffjax.train.validation import Key, check_keys
+from experiments.pipeline import PIPELINE_KEYS, component_options, parse_arg
 
 METHODS = ("sbcfm", "ipf", "imf", "sbirr")
 DATA_KINDS = ("gaussian", "toy2d", "snapshots")
 RUN_TO_PHASES_END = 10 ** 9   # train.num_steps: the phases end the run.
+
+# Values this family reads, checked before anything is built (bridge.sigma by the
+# library's check_sigma, names of samplers / metrics / families by their registries).
+BRIDGE_KEYS = (
+    Key("bridge.method", "name", names=lambda: METHODS),
+    Key("data.kind", "name", names=lambda: DATA_KINDS),
+    Key("bridge.num_steps", "int", 1, meaning="Euler–Maruyama steps (per segment)"),
+    Key("bridge.gamma_min", "float", 0.0, open_low=True),
+    Key("bridge.gamma_max", "float", 0.0, open_low=True),
+    Key("bridge.num_iterations", "int", 1, meaning="IPF / IMF iterations"),
+    Key("bridge.steps_per_phase", "int", 1, meaning="regression steps per half-iteration"),
+    Key("bridge.cache_size", "int", 1, meaning="paths per trajectory cache"),
+    Key("bridge.caches_per_phase", "int", 1),
+    Key("bridge.initial_steps", "int", 0, meaning="0: bridge.steps_per_phase"),
+    Key("bridge.initial_coupling", "name", names=COUPLINGS.names),
+    Key("bridge.host_coupling", "bool"),
+    Key("bridge.t_margin", "float", 0.0, 0.5, open_low=True, open_high=True),
+    Key("data.dim", "int", 1, meaning="dimension of the Gaussians"),
+    Key("data.seed", "int", 0, 2 ** 31 - 1),
+    Key("data.num_points", "int", 1, meaning="points per simulated snapshot"),
+    Key("data.times_step", "float", 0.0, open_low=True),
+    Key("data.hold_out", "bool"),
+    Key("reference.family", "name", names=DRIFT_FAMILIES.names),
+    Key("reference.refine", "bool"),
+    Key("reference.num_outer", "int", 1, meaning="outer iterations of SBIRR"),
+    Key("reference.refit_paths", "int", 1),
+    Key("reference.lm_iterations", "int", 1),
+    Key("eval.num_trajectories", "int", 0),
+    Key("eval.reference_seed", "int", 0, 2 ** 31 - 2),
+) + tuple(k for k in PIPELINE_KEYS if k.path == "eval.num_samples")
 
 
 def _choice(value, valid, key):
@@ -101,8 +132,8 @@ def _networks(config, dim):
 
 def build_task(config) -> Task:
   """Builds the task; invalid values fail here, before any workdir is touched."""
-  method = _choice(config.bridge.method, METHODS, "bridge.method")
-  kind = _choice(config.data.kind, DATA_KINDS, "data.kind")
+  check_keys(config, BRIDGE_KEYS)
+  method, kind = config.bridge.method, config.data.kind
   check_sigma(config.bridge.sigma, "bridge.sigma")
   if (method == "sbirr") != (kind == "snapshots"):
     raise ConfigError(f"bridge.method={method!r} with data.kind={kind!r}: snapshot data "

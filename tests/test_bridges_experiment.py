@@ -34,9 +34,15 @@ def test_every_config_has_its_command_and_phases():
 
 @pytest.mark.parametrize("key,value,message", [
     ("bridge.sigma", -1.0, "bridge.sigma must be a positive number.*-1"),
-    ("bridge.method", "dsb", "bridge.method='dsb' is not valid"),
+    ("bridge.sigma", 0.0, "bridge.sigma must be a positive number.*got 0.0"),
+    ("bridge.method", "dsb", "bridge.method='dsb' is not one of the valid names: sbcfm, "),
     ("data.kind", "snapshots", "snapshot data go with method 'sbirr'"),
-    ("bridge.steps_per_phase", 0, "steps_per_phase must be a positive integer; got 0"),
+    ("bridge.steps_per_phase", 0, "bridge.steps_per_phase=0 is out of range: it must be "
+     ">= 1"),
+    ("bridge.t_margin", 0.5, "bridge.t_margin=0.5 is out of range"),
+    ("reference.num_outer", 0, "reference.num_outer=0 is out of range"),
+    ("reference.family", "lotka", "reference.family='lotka' is not one of the valid names"),
+    ("eval.num_samples", 1, "eval.num_samples=1 is out of range"),
 ])
 def test_bad_values_fail_before_the_workdir_is_touched(key, value, message, tmp_path):
   config = importlib.import_module("configs.bridges.toy").get_config("ipf,tiny")
