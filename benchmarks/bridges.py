@@ -163,7 +163,9 @@ class _EngineFeed:
     self.task = _flow_matching_task(coupling, prefetch=2 * steps_per_call)
     optimizer = optax.adam(1e-3)
     self.call = build_train_call(self.task, optimizer, 0.0, make_data_mesh())
-    self.state = create_train_state(self.task.init_params, optimizer, jax.random.PRNGKey(0))
+    state = create_train_state(self.task.init_params, optimizer, jax.random.PRNGKey(0))
+    # The call donates the state: the EMA must not share the parameters' buffers.
+    self.state = state.replace(ema_params=jax.tree.map(jnp.copy, state.params))
     self.batches = self.task.data(0)
     self.steps_per_call = steps_per_call
     self.chunk()      # Compiles.
