@@ -96,6 +96,11 @@ def test_imf_first_phase_reads_the_prefetched_ot_pairs():
   config = importlib.import_module("configs.bridges.toy").get_config("imf,tiny")
   config.bridge.update(host_coupling=True, initial_coupling="exact_ot")
   task = bridges.build_task(config)
+  # Phases of one kind share their functions, so the engine compiles one train call per
+  # (loss, trainable) and one prepare per (prepare, trainable): 3 and 2 here, not 5 and 4.
+  assert len(task.phases) == 1 + 2 * config.bridge.num_iterations
+  assert len({(p.loss, p.trainable) for p in task.phases}) == 3
+  assert len({(p.prepare, p.trainable) for p in task.phases if p.prepare}) == 2
   stream = task.data(0)
   batch = next(stream)
   stream.close()

@@ -16,7 +16,8 @@ and "backward" network parameters.
                   forward network.
 
 The pair cache is the phase's context (on device); all phases of one kind share their
-functions, so the engine compiles each once.
+functions (loss, trainable mask, prepare: the same Python objects), so the engine compiles
+each once.
 """
 import dataclasses
 from typing import Callable, List
@@ -39,6 +40,7 @@ class IMFSchedule:
   initial_loss: Callable
   losses: dict
   prepares: dict
+  trainables: dict
   steps_per_phase: int
 
   def phases(self, num_iterations, initial_steps=None, prefix="imf") -> List[Phase]:
@@ -48,7 +50,7 @@ class IMFSchedule:
     for n in range(1, num_iterations + 1):
       for direction in ("backward", "forward"):
         out.append(Phase(f"{prefix}_{n}_{direction}", self.steps_per_phase,
-                         self.losses[direction], only(direction),
+                         self.losses[direction], self.trainables[direction],
                          self.prepares[direction]))
     return out
 
@@ -105,5 +107,5 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
 
   return IMFSchedule(initial_loss, {d: make_loss(d) for d in ("forward", "backward")},
                      {"backward": prepare_backward, "forward": prepare_forward},
-                     steps_per_phase)
+                     {d: only(d) for d in ("forward", "backward")}, steps_per_phase)
 
