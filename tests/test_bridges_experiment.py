@@ -1,12 +1,14 @@
 """The bridges experiment family end to end: configs, bad values, and a tiny SBIRR run
 (IPF phases under a refined reference, refits, snapshot EMD) that, stopped inside an
 outer iteration and resumed, ends bit for bit where an uninterrupted run does."""
+import contextlib
 import importlib
 import json
 import os
 import shutil
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
 import pytest
 
@@ -65,6 +67,24 @@ def test_bad_snapshot_settings_are_refused(tmp_path):
   assert not os.path.exists(tmp_path / "run") and not os.path.exists(tmp_path / "run2")
 
 
+@contextlib.contextmanager
+def persistent_compilation_cache(directory):
+  """JAX's persistent compilation cache in `directory` while inside: a second run of the
+  same config loads the programs the first compiled (compiling is most of a tiny run's
+  time) instead of compiling them again. The same executables: results are unchanged."""
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+  previous = {name: getattr(jax.config, name) for name in names}
+  compilation_cache.reset_cache()
+  jax.config.update("jax_compilation_cache_dir", str(directory))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  try:
+    yield
+  finally:
+    for name, value in previous.items():
+      jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
 def test_sbirr_tiny_run_resumes_bit_for_bit(tmp_path):
   # The run checkpoints every 10 steps; a copy of its workdir without the checkpoints after
   # step `kill` is a run killed there, inside the first phase of outer iteration 2, whose
@@ -72,24 +92,25 @@ def test_sbirr_tiny_run_resumes_bit_for_bit(tmp_path):
   # it ends where the full run ends.
   config = importlib.import_module("configs.bridges.lotka_volterra").get_config("tiny")
   config.train.update(checkpoint_every=10, keep_checkpoints=1000)
+  iteration = bridges.iteration_steps(config)
+  kill = iteration + 10
   full_dir, killed_dir = tmp_path / "full", tmp_path / "killed"
-  full = experiments.run(config, str(full_dir))
+  with persistent_compilation_cache(tmp_path / "jax_cache"):
+    full = experiments.run(config, str(full_dir))
+    shutil.copytree(full_dir, killed_dir)
+    for name in os.listdir(killed_dir / "checkpoints"):
+      if name.isdigit() and int(name) > kill:
+        shutil.rmtree(killed_dir / "checkpoints" / name)
+    resumed = experiments.run(config, str(killed_dir))
+  assert_trees_equal(resumed.params, full.params)
+  assert_trees_equal(resumed.opt_state, full.opt_state)
   with open(full_dir / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
-  iteration = bridges.iteration_steps(config)
   assert [r["step"] for r in records] == [iteration * (i + 1)
                                           for i in range(config.reference.num_outer)]
   assert all(np.isfinite(r["emd_mean"]) and r["emd_mean"] > 0 for r in records)
   assert set(full.params) == {"forward", "backward"}
   assert records[-1]["reference_alpha"] != 0.0     # The refit moved the reference.
-  kill = iteration + 10
-  shutil.copytree(full_dir, killed_dir)
-  for name in os.listdir(killed_dir / "checkpoints"):
-    if name.isdigit() and int(name) > kill:
-      shutil.rmtree(killed_dir / "checkpoints" / name)
-  resumed = experiments.run(config, str(killed_dir))
-  assert_trees_equal(resumed.params, full.params)
-  assert_trees_equal(resumed.opt_state, full.opt_state)
 
 
 def test_imf_first_phase_reads_the_prefetched_ot_pairs():
