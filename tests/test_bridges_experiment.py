@@ -126,7 +126,7 @@ def test_imf_first_phase_reads_the_prefetched_ot_pairs():
   batch = next(stream)
   stream.close()
   assert batch["x0"].shape == (config.train.batch_size, 2)
-  params = task.init_params(jax.random.PRNGKey(0))
+  params = jax.jit(task.init_params)(jax.random.PRNGKey(0))   # One compile, not one per op.
   first = task.phases[0]
   loss, aux = jax.jit(lambda p, b: first.loss(p, jax.random.PRNGKey(1), lambda x: x, 0, b,
                                               None))(params, batch)

@@ -102,7 +102,7 @@ def ou_reference(dim, rate=1.3, sigma=0.8):
 
 
 def test_endpoint_marginals_are_the_given_gaussians():
-  dim = 5
+  dim = 3   # The dimension of the other tests: their compiled bridges are reused.
   a, cov_a, b, cov_b = pair(dim, seed=7)
   for ref in (reference.brownian(0.6), ou_reference(dim)[0]):
     bridge = gaussian.gaussian_bridge(a, cov_a, b, cov_b, ref)
