@@ -23,6 +23,7 @@ is shared, so each ratio's rounds are interleaved to see the same load):
   and torchcfm: `pip install torch==2.13.0`, then torchcfm with a constraints file that
   pins torch==2.13.0).
 """
+import os
 import time
 
 import jax
@@ -242,7 +243,7 @@ def torchcfm_otcfm_step(quick):
 
 def main(argv=None):
   args = common.parse_args(__doc__.split("\n")[0], argv)
-  figures, details = {}, {}
+  figures, details = {}, {"load_average_at_start": os.getloadavg()}
   f, d = ipf_half_iteration(args.quick)
   figures.update(f)
   details.update(d)
@@ -256,6 +257,7 @@ def main(argv=None):
                                threads=int(__import__("torch").get_num_threads()))
   except ImportError as error:
     details["torchcfm"] = f"not measured: {error}"
+  details["load_average_at_end"] = os.getloadavg()   # Other jobs share the machine.
   rows = [[name, value] for name, value in figures.items()]
   markdown = common.markdown_table(["figure", "value"], rows)
   markdown += "\n\n" + "\n".join(f"- {k}: {v}" for k, v in details.items())

@@ -332,7 +332,9 @@ def _snapshot_task(config) -> Task:
     return values, {"paths": paths_figure(segment_paths)}
 
   def paths_figure(segment_paths):
-    title = (f"{'SBIRR' if rcfg.refine else 'vanilla SB'}, {rcfg.family} reference: "
+    reference_text = (f"refined {rcfg.family} reference" if rcfg.refine else
+                      f"{rcfg.family} reference at its initial parameters")
+    title = (f"{'SBIRR' if rcfg.refine else 'vanilla SB'}, {reference_text}: "
              f"{config.data.file or config.data.system}")
     count = config.eval.num_trajectories // 2
     shown = np.concatenate([segment_paths[:, :, :count],
