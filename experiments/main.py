@@ -3,9 +3,10 @@
   python -m experiments.main --config=configs/quickstart.py --workdir=/tmp/quickstart \
       [--mode=train|eval|sample] [--overwrite] [--config.train.num_steps=2000 ...]
 
-Rerunning a command resumes its workdir. On several hosts run the same command on every
-host with --multihost (cluster auto-detected), or give --coordinator_address,
---num_processes and --process_id to start the processes by hand.
+Rerunning a command resumes its workdir, a local directory or a bucket URL
+(--workdir=gs://bucket/run, see README "Workdirs in a bucket"). On several hosts run the
+same command on every host with --multihost (cluster auto-detected), or give
+--coordinator_address, --num_processes and --process_id to start the processes by hand.
 
 Every value is checked before the workdir is touched; a mistake ends the command with one
 line `error: ...` naming the value and what is valid. Exit codes: 0 when the requested work
@@ -57,7 +58,8 @@ def define_flags(flag_values=flags.FLAGS, argv=None):
       "config", None,
       "Config file, e.g. configs/quickstart.py or configs/quickstart.py:tiny.",
       flag_values=flag_values, lock_config=True, sys_argv=argv)
-  flags.DEFINE_string("workdir", None, "Directory of the run: config, checkpoints, logs.",
+  flags.DEFINE_string("workdir", None,
+                      "Directory (or gs://bucket/path) of the run: config, checkpoints, logs.",
                       flag_values=flag_values)
   flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.",
                     flag_values=flag_values)

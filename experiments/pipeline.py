@@ -191,5 +191,6 @@ def shrink_to_tiny(config, num_steps=200, batch_size=64, num_samples=256, sample
   for key, value in (("num_trajectories", 16), ("num_images", 10)):
     if key in config.sample:
       config.sample[key] = min(config.sample[key], value)
-  config.eval.num_samples = min(config.eval.num_samples, num_samples)
+  if "num_samples" in config.eval:   # families with their own evaluation may have none
+    config.eval.num_samples = min(config.eval.num_samples, num_samples)
   return config

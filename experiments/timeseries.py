@@ -101,5 +101,4 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.label_dropout = 0.0
   config.optim.update(learning_rate=1e-3, warmup_steps=200)
   config.eval.num_forecast_samples = 32
-  config.eval.num_samples = 0
   return config

@@ -51,7 +51,7 @@ def test_two_process_distributed_run_trains_the_quickstart(tmp_path):
   processes = [subprocess.Popen(
       [sys.executable, "-m", "experiments.main", "--config=configs/quickstart.py:tiny",
        f"--workdir={workdir}", "--multihost", f"--coordinator_address=localhost:{port}",
-       "--num_processes=2", f"--process_id={i}"],
+       "--num_processes=2", f"--process_id={i}", "--verbosity=1"],
       cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
       for i in range(2)]
   outputs = [p.communicate(timeout=600)[1] for p in processes]

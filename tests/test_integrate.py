@@ -17,7 +17,8 @@ from diffjax.solvers import euler_maruyama, integrate, runge_kutta, sample
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "diffjax"
 # Imports inside functions that are allowed: optional peers, each named.
-OPTIONAL_PEERS = {("inception.py", "torch")}
+OPTIONAL_PEERS = {("inception.py", "torch"), ("data/timeseries.py", "statsmodels"),
+                  ("train/storage.py", "google")}  # google-cloud-storage, for gs:// only.
 GAUSSIAN = isotropic_mixture([1.0], [[1.5, -0.5]], 0.6)
 
 

@@ -5,18 +5,27 @@ crash or SIGKILL at any point leaves either a whole checkpoint or none. A checkp
 still fails to restore (disk corruption, a truncated copy) is reported, moved aside to
 `<workdir>/broken_checkpoints/` by training, and the previous one is used; evaluation and
 sampling (`read_only`) skip it and never change a run's checkpoints.
+
+On gs:// orbax writes arrays through tensorstore, and marks a checkpoint complete with a
+`commit_success.txt` object written last instead of a rename (which GCS does not have);
+an uncommitted one is not a checkpoint. Moving a broken checkpoint aside is a copy and a
+delete there, its `commit_success.txt` deleted first: a kill in between leaves a copy and
+an uncommitted leftover, never a broken checkpoint that still counts.
 """
 import contextlib
 import gc
-import os
-import shutil
 import sys
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from diffjax.train import storage
 from diffjax.train.parallel import barrier
+
+
+# The object orbax writes last into a checkpoint on gs:// (where it cannot rename).
+COMMIT_MARKER = "commit_success.txt"
 
 
 class CheckpointError(RuntimeError):
@@ -59,8 +68,8 @@ class Checkpointer:
   """
 
   def __init__(self, workdir: str, max_to_keep: int = 3, read_only: bool = False):
-    self.workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.workdir = storage.workdir_path(workdir)
+    self.directory = self.workdir / "checkpoints"
     self._max_to_keep = max_to_keep
     self._read_only = read_only
     self._manager = self._open()
@@ -126,14 +135,13 @@ class Checkpointer:
 
   def _quarantine(self, step):
     self._manager.wait_until_finished()
-    source = os.path.join(self.directory, str(step))
-    if jax.process_index() == 0 and os.path.isdir(source):
-      target_dir = os.path.join(self.workdir, "broken_checkpoints")
-      os.makedirs(target_dir, exist_ok=True)
-      target = os.path.join(target_dir, str(step))
-      if os.path.exists(target):
-        shutil.rmtree(target)
-      shutil.move(source, target)
+    source = self.directory / str(step)
+    if jax.process_index() == 0 and source.is_dir():
+      target_dir = self.workdir / "broken_checkpoints"
+      storage.makedirs(target_dir)
+      target = target_dir / str(step)
+      storage.remove(target)
+      storage.move_tree(source, target, marker=COMMIT_MARKER)
     barrier("diffjax_quarantine_checkpoint")
     with _quiet_abandoned_reads():
       self._manager.close()

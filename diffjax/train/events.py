@@ -13,7 +13,14 @@ the evaluations that metrics.jsonl records (a record is committed after its Tens
 events are flushed, so an evaluation interrupted before its record is dropped and run
 again). Points between S and the kill are dropped, and the resumed run writes them again:
 nothing is duplicated, and nothing up to the last checkpoint is lost.
+
+An object store has no append: there the events go to segments, each an event file of
+its own, uploaded whole at every flush (an object is replaced atomically, so a kill
+leaves the segment as of the previous flush) until it reaches `SEGMENT_BYTES`, after
+which the next flush starts a new one. TensorBoard reads a directory's event files in
+name order, which is the order they were written in. A resume compacts them into one.
 """
+import io
 import os
 import socket
 import struct
@@ -23,7 +30,10 @@ from absl import logging
 from tensorboardX.crc32c import crc32c
 from tensorboardX.proto import event_pb2
 
+from diffjax.train import storage
+
 EVENT_FILE_MARKER = "tfevents"
+SEGMENT_BYTES = 4 * 2 ** 20
 EVALUATION_TAG_PREFIXES = ("eval/", "plots/")
 
 
@@ -35,7 +45,9 @@ def _masked_crc(data: bytes) -> int:
 def read_records(path: str):
   """Yields the data of each intact record of a TFRecord file; stops quietly at a torn or
   corrupt tail (a write the process did not finish)."""
-  with open(path, "rb") as f:
+  path = storage.workdir_path(path)
+  # On an object store one download, rather than a request for each read below.
+  with io.BytesIO(path.read_bytes()) if storage.is_remote(path) else path.open("rb") as f:
     while True:
       header = f.read(12)
       if len(header) < 12:
@@ -60,10 +72,12 @@ def read_events(directory: str):
   return events
 
 
-def event_files(directory: str):
-  if not os.path.isdir(directory):
+def event_files(directory):
+  """The paths (strings) of the event files in `directory`, in name order."""
+  directory = storage.workdir_path(directory)
+  if not directory.is_dir():
     return []
-  return [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+  return [os.fspath(directory / name) for name in sorted(p.name for p in directory.iterdir())
           if EVENT_FILE_MARKER in name]
 
 
@@ -79,28 +93,55 @@ def scalars(directory: str):
 
 
 class EventFile:
-  """One new event file in `directory`, written synchronously."""
+  """One new event file in `directory`, written synchronously: locally appended to and
+  fsynced at each flush; on an object store a segment uploaded whole at each flush (see
+  the module docstring). `path` is the (first) file's path."""
 
-  def __init__(self, directory: str):
-    os.makedirs(directory, exist_ok=True)
+  def __init__(self, directory):
+    self._directory = storage.workdir_path(directory)
+    self._remote = storage.is_remote(self._directory)
+    storage.makedirs(self._directory)
+    self.path = self._start_file()
+
+  def _start_file(self):
     name = (f"events.out.{EVENT_FILE_MARKER}.{int(time.time())}.{socket.gethostname()}."
             f"{os.getpid()}.{time.monotonic_ns()}")
-    self.path = os.path.join(directory, name)
-    self._file = open(self.path, "wb")
+    path = self._directory / name
+    if self._remote:
+      self._segment, self._segment_path, self._dirty = bytearray(), path, True
+    else:
+      self._file = path.open("wb")
     self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+    return os.fspath(path)
 
   def write(self, event):
     data = event.SerializeToString()
     header = struct.pack("<Q", len(data))
-    self._file.write(header + struct.pack("<I", _masked_crc(header)) + data
-                     + struct.pack("<I", _masked_crc(data)))
+    record = (header + struct.pack("<I", _masked_crc(header)) + data
+              + struct.pack("<I", _masked_crc(data)))
+    if self._remote:
+      self._segment += record
+      self._dirty = True
+    else:
+      self._file.write(record)
 
   def flush(self):
-    self._file.flush()
-    os.fsync(self._file.fileno())
+    if not self._remote:
+      self._file.flush()
+      os.fsync(self._file.fileno())
+      return
+    if self._dirty:
+      storage.write_bytes(self._segment_path, bytes(self._segment))
+      self._dirty = False
+    if len(self._segment) >= SEGMENT_BYTES:
+      self._start_file()
 
   def close(self):
-    if not self._file.closed:
+    if self._remote:
+      if self._dirty:
+        self.flush()
+      self._dirty = False
+    elif not self._file.closed:
       self.flush()
       self._file.close()
 
@@ -139,7 +180,7 @@ def repair_events(directory: str, last_step: int, evaluated_steps) -> EventFile:
     new.write(event)
   new.flush()
   for path in old_files:
-    os.remove(path)
+    storage.workdir_path(path).unlink()
   if dropped:
     logging.info("TensorBoard: dropped %d point(s) after step %d, which the resumed run "
                  "writes again.", dropped, last_step)

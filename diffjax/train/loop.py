@@ -9,7 +9,6 @@ says which phase a resumed run is in (`diffjax.train.phases`).
 """
 import functools
 import io
-import os
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +21,7 @@ from diffjax.train import checkpoint as checkpoint_lib
 from diffjax.train import parallel
 from diffjax.train import phases as phases_lib
 from diffjax.train import preemption as preemption_lib
+from diffjax.train import storage
 from diffjax.train import validation
 from diffjax.train import workdir as workdir_lib
 from diffjax.train.optim import build_optimizer
@@ -277,7 +277,8 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
 
   Everything is checked before the workdir is touched: the engine's config keys
   (`diffjax.train.validation`), the task, the workdir's path and the config it records.
-  The run then holds the workdir's lock (`diffjax.train.workdir.WorkdirLock`).
+  The run then holds the workdir's lock (`diffjax.train.locks`). `workdir` is a local
+  path or a URL such as gs://bucket/run (`diffjax.train.storage`).
 
   Returns the final train state. Raises ConfigError for an invalid config value or task,
   WorkdirError / IncompatibleWorkdirError for a workdir that cannot take this run,
@@ -308,14 +309,14 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
   if not overwrite:
     workdir_lib.check_workdir(workdir, config)
   workdir_lib.create_workdir(workdir)
-  with workdir_lib.WorkdirLock(workdir, "train"):
+  with workdir_lib.lock_workdir(workdir, "train") as lock:
     workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
     return _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call,
-                             init_fn, abstract)
+                             init_fn, abstract, lock)
 
 
 def _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call, init_fn,
-                      abstract):
+                      abstract, lock):
   """The body of `train`, with the workdir prepared and locked. From here on a SIGTERM
   only sets a flag (`diffjax.train.preemption`): the loop stops at the next step it can
   save, and never in the middle of opening or closing checkpoints."""
@@ -350,7 +351,7 @@ def _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_cal
                      "to start again.", workdir, step, last)
         return state
       return _training_loop(config, task, state, step, mesh, plan, last, runner,
-                            build_call, checkpointer, writer, eval_key)
+                            build_call, checkpointer, writer, eval_key, lock)
     finally:
       checkpointer.close()
       if writer is not None:
@@ -358,7 +359,10 @@ def _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_cal
 
 
 def _training_loop(config, task, state, step, mesh, plan, last, runner, build_call,
-                   checkpointer, writer, eval_key):
+                   checkpointer, writer, eval_key, lock):
+  """Trains from `step` to `last`. Checks at every turn that the run still holds the
+  workdir's `lock` (a lease on an object store can be lost), and stops without saving
+  if not."""
   tc = config.train
   train_call = build_call() if plan is None else None
   phase_index, context = None, None
@@ -367,6 +371,7 @@ def _training_loop(config, task, state, step, mesh, plan, last, runner, build_ca
   compiled = set()
   start_step = step
   while step < last and not preemption_lib.requested():
+    lock.check_held()
     boundary = _next_boundary(step, tc, last)
     if plan is not None:
       if plan.index(step) != phase_index:
@@ -396,12 +401,14 @@ def _training_loop(config, task, state, step, mesh, plan, last, runner, build_ca
         scalars["train/phase"] = phase_index   # The phase of the steps just trained.
       writer.scalars(step, scalars)
     if _due(step, tc.checkpoint_every, last) and not preemption_lib.requested():
+      lock.check_held()
       writer.flush()  # Every scalar up to this step is on disk before its checkpoint.
       checkpointer.save(state)
     if not preemption_lib.requested() and _due(step, tc.eval_every, last):
       _run_evaluation(task, state, step, eval_key, writer, mesh, config.eval.use_ema)
   if preemption_lib.requested():
     if step > start_step:
+      lock.check_held()
       writer.flush()
       checkpointer.wait()
       checkpointer.save(state, wait=True)  # Nothing happens if this step is saved.
@@ -456,7 +463,7 @@ def evaluate(config, workdir, task, *, devices=None):
   "mode": "eval", to metrics.jsonl in step order; figures go to plots/<name>_<step>_eval.png.
   Holds the workdir's lock; never changes checkpoints or TensorBoard events."""
   devices = _check_inference(config, workdir, devices, "eval")
-  with workdir_lib.WorkdirLock(workdir, "eval"):
+  with workdir_lib.lock_workdir(workdir, "eval"):
     state = _restore_inference(config, workdir, task, devices, "eval")
     writer = RunWriter(workdir, events=False)
     return _run_evaluation(task, state, int(jax.device_get(state.step)),
@@ -469,19 +476,19 @@ def sample(config, workdir, task, *, devices=None):
   samples/samples_<step>.npz and samples/<figure>_<step>.png (never the training run's
   plots). Holds the workdir's lock."""
   devices = _check_inference(config, workdir, devices, "sample")
-  with workdir_lib.WorkdirLock(workdir, "sample"):
+  with workdir_lib.lock_workdir(workdir, "sample"):
     state = _restore_inference(config, workdir, task, devices, "sample")
     step = int(jax.device_get(state.step))
     params = state.ema_params if config.eval.use_ema else state.params
     arrays, figures = task.sample(params, jax.random.fold_in(_keys(config.seed)[1], step))
     writer = RunWriter(workdir, events=False)
     if writer.enabled:
-      directory = os.path.join(workdir, "samples")
-      os.makedirs(directory, exist_ok=True)
-      path = os.path.join(directory, f"samples_{step:07d}.npz")
+      directory = storage.workdir_path(workdir) / "samples"
+      storage.makedirs(directory)
+      path = directory / f"samples_{step:07d}.npz"
       buffer = io.BytesIO()
       np.savez(buffer, **arrays)
-      workdir_lib.atomic_write_bytes(path, buffer.getvalue())
+      storage.write_bytes(path, buffer.getvalue())
       logging.info("Wrote %s (%s).", path,
                    ", ".join(f"{k}: {v.shape}" for k, v in arrays.items()))
     writer.figures(step, figures, directory="samples")

@@ -1,33 +1,36 @@
 """A self-describing workdir: config.json, checkpoints/, metrics.jsonl, events/, plots/.
 
+A workdir is a local directory or an object-store URL (gs://bucket/run); every file is
+read and written through `diffjax.train.storage`, which says how each operation is made
+safe on an object store.
+
 A rerun of the same command in a workdir resumes it. A config that differs from the one
 recorded there is refused unless the difference is only in keys that cannot change the
 trained model (step counts, logging, evaluation and sampling settings).
 
-One process at a time: a run holds `<workdir>/lock` (an OS file lock, released by the
-kernel when the process ends however it ends, so a killed run leaves no stale lock); a
-second command on the workdir is refused at once, naming the holder's pid and host.
+One process at a time: a run holds `<workdir>/lock` (`diffjax.train.locks`: an OS file
+lock locally, a lease on gs://); a second command on the workdir is refused at once,
+naming the holder's pid and host, and a killed run's lock is taken over.
 
-Files are replaced atomically (a temporary file, then a rename): a kill or a full disk
-leaves the old or the new content, never half a file. `metrics.jsonl` is rewritten whole
-for each record (it holds one line per evaluation), and a torn last line left by an older
-version or a copy is dropped with a warning and repaired on resume.
+Files are replaced atomically (locally a temporary file, then a rename; on an object store
+one upload): a kill or a full disk leaves the old or the new content, never half a file.
+`metrics.jsonl` is rewritten whole for each record (it holds one line per evaluation; on
+gs:// conditional on the generation read, see `storage.update_file`), and a torn last line
+left by an older version or a copy is dropped with a warning and repaired on resume.
 """
-import errno
-import fcntl
 import json
 import os
-import shutil
-import socket
-import tempfile
-import time
 
 import jax
 import ml_collections
 from absl import logging
 
 from diffjax.errors import ConfigError
+from diffjax.train import storage
+from diffjax.train.locks import (LOCK_FILE, FileLock, WorkdirLockedError,  # pylint: disable=unused-import
+                                 lock_workdir)
 from diffjax.train.parallel import barrier
+from diffjax.train.storage import WorkdirError  # pylint: disable=unused-import
 
 # Keys (dotted prefixes) that may change between a run and its resumption.
 RESUMABLE_PREFIXES = ("train.num_steps", "train.log_every", "train.eval_every",
@@ -36,20 +39,11 @@ RESUMABLE_PREFIXES = ("train.num_steps", "train.log_every", "train.eval_every",
                       "sample.")
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "events", "plots",
              "broken_checkpoints", "samples.npz", "samples")
-LOCK_FILE = "lock"
-_TMP_PREFIX, _TMP_SUFFIX = ".diffjax-", ".tmp"
-
-
-class WorkdirError(ConfigError):
-  """--workdir cannot be used: a file, not writable, or (eval, sample) holds no run."""
+WorkdirLock = FileLock  # The lock of a local workdir (`lock_workdir` picks for any).
 
 
 class IncompatibleWorkdirError(ConfigError):
   """The workdir holds a run with a different, incompatible config."""
-
-
-class WorkdirLockedError(RuntimeError):
-  """Another process is using the workdir."""
 
 
 class MetricsFileError(RuntimeError):
@@ -71,47 +65,32 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def _file_mode() -> int:
-  umask = os.umask(0)
-  os.umask(umask)
-  return 0o666 & ~umask
+def atomic_write_text(path, text: str):
+  """Replaces the file at `path` atomically (`storage.write_bytes`)."""
+  storage.write_text(path, text)
 
 
-def atomic_write_text(path: str, text: str):
-  """Writes via a temporary file, fsync and a rename, so readers (and a rerun after a
-  kill) never see half a file; the file gets the usual permissions (0644 under umask 022)."""
-  atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_bytes(path: str, data: bytes):
+def atomic_write_bytes(path, data: bytes):
   """`atomic_write_text` for bytes."""
-  directory = os.path.dirname(os.path.abspath(path))
-  with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False, prefix=_TMP_PREFIX,
-                                   suffix=_TMP_SUFFIX) as f:
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
-    tmp = f.name
-  os.chmod(tmp, _file_mode())
-  os.replace(tmp, path)
+  storage.write_bytes(path, data)
 
 
-def remove_stray_temporaries(directory: str):
+def remove_stray_temporaries(directory):
   """Deletes temporary files left by a write that a kill interrupted."""
-  if not os.path.isdir(directory):
-    return
-  for name in os.listdir(directory):
-    if name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX):
-      os.remove(os.path.join(directory, name))
+  storage.remove_stray_temporaries(directory)
 
 
 def check_workdir_path(workdir: str):
   """Raises WorkdirError, before anything is written, if `workdir` could not hold a run:
   it is a file, lies under a file, or is (or would be created in) a directory that is not
-  writable."""
+  writable; for a URL, see `storage.check_remote_workdir` (scheme, client, credentials,
+  bucket)."""
   if not isinstance(workdir, str) or not workdir.strip():
     raise WorkdirError(f"--workdir={workdir!r} must be a directory path.")
-  path = os.path.abspath(workdir)
+  if storage.is_remote(workdir):
+    storage.check_remote_workdir(workdir)
+    return
+  path = os.path.abspath(workdir)  # A local path: checked with the OS's own view.
   if os.path.exists(path) and not os.path.isdir(path):
     raise WorkdirError(f"--workdir={workdir} is a file, not a directory; choose another "
                        "--workdir.")
@@ -132,7 +111,7 @@ def _writable(directory: str) -> bool:
 
 def create_workdir(workdir: str):
   try:
-    os.makedirs(workdir, exist_ok=True)
+    storage.makedirs(storage.workdir_path(workdir))
   except OSError as error:
     raise WorkdirError(f"--workdir={workdir} cannot be created: "
                        f"{error.strerror or error}.") from None
@@ -141,12 +120,15 @@ def create_workdir(workdir: str):
 def check_has_run(workdir: str, mode: str):
   """For --mode=eval / sample: WorkdirError unless `workdir` holds a checkpoint. Touches
   nothing."""
-  checkpoints = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(workdir):
+  if storage.is_remote(workdir):
+    storage.check_remote_workdir(workdir)
+  path = storage.workdir_path(workdir)
+  checkpoints = path / "checkpoints"
+  if not path.is_dir():
     raise WorkdirError(f"--mode={mode}: --workdir={workdir} does not exist; train first "
                        "(--mode=train).")
-  steps = [d for d in os.listdir(checkpoints) if d.isdigit()] if os.path.isdir(
-      checkpoints) else []
+  steps = [d.name for d in checkpoints.iterdir() if d.name.isdigit()] if (
+      checkpoints.is_dir()) else []
   if not steps:
     raise WorkdirError(f"--mode={mode}: no checkpoint in {workdir}; train first "
                        "(--mode=train with the same --config and --workdir).")
@@ -165,12 +147,11 @@ def config_differences(old: dict, new: dict):
 
 def check_workdir(workdir: str, config):
   """Raises IncompatibleWorkdirError if `workdir` records an incompatible config."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  path = storage.workdir_path(workdir) / "config.json"
+  if not path.exists():
     return
   try:
-    with open(path) as f:
-      old = json.load(f)
+    old = json.loads(storage.read_text(path))
   except ValueError as error:
     raise IncompatibleWorkdirError(
         f"{path} is not valid JSON ({error}); restore it, choose another --workdir, or "
@@ -184,110 +165,29 @@ def check_workdir(workdir: str, config):
         "that run.")
 
 
-class WorkdirLock:
-  """An exclusive lock on a workdir for one run (train, eval or sample).
-
-  `<workdir>/lock` is locked with flock(2) and holds {"pid", "host", "mode", "started"}.
-  The kernel drops the lock when its process ends, even by SIGKILL, so a lock file left by
-  a killed process is simply taken over (and reported). On filesystems without file locks
-  the run goes ahead with a warning. Only process 0 locks a multi-host run's workdir.
-  """
-
-  def __init__(self, workdir: str, mode: str):
-    self.path = os.path.join(workdir, LOCK_FILE)
-    self.workdir = workdir
-    self.mode = mode
-    self._fd = None
-
-  def acquire(self):
-    if jax.process_index() != 0:
-      return self
-    while True:
-      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
-      try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      except BlockingIOError:
-        holder = _read_holder(fd)
-        os.close(fd)
-        raise WorkdirLockedError(
-            f"The workdir {self.workdir} is in use by process {holder.get('pid', '?')} on "
-            f"host {holder.get('host', '?')} (--mode={holder.get('mode', '?')}, since "
-            f"{holder.get('started', '?')}); wait for it to end or stop it, then rerun."
-        ) from None
-      except OSError as error:
-        os.close(fd)
-        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-          logging.warning("The filesystem of %s does not support file locks: make sure no "
-                          "other process uses this workdir.", self.workdir)
-          return self
-        raise
-      try:  # The holder we waited for may have deleted the file: lock the current one.
-        same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-      except FileNotFoundError:
-        same = False
-      if same:
-        break
-      os.close(fd)
-    stale = _read_holder(fd)
-    if stale:
-      logging.info("Took over the lock of process %s on host %s (--mode=%s), which ended "
-                   "without releasing it.", stale.get("pid", "?"), stale.get("host", "?"),
-                   stale.get("mode", "?"))
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "mode": self.mode,
-              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
-    os.fsync(fd)
-    self._fd = fd
-    return self
-
-  def release(self):
-    if self._fd is not None:
-      try:
-        os.remove(self.path)  # Before unlocking: a waiter then finds a new file.
-      except FileNotFoundError:
-        pass
-      os.close(self._fd)
-      self._fd = None
-
-  def __enter__(self):
-    return self.acquire()
-
-  def __exit__(self, *exc):
-    self.release()
-
-
-def _read_holder(fd) -> dict:
-  try:
-    return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-  except ValueError:
-    return {}
-
-
 def prepare_workdir(workdir: str, config, overwrite: bool = False):
   """Validates `workdir` for `config` (IncompatibleWorkdirError unless `overwrite`),
   discards the old run if `overwrite`, and records the resolved config. Call it while
   holding the workdir's lock."""
   if not overwrite:
     check_workdir(workdir, config)
+  path = storage.workdir_path(workdir)
   if jax.process_index() == 0:
     if overwrite:
       for name in RUN_FILES:
-        target = os.path.join(workdir, name)
-        if os.path.isdir(target):
-          shutil.rmtree(target)
-        elif os.path.exists(target):
-          os.remove(target)
-    remove_stray_temporaries(workdir)
-    atomic_write_text(os.path.join(workdir, "config.json"),
+        storage.remove(path / name)
+    remove_stray_temporaries(path)
+    atomic_write_text(path / "config.json",
                       json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
   barrier("diffjax_prepare_workdir")
 
 
-def _parse_metrics(path: str):
+def _metrics_path(workdir):
+  return storage.workdir_path(workdir) / "metrics.jsonl"
+
+
+def _parse_metrics(path, text: str):
   """(records, repaired): a torn last line is dropped; a damaged earlier line raises."""
-  with open(path) as f:
-    text = f.read()
   lines = text.split("\n")
   records, repaired = [], False
   for number, line in enumerate(lines, 1):
@@ -306,37 +206,51 @@ def _parse_metrics(path: str):
   return records, repaired or (bool(text) and not text.endswith("\n"))
 
 
-def read_metrics(workdir: str):
-  """Returns the list of evaluation records in metrics.jsonl (empty if none)."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  return _parse_metrics(path)[0]
+def _metrics_text(records) -> bytes:
+  return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
 def _write_metrics(workdir: str, records):
-  atomic_write_text(os.path.join(workdir, "metrics.jsonl"),
-                    "".join(json.dumps(r) + "\n" for r in records))
+  """Replaces metrics.jsonl by `records` (one atomic write)."""
+  storage.write_bytes(_metrics_path(workdir), _metrics_text(records))
+
+
+def read_metrics(workdir: str):
+  """Returns the list of evaluation records in metrics.jsonl (empty if none)."""
+  path = _metrics_path(workdir)
+  if not path.exists():
+    return []
+  return _parse_metrics(path, storage.read_text(path))[0]
 
 
 def add_metrics_record(workdir: str, record: dict):
   """Adds `record` to metrics.jsonl in step order (after records of the same step), by an
-  atomic rewrite of the file."""
-  records = read_metrics(workdir)
-  position = len(records)
-  while position and records[position - 1].get("step", 0) > record["step"]:
-    position -= 1
-  records.insert(position, record)
-  _write_metrics(workdir, records)
+  atomic rewrite of the file (on gs:// conditional on the generation read)."""
+  path = _metrics_path(workdir)
+
+  def insert(old):
+    records = _parse_metrics(path, old.decode())[0] if old is not None else []
+    position = len(records)
+    while position and records[position - 1].get("step", 0) > record["step"]:
+      position -= 1
+    records.insert(position, record)
+    return _metrics_text(records)
+
+  storage.update_file(path, insert)
 
 
 def truncate_metrics(workdir: str, last_step: int):
   """Drops records after `last_step` (a resumed run rewrites them, without duplicates)
   and repairs a torn last line."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path) or jax.process_index() != 0:
+  path = _metrics_path(workdir)
+  if jax.process_index() != 0 or not path.exists():
     return
-  records, repaired = _parse_metrics(path)
-  kept = [r for r in records if r.get("step", 0) <= last_step]
-  if repaired or len(kept) != len(records):
-    _write_metrics(workdir, kept)
+
+  def truncate(old):
+    if old is None:
+      return None
+    records, repaired = _parse_metrics(path, old.decode())
+    kept = [r for r in records if r.get("step", 0) <= last_step]
+    return _metrics_text(kept) if repaired or len(kept) != len(records) else None
+
+  storage.update_file(path, truncate)

@@ -8,7 +8,6 @@ points first (flushed), then its record in metrics.jsonl, which commits it (see
 """
 import io
 import math
-import os
 import time
 
 import jax
@@ -18,6 +17,7 @@ from absl import logging
 from tensorboardX.proto import summary_pb2
 
 from diffjax.train import events as events_lib
+from diffjax.train import storage
 from diffjax.train import workdir as workdir_lib
 
 
@@ -31,7 +31,7 @@ class RunWriter:
   """Writes scalars to TensorBoard, evaluations to metrics.jsonl, figures as PNG files.
 
   Args:
-    workdir: the run's directory.
+    workdir: the run's directory (a local path or a URL, see `diffjax.train.storage`).
     events: write TensorBoard events (training only). The run's event files are first
       repaired for a run resumed at `resume_step` whose evaluations metrics.jsonl records
       at `evaluated_steps` (`diffjax.train.events.repair_events`).
@@ -43,8 +43,8 @@ class RunWriter:
     self.enabled = jax.process_index() == 0
     self._events = None
     if self.enabled and events:
-      self._events = events_lib.repair_events(os.path.join(workdir, "events"), resume_step,
-                                              evaluated_steps)
+      self._events = events_lib.repair_events(storage.workdir_path(workdir) / "events",
+                                              resume_step, evaluated_steps)
 
   def scalars(self, step: int, values: dict):
     if self._events is not None:
@@ -67,16 +67,15 @@ class RunWriter:
     non-finite samples) is skipped with a warning."""
     if not self.enabled:
       return
-    plot_dir = os.path.join(self.workdir, directory)
-    os.makedirs(plot_dir, exist_ok=True)
+    plot_dir = storage.workdir_path(self.workdir) / directory
+    storage.makedirs(plot_dir)
     for name, fig in figures.items():
       try:
         png = figure_to_png(fig)
       except (ValueError, OverflowError) as error:
         logging.warning("Figure %r at step %d not written: %s", name, step, error)
         continue
-      workdir_lib.atomic_write_bytes(
-          os.path.join(plot_dir, f"{name}_{step:07d}{suffix}.png"), png)
+      storage.write_bytes(plot_dir / f"{name}_{step:07d}{suffix}.png", png)
       self._image(step, f"plots/{name}", png)
 
   def evaluation(self, step: int, values: dict, figures: dict, mode: str = None):
