@@ -13,7 +13,8 @@ ones. Both start from the zero drift (a Brownian reference) and run 8 outer iter
 3 IPF iterations; refined refits the four parameters by maximum likelihood on the bridge
 before each outer iteration after the first, vanilla keeps the Brownian reference. Each
 evaluation (once per outer iteration) reports the EMD at every held-out time and, refined,
-the refitted parameters and their relative errors. The 3-seed table:
+the refitted parameters and their relative errors. About 45 s of CPU per run. The 3-seed
+table (held-out EMD 0.145 ± 0.006 vanilla vs 0.018 ± 0.002 refined, README):
 `python -m experiments.bridge_studies snapshots --workdir=DIR`.
 """
 from experiments.bridges import apply_args, base_config, set_intervals
