@@ -1,6 +1,7 @@
 """Bridge studies: several runs of `experiments.bridges` and one table in --workdir.
 
   python -m experiments.bridge_studies gaussian --workdir=DIR   # learned vs closed form
+      [--dims=8]
   python -m experiments.bridge_studies toy --workdir=DIR        # IPF vs IMF, NFE
   python -m experiments.bridge_studies snapshots --workdir=DIR  # SBIRR vs vanilla, 3 seeds
       [--system=repressilator]
@@ -38,10 +39,10 @@ def _mean_std(values):
   return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
-def gaussian_study(workdir, tiny=False):
+def gaussian_study(workdir, tiny=False, dims=(2, 8)):
   """SB-CFM, IPF and IMF between two 2D and two 8D Gaussians against the closed form."""
   rows, record = [], {}
-  for dim in (2, 8):
+  for dim in dims:
     for method in ("sbcfm", "ipf", "imf"):
       config = gaussian_config.get_config(method + (",tiny" if tiny else ""))
       config.data.dim = dim
@@ -153,8 +154,12 @@ def main(argv=None):
   parser.add_argument("--tiny", action="store_true")
   parser.add_argument("--system", default="lotka_volterra",
                       help="snapshots study: lotka_volterra or repressilator")
+  parser.add_argument("--dims", default="2,8",
+                      help="gaussian study: the dimensions, comma-separated")
   args = parser.parse_args(argv)
-  options = {"system": args.system} if args.study == "snapshots" else {}
+  options = {"snapshots": {"system": args.system},
+             "gaussian": {"dims": tuple(int(d) for d in args.dims.split(","))}
+             }.get(args.study, {})
   STUDIES[args.study](args.workdir, tiny=args.tiny, **options)
 
 
