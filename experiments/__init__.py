@@ -19,7 +19,8 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from diffjax import train as engine  # pylint: disable=g-import-not-at-top
 from diffjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
 from diffjax.registry import Registry  # pylint: disable=g-import-not-at-top
-from experiments import bridges, guidance, images, text, timeseries, toy2d  # pylint: disable=g-import-not-at-top
+from experiments import (bridges, graphs, guidance, images,  # pylint: disable=g-import-not-at-top
+                         text, timeseries, toy2d)
 
 EXPERIMENTS = Registry("experiment")
 EXPERIMENTS.register("toy2d", toy2d.build_task)
@@ -27,6 +28,7 @@ EXPERIMENTS.register("images", images.build_task)
 EXPERIMENTS.register("text", text.build_task)
 EXPERIMENTS.register("guided_images", guidance.build_guided_images)
 EXPERIMENTS.register("timeseries", timeseries.build_task)
+EXPERIMENTS.register("graphs", graphs.build_task)
 EXPERIMENTS.register("bridges", bridges.build_task)
 
 MODES = ("train", "eval", "sample")

@@ -48,13 +48,20 @@ def test_two_process_distributed_run_trains_the_quickstart(tmp_path):
   port = _free_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  processes = [subprocess.Popen(
-      [sys.executable, "-m", "experiments.main", "--config=configs/quickstart.py:tiny",
-       f"--workdir={workdir}", "--multihost", f"--coordinator_address=localhost:{port}",
-       "--num_processes=2", f"--process_id={i}", "--verbosity=1"],
-      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-      for i in range(2)]
-  outputs = [p.communicate(timeout=600)[1] for p in processes]
+  # Logs go to files: a pipe read after the other process's could fill and block it
+  # inside a collective (a deadlock).
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  processes = []
+  for i, log in enumerate(logs):
+    with open(log, "w") as f:
+      processes.append(subprocess.Popen(
+          [sys.executable, "-m", "experiments.main", "--config=configs/quickstart.py:tiny",
+           f"--workdir={workdir}", "--multihost", f"--coordinator_address=localhost:{port}",
+           "--num_processes=2", f"--process_id={i}", "--verbosity=1"],
+          cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=f, text=True))
+  for p in processes:
+    p.wait(timeout=600)
+  outputs = [log.read_text() for log in logs]
   for p, err in zip(processes, outputs):
     assert p.returncode == 0, err[-3000:]
   assert "process 0 of 2, 2 local / 4 global devices" in outputs[0]

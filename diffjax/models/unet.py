@@ -16,6 +16,10 @@ embedding is either sinusoidal (DDPM++) or random Fourier features (NCSN++).
   out, h = model.apply(params, x, t, return_bottleneck=True)
       # h: (B, H / 2^(L-1), W / 2^(L-1), channels * channel_mults[-1]), the output of the
       # middle block (L = len(channel_mults)), for latent-space analysis.
+  out = model.apply(params, x, t, bottleneck_edit=lambda h: h + delta)
+      # the decoder reads edit(h) instead of h (h-space editing, "Discovering Interpretable
+      # Directions in the Semantic Latent Space of Diffusion Models", Haas et al.); the
+      # returned bottleneck is the unedited h. Without an edit the outputs are unchanged.
 
 Class conditioning (num_classes > 0): `cond` is (B,) int labels in [0, num_classes]; the
 extra label `num_classes` (also used when cond is None) is the "no class" token that
@@ -28,7 +32,7 @@ parameters, normalisation statistics, and the output stay float32.
 """
 import itertools
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -190,7 +194,7 @@ class UNet(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, t, cond=None):
+  def __call__(self, x, t, cond=None, bottleneck_edit=None):
     res_cls = nn.remat(ResBlock) if self.remat else ResBlock
     attn_cls = nn.remat(AttentionBlock) if self.remat else AttentionBlock
     # Explicit names keep the parameter tree the same with and without remat.
@@ -217,6 +221,8 @@ class UNet(nn.Module):
     h = attn()(h)
     h = res(h.shape[-1])(h, emb)
     bottleneck = h
+    if bottleneck_edit is not None:   # h-space editing: the decoder reads the edited h.
+      h = bottleneck_edit(h).astype(h.dtype)
 
     for level, mult in reversed(list(enumerate(self.channel_mults))):
       for _ in range(self.num_res_blocks + 1):
@@ -260,7 +266,8 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
   H and W must be divisible by 2^(len(channel_mults) - 1). `attention_resolutions` lists
   the feature-map heights at which attention follows each residual block (attention is
   always used in the middle block). Returns `Model(init, apply)`; see the module docstring
-  for `apply(params, x, t, cond=None, *, dropout_key=None, return_bottleneck=False)`.
+  for `apply(params, x, t, cond=None, *, dropout_key=None, return_bottleneck=False,
+  bottleneck_edit=None)`.
   """
   if len(data_shape) != 3:
     raise ValueError(f"unet needs images of shape (H, W, C); got data_shape {data_shape}.")
@@ -283,9 +290,11 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
       return module.init(key, x, jnp.zeros(()), cond)["params"]
 
   def apply(params, x, t, cond=None, *, dropout_key: Optional[jax.Array] = None,
-            return_bottleneck: bool = False):
+            return_bottleneck: bool = False,
+            bottleneck_edit: Optional[Callable[[jax.Array], jax.Array]] = None):
     rngs = {} if dropout_key is None else {"dropout": dropout_key}
-    out, bottleneck = module.apply({"params": params}, x, t, cond, rngs=rngs)
+    out, bottleneck = module.apply({"params": params}, x, t, cond, bottleneck_edit,
+                                   rngs=rngs)
     return (out, bottleneck) if return_bottleneck else out
 
   return Model(init, apply)

@@ -24,17 +24,28 @@ class Solution(NamedTuple):
   records: Any = None
 
 
+def _shapes(tree):
+  """The shape of an array, or the pytree of its leaves' shapes (a pytree state)."""
+  return jax.tree.map(lambda a: a.shape, tree)
+
+
 def check_fields(fields: Fields, names, x, t):
   """Traces one evaluation (no computation) and refuses predictions of the wrong shape:
-  continuous predictions must be shaped like x (B, ...), logits like x + (V,)."""
+  continuous predictions must be shaped like x (B, ...), logits like x + (V,). A pytree
+  state (e.g. a graph's node features and adjacency) needs predictions of the same
+  structure and leaf shapes."""
   out = jax.eval_shape(fields.evaluate, x, jnp.asarray(t, jnp.float32))
   for name in names:
-    shape = getattr(out, name).shape
-    ok = shape[:-1] == x.shape if name == "logits" else shape == x.shape
+    value = getattr(out, name)
+    if name == "logits":
+      ok = value.shape[:-1] == x.shape
+    else:
+      ok = (jax.tree.structure(value) == jax.tree.structure(x)
+            and _shapes(value) == _shapes(x))
     if not ok:
-      expected = f"{x.shape} + (vocabulary,)" if name == "logits" else f"{x.shape}"
-      raise ValueError(f"The {name} field returned shape {shape} for a state of shape "
-                       f"{x.shape}; it must return {expected}.")
+      expected = f"{x.shape} + (vocabulary,)" if name == "logits" else f"{_shapes(x)}"
+      raise ValueError(f"The {name} field returned shape {_shapes(value)} for a state of "
+                       f"shape {_shapes(x)}; it must return {expected}.")
 
 
 def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
@@ -44,10 +55,12 @@ def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
   Args:
     stepper: a `Stepper`; its `needs` must be among `fields.names`.
     fields: the model's `Fields`.
-    x0: (B, ...) state at ts[0].
+    x0: (B, ...) state at ts[0], or a pytree of such arrays (fields then return
+      predictions of the same structure).
     ts: (N + 1,) strictly monotone times in [0, 1] (increasing or decreasing).
     key: PRNG key; step i receives fold_in(key, i) (None for deterministic steppers).
-    return_trajectory: also return the (N + 1, B, ...) states at every grid time.
+    return_trajectory: also return the (N + 1, B, ...) states at every grid time (for a
+      pytree state, the pytree of such arrays).
     record: optional record(x_next, state) -> pytree, stacked over the N steps (e.g. a
       stepper's data prediction for diagnostics).
 
@@ -71,5 +84,6 @@ def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
   steps = jnp.arange(ts.shape[0] - 1)
   (x, _, nfe), (states, records) = jax.lax.scan(
       body, (x0, state, jnp.zeros((), jnp.int32)), (steps, ts[:-1], ts[1:]))
-  trajectory = jnp.concatenate([x0[None], states], 0) if return_trajectory else None
+  trajectory = (jax.tree.map(lambda a, b: jnp.concatenate([a[None], b], 0), x0, states)
+                if return_trajectory else None)
   return Solution(x, trajectory, nfe, records)
