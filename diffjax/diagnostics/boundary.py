@@ -1,0 +1,58 @@
+"""BoundaryDiffusion: a linear boundary in h-space between two classes, and edits across it.
+
+"Boundary Guided Learning-Free Semantic Control with Diffusion Models" (Zhu, Wu, Deng,
+Kang & Li, NeurIPS 2023): at a critical ("mixing") step t_c of the denoising trajectory
+the bottleneck features h of images with and without an attribute are linearly separable;
+a linear SVM gives the separating hyperplane n.h + b = 0 (unit normal n), and an image is
+edited by moving its h across it, h' = h + (d_target - d(h)) n with d(h) = n.h + b the
+signed distance (Sec. 3.3, eq. 9-10), with the rest of the denoising left unchanged.
+
+  boundary = fit_linear_boundary(h, labels, source=1, target=7)   # h (N, *h_shape) at t_c
+  d = boundary.signed_distance(h)                                 # (N,), > 0 on target side
+  shift = boundary.crossing_strength(h, target_distance)          # (N,) for edited_apply
+"""
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+from sklearn.svm import LinearSVC
+
+from diffjax.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearBoundary:
+  """The hyperplane normal . h + offset = 0 with a unit `normal` (*h_shape) pointing to
+  the target class; `accuracy` is the SVM's accuracy on the data it was fitted to."""
+  normal: jnp.ndarray
+  offset: float
+  accuracy: float
+
+  def signed_distance(self, h):
+    """(N, *h_shape) -> (N,) n.h + b (positive on the target side)."""
+    return h.reshape(h.shape[0], -1) @ self.normal.reshape(-1) + self.offset
+
+  def crossing_strength(self, h, target_distance):
+    """(N,) the multiple of `normal` that moves each h to signed distance
+    `target_distance` (BoundaryDiffusion's edit, eq. 10)."""
+    return target_distance - self.signed_distance(h)
+
+
+def fit_linear_boundary(h, labels, source, target, regularization=1.0) -> LinearBoundary:
+  """A linear SVM (scikit-learn's LinearSVC, squared hinge loss, C = regularization)
+  separating the h (N, *h_shape) of class `target` (positive) from class `source`."""
+  h, labels = np.asarray(h, np.float64), np.asarray(labels)
+  chosen = (labels == source) | (labels == target)
+  if np.sum(labels == source) < 2 or np.sum(labels == target) < 2:
+    raise ConfigError(f"A boundary needs at least 2 examples of each class; classes "
+                      f"{source} and {target} have {int(np.sum(labels == source))} and "
+                      f"{int(np.sum(labels == target))}.")
+  if regularization <= 0:
+    raise ConfigError(f"The SVM regularization C={regularization} must be > 0.")
+  x = h[chosen].reshape(int(chosen.sum()), -1)
+  y = (labels[chosen] == target).astype(np.int32)
+  svm = LinearSVC(C=regularization, max_iter=20_000).fit(x, y)
+  w, b = svm.coef_[0], float(svm.intercept_[0])
+  norm = float(np.linalg.norm(w))
+  return LinearBoundary(jnp.asarray((w / norm).reshape(h.shape[1:]), jnp.float32),
+                        b / norm, float(svm.score(x, y)))

@@ -1,0 +1,245 @@
+"""Studies of what a trained model learned (`diffjax.diagnostics`): each trains a model with
+the shared pipeline and measures in its evaluation.
+
+  hallucination        a mixture of narrow modes (data.means, data.std); evaluation samples
+                       eval.num_samples points recording x1_hat, counts samples farther
+                       than eval.support_radius (in component stds) from every mode, fits
+                       the detector threshold on one half and reports the share of
+                       hallucinations removed / in-support samples kept on the other half;
+                       a histogram of detector scores and of the samples.
+  intrinsic_dimension  data on a known manifold (`diffjax.data.manifolds`) or the digits;
+                       the rank of the learned score's Jacobian near data points at
+                       eval.noise_levels, and its asymmetry (conservativity).
+  h_space              (experiments.h_space) the digits U-Net's bottleneck: PCA, Jacobian
+                       and supervised directions, BoundaryDiffusion edits.
+"""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from diffjax.data import isotropic_mixture
+from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
+from diffjax.data.images import dequantize
+from diffjax.data.manifolds import MANIFOLDS
+from diffjax.diagnostics import hallucination as hal
+from diffjax.diagnostics import intrinsic_dimension as idim
+from diffjax.diagnostics import plots
+from diffjax.errors import ConfigError
+from diffjax.solvers import SAMPLERS
+from diffjax.train import Task, parallel
+from diffjax.train.defaults import engine_config
+from diffjax.train.validation import Key, check_keys
+from experiments.pipeline import DataSpec, build_pipeline, component_options, SAMPLE_KEYS
+
+HALLUCINATION_KEYS = (
+    Key("data.std", "float", 0.0, open_low=True, meaning="std of every mode"),
+    Key("eval.support_radius", "float", 0.0, open_low=True,
+        meaning="in-support radius around a mode, in mode stds"),
+    Key("eval.window", "int", 2, meaning="final sampler steps the detector reads"),
+)
+
+
+def mode_mixture(means, std):
+  """The equal-weight mixture of isotropic modes at `means` (K, D); refuses bad shapes."""
+  means = np.asarray(means, np.float32)
+  if means.ndim != 2 or not means.size:
+    raise ConfigError(f"data.means must be a non-empty list of points (K, D); got shape "
+                      f"{means.shape}.")
+  return isotropic_mixture(np.full(len(means), 1.0 / len(means)), means, std)
+
+
+def grid_means(side, spacing=1.0):
+  """The side x side square grid of mode centres, centred at the origin."""
+  axis = spacing * (np.arange(side) - (side - 1) / 2)
+  return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2).tolist()
+
+
+def build_hallucination(config) -> Task:
+  """The hallucination study of the module docstring."""
+  check_keys(config, HALLUCINATION_KEYS)
+  mixture = mode_mixture(config.data.means, config.data.std)
+  dim = mixture.dim
+  pipeline = build_pipeline(config, DataSpec((dim,)))
+  num_steps = config.sample.num_steps
+  if config.eval.window > num_steps:
+    raise ConfigError(f"eval.window={config.eval.window} must be at most "
+                      f"sample.num_steps={num_steps}.")
+  if SAMPLERS.get(config.sample.solver).adaptive:
+    raise ConfigError(f"sample.solver={config.sample.solver!r} is adaptive; the detector "
+                      "reads a fixed grid of steps: use e.g. ancestral, ddim, euler_maruyama.")
+  radius = config.eval.support_radius * config.data.std
+  options = component_options(config.sample, SAMPLE_KEYS)
+  num = config.eval.num_samples
+
+  def loss(params, key, shard, step):
+    del step
+    k_data, k_loss = jax.random.split(key)
+    return pipeline.loss(params, k_loss, shard, mixture.sample(k_data, config.train.batch_size))
+
+  @jax.jit
+  def generate(params, key):
+    k_source, k_sampler = jax.random.split(key)
+    solution = hal.sample_with_data_predictions(
+        config.sample.solver, pipeline.fields(params), pipeline.path,
+        pipeline.source(k_source, num), k_sampler, num_steps=num_steps, **options)
+    scores = hal.trajectory_variance(solution.records, config.eval.window)
+    return solution.x, scores
+
+  def study(params, key):
+    x, scores = (np.asarray(parallel.to_host(a)) for a in generate(params, key))
+    hallucinated = ~np.asarray(hal.in_support(x, mixture.means, radius))
+    values = {"hallucination_rate": float(hallucinated.mean()),
+              "num_hallucinated": int(hallucinated.sum())}
+    figures = {"samples": plots.mode_samples_figure(
+        x, mixture.means, hallucinated,
+        f"{dim}D modes: {hallucinated.mean():.2%} of {num} samples hallucinated")}
+    half = num // 2
+    calibrate, test = slice(0, half), slice(half, num)
+    if hallucinated[calibrate].any() and not hallucinated[calibrate].all():
+      threshold = hal.best_threshold(scores[calibrate], hallucinated[calibrate])
+      rates = hal.detector_rates(scores[test], hallucinated[test], threshold)
+      values.update(threshold=threshold, removed=rates["removed"], kept=rates["kept"])
+      figures["detector"] = plots.detector_histogram_figure(
+          scores[test], hallucinated[test], threshold,
+          f"held-out half: {rates['removed']:.1%} of hallucinations removed, "
+          f"{rates['kept']:.1%} in-support kept")
+    return values, figures, {"samples": x, "scores": scores, "hallucinated": hallucinated}
+
+  def evaluate(params, key):
+    values, figures, _ = study(params, key)
+    return values, figures
+
+  def sample(params, key):
+    _, figures, arrays = study(params, key)
+    return arrays, figures
+
+  return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size)
+
+
+def mlp_study_config(experiment, width, num_steps) -> ml_collections.ConfigDict:
+  """Engine defaults with a 3-layer MLP of `width`, batch 512, evaluated half-way and at
+  the end."""
+  config = engine_config()
+  config.experiment = experiment
+  config.model = ml_collections.ConfigDict(dict(
+      name="mlp", width=width, depth=3, activation="silu", time_embedding="sinusoidal",
+      time_dim=32))
+  config.train.update(num_steps=num_steps, batch_size=512, eval_every=num_steps // 2,
+                      checkpoint_every=num_steps // 4, log_every=1_000)
+  return config
+
+
+def hallucination_config(case="1d") -> ml_collections.ConfigDict:
+  """The paper's 1D (means 1, 2, 3) or 2D (5 x 5 grid) mixture with std 0.05, a VP
+  diffusion with noise prediction (DDPM's loss) and an MLP; ancestral (DDPM) sampling."""
+  config = mlp_study_config("hallucination", width=128, num_steps=20_000)
+  means = [[1.0], [2.0], [3.0]] if case == "1d" else grid_means(5)
+  config.data = ml_collections.ConfigDict(dict(means=means, std=0.05))
+  config.path = ml_collections.ConfigDict(dict(name="vp", beta_min=0.1, beta_max=20.0))
+  config.objective = ml_collections.ConfigDict(dict(
+      name="score_matching", prediction="noise", weighting="prediction",
+      time_sampler="uniform"))
+  config.sample = ml_collections.ConfigDict(dict(solver="ancestral", num_steps=250))
+  # The 1D model hallucinates rarely (~0.1%): 100,000 samples give ~100 to fit and test on.
+  config.eval.update(num_samples=100_000 if case == "1d" else 20_000, support_radius=6.0,
+                     window=12)
+  return config
+
+
+# ----- intrinsic dimension -----
+
+INTRINSIC_KEYS = (
+    Key("eval.num_points", "int", 1, meaning="data points whose Jacobian is measured"),
+    Key("eval.threshold", "float", 0.0, 1.0, open_low=True, open_high=True,
+        meaning="vanishing level of sigma^2 times a singular value"),
+)
+
+
+def _digits_vectors(split):
+  """The digits as (N, 64) bin centres in [-1, 1]."""
+  images, _ = digits_arrays(split)
+  return np.asarray(dequantize(images, DIGITS_NUM_LEVELS), np.float32).reshape(len(images), -1)
+
+
+def manifold_data(name):
+  """(sample(key, n) -> (n, D), D, true dimension or None, reference points (M, D))."""
+  if name == "digits":
+    train = jnp.asarray(_digits_vectors("train"))
+    draw = lambda key, n: train[jax.random.randint(key, (n,), 0, train.shape[0])]
+    return draw, train.shape[1], None, _digits_vectors("test")
+  manifold = MANIFOLDS.get(name)
+  reference = np.asarray(manifold.sample(jax.random.PRNGKey(12345), 2000))
+  return manifold.sample, manifold.ambient_dim, manifold.intrinsic_dim, reference
+
+
+def build_intrinsic_dimension(config) -> Task:
+  """The intrinsic-dimension study of the module docstring."""
+  check_keys(config, INTRINSIC_KEYS)
+  draw, dim, truth, reference = manifold_data(config.data.name)
+  noise_levels = tuple(float(s) for s in config.eval.noise_levels)
+  if not noise_levels or min(noise_levels) <= 0:
+    raise ConfigError(f"eval.noise_levels={noise_levels} must be positive noise-to-signal "
+                      "ratios sigma / alpha, e.g. (0.02, 0.05, 0.1).")
+  pipeline = build_pipeline(config, DataSpec((dim,)))
+  view = pipeline.path.gaussian
+  if view is None:
+    raise ConfigError(f"The intrinsic-dimension study needs a Gaussian path; got "
+                      f"path.name={config.path.name!r}.")
+  count = min(config.eval.num_points, len(reference))
+  points = jnp.asarray(reference[:count])
+  reference_dimension = idim.two_nn_dimension(reference) if truth is None else None
+
+  def loss(params, key, shard, step):
+    del step
+    k_data, k_loss = jax.random.split(key)
+    return pipeline.loss(params, k_loss, shard, draw(k_data, config.train.batch_size))
+
+  @jax.jit
+  def jacobians(params, key, ratio):
+    t = view.time_at_log_snr(-jnp.log(ratio))
+    alpha, sigma = view.alpha(t), view.sigma(t)
+    x = alpha * points + sigma * jax.random.normal(key, points.shape)
+    score = lambda y: pipeline.fields(params).score(y, t)
+    return idim.score_jacobians(score, x), sigma
+
+  def evaluate(params, key):
+    values, spectra = {}, {}
+    if reference_dimension is not None:
+      values["two_nn_dimension"] = reference_dimension
+    for ratio in noise_levels:
+      jac, sigma = jacobians(params, key, ratio)
+      estimate = np.asarray(idim.estimate_dimension(jac, sigma, config.eval.threshold))
+      gap = np.asarray(idim.largest_gap_dimension(jac))
+      tag = f"{ratio:g}"
+      values[f"dimension_median_{tag}"] = float(np.median(estimate))
+      values[f"dimension_mean_{tag}"] = float(np.mean(estimate))
+      values[f"gap_dimension_median_{tag}"] = float(np.median(gap))
+      values[f"asymmetry_{tag}"] = float(np.mean(idim.jacobian_asymmetry(jac)))
+      if truth is not None:
+        values[f"within_one_{tag}"] = float(np.mean(np.abs(estimate - truth) <= 1))
+      spectra[tag] = np.asarray(sigma ** 2 * idim.singular_values(jac))
+    title = (f"{config.data.name}: D = {dim}, true d = {truth}" if truth is not None else
+             f"{config.data.name}: D = {dim}, TwoNN d = {reference_dimension:.1f}")
+    return values, {"spectra": plots.spectra_figure(spectra, config.eval.threshold, title)}
+
+  def sample(params, key):
+    values, figures = evaluate(params, key)
+    return {k: np.asarray(v) for k, v in values.items()}, figures
+
+  return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size)
+
+
+def intrinsic_dimension_config(name="circle") -> ml_collections.ConfigDict:
+  """An EDM-preconditioned MLP denoiser (the EDM path and loss, whose log-normal noise
+  levels cover the small noise the study reads) on `name`'s data."""
+  config = mlp_study_config("intrinsic_dimension", width=256, num_steps=10_000)
+  config.data = ml_collections.ConfigDict(dict(name=name))
+  config.path = ml_collections.ConfigDict(dict(name="edm"))
+  config.objective = ml_collections.ConfigDict(dict(name="edm"))
+  config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20))
+  config.eval.update(num_samples=2, num_points=200, noise_levels=(0.02, 0.05, 0.1, 0.2),
+                     threshold=0.5)
+  return config

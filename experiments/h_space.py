@@ -1,0 +1,197 @@
+"""h-space directions and BoundaryDiffusion edits on the digits U-Net
+(`diffjax.diagnostics.h_space`, `diffjax.diagnostics.boundary`).
+
+Training is that of `experiments.images` (here an unconditional U-Net); the evaluation:
+  1. DDIM-inverts held-out digits of eval.source_class and training digits of the source
+     and eval.target_class from t = 1 to the edit time t_c = eval.edit_time, and reads h
+     there;
+  2. directions: the class-mean difference (supervised), the normal of a linear SVM
+     between the two classes' h (BoundaryDiffusion), the top principal component of h over
+     generated samples and times, the top right singular vector of the Jacobian of the
+     denoiser's output w.r.t. h (image-specific), and eval.num_random random directions;
+  3. regenerates the inverted source digits from t_c with h + lambda * direction on
+     [t_c, eval.edit_until] for each lambda of eval.strengths (the class-mean, SVM and
+     random directions all of the class-mean difference's norm; BoundaryDiffusion's
+     crossing edit moves each h to lambda times the target class's mean signed distance),
+     and reports the digits classifier's mean probability of the target class and the
+     share classified as the target at each strength; curves and image grids in plots/.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from diffjax import image_metrics, image_plots
+from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
+from diffjax.data.images import dequantize
+from diffjax.diagnostics import boundary as boundary_lib
+from diffjax.diagnostics import h_space
+from diffjax.diagnostics import plots
+from diffjax.errors import ConfigError
+from diffjax.fields import complete
+from diffjax.solvers import ddim, integrate
+from diffjax.train.validation import Key, check_keys
+from experiments import images
+from experiments.pipeline import DataSpec, build_pipeline
+
+H_SPACE_KEYS = (
+    Key("eval.source_class", "int", 0, 9), Key("eval.target_class", "int", 0, 9),
+    Key("eval.edit_time", "float", 0.0, 1.0, open_low=True, open_high=True,
+        meaning="the critical step t_c where h is read and edits start"),
+    Key("eval.edit_until", "float", 0.0, 1.0), Key("eval.num_random", "int", 1),
+    Key("eval.num_edited", "int", 1), Key("eval.svm_c", "float", 0.0, open_low=True),
+)
+# Inversion starts just below t = 1, where sigma = 0 leaves DDIM's noise estimate undefined.
+T_DATA = 0.999
+
+
+def _digits(split, classes, limit=None):
+  images_, labels = digits_arrays(split)
+  keep = np.isin(labels, classes)
+  x = np.asarray(dequantize(images_[keep], DIGITS_NUM_LEVELS), np.float32)
+  return (x, labels[keep]) if limit is None else (x[:limit], labels[keep][:limit])
+
+
+def build_h_space(config):
+  """The h-space study of the module docstring, as the evaluation of a digits run."""
+  check_keys(config, H_SPACE_KEYS)
+  ev = config.eval
+  source, target = ev.source_class, ev.target_class
+  if source == target:
+    raise ConfigError(f"eval.source_class and eval.target_class are both {source}; "
+                      "choose two different digits.")
+  if not ev.edit_time <= ev.edit_until:
+    raise ConfigError(f"eval.edit_until={ev.edit_until} must be >= eval.edit_time="
+                      f"{ev.edit_time}.")
+  if config.data.name != "digits" or config.data.image_size != 8:
+    raise ConfigError("The h-space study uses the 8x8 digits (data.name=digits, "
+                      "data.image_size=8).")
+  task = images.build_task(config)
+  pipeline = build_pipeline(config, DataSpec((8, 8, 1), 10))
+  model = h_space.require_bottleneck(pipeline.model, config.model.name)
+  if pipeline.conditional:
+    raise ConfigError("The h-space study edits an unconditional model; set "
+                      "model.num_classes=0.")
+  path = pipeline.path
+  stepper = ddim(path)
+  num_steps = config.sample.num_steps
+  inverse_steps = max(1, round(num_steps * (1 - ev.edit_time)))
+  down = jnp.linspace(T_DATA, ev.edit_time, inverse_steps + 1)
+  up = jnp.linspace(ev.edit_time, 1.0, inverse_steps + 1)
+  strengths = tuple(float(s) for s in ev.strengths)
+  fields_of = lambda apply, params: complete(pipeline.objective.fields(apply, params), path)
+
+  @jax.jit
+  def invert(params, x1):
+    x_c = integrate(stepper, fields_of(model.apply, params), x1, down).x
+    return x_c, h_space.bottleneck(model, params, x_c, ev.edit_time)
+
+  @jax.jit
+  def regenerate(params, x_c, direction, strength):
+    apply = h_space.edited_apply(model, direction, strength, (ev.edit_time, ev.edit_until))
+    return jnp.clip(integrate(stepper, fields_of(apply, params), x_c, up).x, -1, 1)
+
+  @jax.jit
+  def generated_h(params, key):
+    """h over 64 generated samples at every grid time (PCA's sample of h-space)."""
+    x0 = pipeline.source(key, 64)
+    ts = jnp.linspace(0.0, T_DATA, num_steps + 1)
+    trajectory = integrate(stepper, fields_of(model.apply, params), x0, ts,
+                           return_trajectory=True).trajectory
+    return jax.vmap(lambda x, t: h_space.bottleneck(model, params, x, t))(trajectory, ts)
+
+  def study(params, key):
+    classifier = image_metrics.digits_classifier()
+    train_x, train_y = _digits("train", [source, target])
+    test_x, _ = _digits("test", [source], ev.num_edited)
+    _, h_train = invert(params, jnp.asarray(train_x))
+    x_c, h_test = invert(params, jnp.asarray(test_x))
+    k_pca, k_jac, k_rand = jax.random.split(key, 3)
+    mean_diff = h_space.class_mean_direction(h_train, train_y, source, target)
+    norm = jnp.linalg.norm(mean_diff)
+    boundary = boundary_lib.fit_linear_boundary(h_train, train_y, source, target, ev.svm_c)
+    h_all = generated_h(params, k_pca)
+    pcs, explained = h_space.principal_directions(h_all.reshape((-1,) + h_all.shape[2:]), 3)
+    denoise = lambda h: model.apply(params, x_c[:1], ev.edit_time,
+                                    bottleneck_edit=lambda _: h)
+    jac_dirs, jac_values = h_space.jacobian_directions(denoise, h_test[:1], 3, k_jac)
+    randoms = h_space.random_directions(k_rand, mean_diff, ev.num_random)
+    directions = {"class_mean": mean_diff, "svm_normal": boundary.normal * norm,
+                  "pca_1": pcs[0] * norm, "jacobian_1": jac_dirs[0] * norm}
+    distances = boundary.signed_distance(h_train)
+    target_distance = float(jnp.mean(distances[jnp.asarray(train_y) == target]))
+    crossing = boundary.crossing_strength(h_test, target_distance)
+
+    def probabilities(x):
+      p = jax.nn.softmax(classifier.logits(x), -1)
+      return np.asarray(p[:, target]), np.asarray(np.argmax(p, -1) == target)
+
+    curves, shares, grids = {}, {}, {}
+    for name, direction in list(directions.items()) + [("boundary_crossing", boundary.normal)]:
+      rows, p_curve, s_curve = [], [], []
+      for lam in strengths:
+        strength = lam * crossing if name == "boundary_crossing" else jnp.float32(lam)
+        x = np.asarray(regenerate(params, x_c, direction, strength))
+        p, hit = probabilities(x)
+        p_curve.append(float(p.mean()))
+        s_curve.append(float(hit.mean()))
+        rows.append(x[:10])
+      curves[name], shares[name] = p_curve, s_curve
+      grids[name] = np.concatenate(rows)
+    random_p = np.zeros((ev.num_random, len(strengths)))
+    random_s = np.zeros_like(random_p)
+    for r in range(ev.num_random):
+      for j, lam in enumerate(strengths):
+        x = np.asarray(regenerate(params, x_c, randoms[r], jnp.float32(lam)))
+        p, hit = probabilities(x)
+        random_p[r, j], random_s[r, j] = p.mean(), hit.mean()
+      if r == 0:
+        grids["random"] = np.concatenate([np.asarray(regenerate(
+            params, x_c, randoms[0], jnp.float32(lam)))[:10] for lam in strengths])
+    curves["random (same norm)"] = random_p
+    values = {"svm_accuracy": boundary.accuracy, "direction_norm": float(norm),
+              "pca_explained_1": float(explained[0]),
+              "jacobian_singular_1": float(jac_values[0]),
+              "jacobian_singular_2": float(jac_values[1])}
+    for name in list(shares):
+      for lam, p, s in zip(strengths, curves[name], shares[name]):
+        values[f"p_target_{name}_{lam:g}"] = p
+        values[f"share_target_{name}_{lam:g}"] = s
+    for j, lam in enumerate(strengths):
+      values[f"p_target_random_{lam:g}"] = float(random_p[:, j].mean())
+      values[f"p_target_random_max_{lam:g}"] = float(random_p[:, j].max())
+    figures = {"edit_curves": plots.edit_curves_figure(
+        strengths, curves, f"digit {source} -> {target}: edits of h at t >= {ev.edit_time}",
+        f"classifier P(digit {target})")}
+    for name, grid in grids.items():
+      figures[f"edit_{name}"] = image_plots.sample_grid_figure(
+          grid, num_columns=10, title=f"{name}: rows = strengths {strengths}")
+    return values, figures
+
+  def sample(params, key):
+    values, figures = study(params, key)
+    return {k: np.asarray(v) for k, v in values.items()}, figures
+
+  return dataclasses.replace(task, evaluate=study, sample=sample)
+
+
+def h_space_config():
+  """An unconditional small U-Net (bottleneck 4 x 4 x 16) on the digits, flow matching on
+  the rectified-flow path (a Gaussian path, so DDIM inverts and samples it)."""
+  config = images.base_config()
+  config.experiment = "h_space"
+  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
+  config.model = ml_collections.ConfigDict(dict(
+      name="unet", channels=8, channel_mults=(1, 2), num_res_blocks=1,
+      attention_resolutions=(), dropout=0.0, num_classes=0))
+  config.train.label_dropout = 0.0
+  config.train.update(num_steps=1500, batch_size=32, steps_per_call=50, log_every=100,
+                      eval_every=1500, checkpoint_every=300)
+  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20,
+                                                 num_images=50))
+  config.eval.update(num_samples=100, bpd_examples=0, source_class=1, target_class=7,
+                     edit_time=0.5, edit_until=1.0, strengths=(0.0, 0.5, 1.0, 1.5, 2.0),
+                     num_random=5, num_edited=30, svm_c=1.0)
+  return config
