@@ -19,8 +19,8 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from diffjax import train as engine  # pylint: disable=g-import-not-at-top
 from diffjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
 from diffjax.registry import Registry  # pylint: disable=g-import-not-at-top
-from experiments import (diagnostics, graphs, guidance, h_space,  # pylint: disable=g-import-not-at-top
-                         images, text, timeseries, toy2d)
+from experiments import (bridges, diagnostics, graphs, guidance,  # pylint: disable=g-import-not-at-top
+                         h_space, images, text, timeseries, toy2d)
 
 EXPERIMENTS = Registry("experiment")
 EXPERIMENTS.register("toy2d", toy2d.build_task)
@@ -33,6 +33,7 @@ EXPERIMENTS.register("graphs", graphs.build_task)
 EXPERIMENTS.register("hallucination", diagnostics.build_hallucination)
 EXPERIMENTS.register("intrinsic_dimension", diagnostics.build_intrinsic_dimension)
 EXPERIMENTS.register("h_space", h_space.build_h_space)
+EXPERIMENTS.register("bridges", bridges.build_task)
 
 MODES = ("train", "eval", "sample")
 

@@ -99,7 +99,8 @@ def test_user_errors_exit_with_a_message_not_a_traceback(tmp_path):
   result = run_main([TINY, f"--workdir={tmp_path}", "--config.model.name=transformerr"])
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: Unknown model 'transformerr'; valid names are: "
-                                   "dit, mlp, stacked_fields, token_transformer, unet.")
+                                   "dit, mlp, stacked_fields, time_affine, "
+                                   "token_transformer, unet.")
 
 
 def test_incompatible_workdir_message(tmp_path, capfd):
