@@ -57,6 +57,7 @@ def main(workdir):
   from configs.images import digits  # pylint: disable=g-import-not-at-top
   image_config = digits.get_config("tiny")
   image_config.train.update(num_steps=10, eval_every=0, checkpoint_every=10)
+  image_config.eval.bpd_examples = 0   # Compared on parameters only.
   image_one = experiments.run(image_config, f"{workdir}/img1", devices=jax.devices()[:1])
   image_eight = experiments.run(image_config, f"{workdir}/img8")
   image_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))

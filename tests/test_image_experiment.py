@@ -78,22 +78,34 @@ def test_missing_dataset_says_how_to_prepare_it(tmp_path):
 
 
 def test_two_process_run_trains_a_tiny_image_config(tmp_path):
+  """Two jax.distributed processes on localhost, each feeding its share of the host image
+  batches: both see all 4 devices, and process 0 alone writes metrics and checkpoints."""
   workdir = str(tmp_path / "run")
   with socket.socket() as s:
     s.bind(("localhost", 0))
     port = s.getsockname()[1]
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  processes = [subprocess.Popen(
-      [sys.executable, "-m", "experiments.main", "--config=configs/images/digits.py:tiny",
-       f"--workdir={workdir}", "--multihost", f"--coordinator_address=localhost:{port}",
-       "--num_processes=2", f"--process_id={i}", "--config.eval.bpd_examples=0"],
-      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-      for i in range(2)]
-  outputs = [p.communicate(timeout=900)[1] for p in processes]
+  # Logs go to files: a pipe read after the other process's could fill and block it
+  # inside a collective (a deadlock).
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  processes = []
+  for i, log in enumerate(logs):
+    with open(log, "w") as f:
+      processes.append(subprocess.Popen(
+          [sys.executable, "-m", "experiments.main", "--config=configs/images/digits.py:tiny",
+           f"--workdir={workdir}", "--multihost", f"--coordinator_address=localhost:{port}",
+           "--num_processes=2", f"--process_id={i}", "--config.eval.bpd_examples=0",
+           "--verbosity=1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=f))
+  for p in processes:
+    p.wait(timeout=900)
+  outputs = [log.read_text() for log in logs]
   for p, err in zip(processes, outputs):
     assert p.returncode == 0, err[-3000:]
+  for i, err in enumerate(outputs):
+    assert f"process {i} of 2, 2 local / 4 global devices" in err
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     records = [json.loads(line) for line in f]
-  assert [r["step"] for r in records] == [20]
+  assert [r["step"] for r in records] == [20]   # Written once, by process 0.
   assert np.isfinite(records[0]["digits_frechet_proxy"])
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints")))[-1] == "20"
