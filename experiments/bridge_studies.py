@@ -12,7 +12,6 @@ evaluation), plus the toy study's convergence plots.
 """
 import argparse
 import json
-import os
 
 import numpy as np
 
@@ -20,12 +19,14 @@ import experiments
 from configs.bridges import gaussian as gaussian_config
 from configs.bridges import lotka_volterra, repressilator, toy
 from diffjax.bridges import plots
+from diffjax.train import storage
+from diffjax.train.writer import figure_to_png
 from experiments.bridges import network_evaluations
 
 
 def _read_metrics(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f]
+  text = storage.read_text(storage.workdir_path(workdir) / "metrics.jsonl")
+  return [json.loads(line) for line in text.splitlines() if line]
 
 
 def _run(config, workdir):
@@ -46,7 +47,7 @@ def gaussian_study(workdir, tiny=False, dims=(2, 8)):
     for method in ("sbcfm", "ipf", "imf"):
       config = gaussian_config.get_config(method + (",tiny" if tiny else ""))
       config.data.dim = dim
-      last = _run(config, os.path.join(workdir, f"{method}_{dim}d"))[-1]
+      last = _run(config, str(storage.workdir_path(workdir) / f"{method}_{dim}d"))[-1]
       keys = ["forward_cross_cov", "forward_cov_t0.25", "forward_cov_t0.5",
               "forward_cov_t0.75", "forward_cov_t1", "backward_cov_t0", "cov_error_floor"]
       record[f"{method}_{dim}d"] = {k: last[k] for k in keys}
@@ -72,7 +73,7 @@ def toy_study(workdir, tiny=False):
   metrics = ("w2", "energy_distance")
   for method in ("ipf", "imf"):
     config = toy.get_config(method + (",tiny" if tiny else ""))
-    records = [r for r in _run(config, os.path.join(workdir, method))
+    records = [r for r in _run(config, str(storage.workdir_path(workdir) / method))
                if "forward_end_w2" in r]
     curves[method] = [dict(step=r["step"], nfe=sum(network_evaluations(config, r["step"])),
                            **{f"{end}_{m}": r[f"{end}_end_{m}"] for m in metrics
@@ -102,7 +103,8 @@ def toy_study(workdir, tiny=False):
          for method in ("ipf", "imf") for end in ("forward", "backward")},
         "network evaluations", f"{m} to the end marginal",
         "IPF vs IMF, moons -> 8 gaussians")
-    fig.savefig(os.path.join(workdir, f"toy_study_{m}.png"), dpi=120)
+    storage.write_bytes(storage.workdir_path(workdir) / f"toy_study_{m}.png",
+                        figure_to_png(fig))
 
 
 def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"):
@@ -114,7 +116,7 @@ def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"
       config = module.get_config(variant + (",tiny" if tiny else ""))
       config.seed = seed
       config.data.seed = seed
-      last = _run(config, os.path.join(workdir, f"{variant}_seed{seed}"))[-1]
+      last = _run(config, str(storage.workdir_path(workdir) / f"{variant}_seed{seed}"))[-1]
       results[(variant, seed)] = last
   first = results[("vanilla", seeds[0])]
   times = [k for k in first if k.startswith("emd_t")]
@@ -133,14 +135,13 @@ def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"
 
 
 def _write_table(workdir, name, header, rows, record, caption):
-  os.makedirs(workdir, exist_ok=True)
+  directory = storage.workdir_path(workdir)
+  storage.makedirs(directory)
   lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
   text = f"# {name}\n\n{caption}\n\n" + "\n".join(lines) + "\n"
-  with open(os.path.join(workdir, f"{name}.md"), "w") as f:
-    f.write(text)
-  with open(os.path.join(workdir, f"{name}.json"), "w") as f:
-    json.dump(record, f, indent=2, default=float)
+  storage.write_text(directory / f"{name}.md", text)
+  storage.write_text(directory / f"{name}.json", json.dumps(record, indent=2, default=float))
   print(text)
 
 
