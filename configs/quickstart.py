@@ -4,8 +4,8 @@
 
 `configs/quickstart.py:tiny` is a seconds-long version for tests and smoke checks.
 """
-from experiments.pipeline import parse_arg, shrink_to_tiny
-from experiments.toy2d import base_config
+from configs.common import parse_arg, shrink_to_tiny
+from configs.toy2d.base import base_config
 
 
 def get_config(arg=None):

@@ -15,10 +15,9 @@ the shared pipeline and measures in its evaluation.
 """
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from diffjax.data import isotropic_mixture
+from diffjax.data import mode_mixture
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.data.manifolds import MANIFOLDS
@@ -28,9 +27,9 @@ from diffjax.diagnostics import plots
 from diffjax.errors import ConfigError
 from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
-from diffjax.train.defaults import engine_config
 from diffjax.train.validation import Key, check_keys
-from experiments.pipeline import DataSpec, build_pipeline, component_options, SAMPLE_KEYS
+from diffjax.runs import pipeline_record
+from diffjax.pipeline import DataSpec, build_pipeline, component_options, SAMPLE_KEYS
 
 HALLUCINATION_KEYS = (
     Key("data.std", "float", 0.0, open_low=True, meaning="std of every mode"),
@@ -38,21 +37,6 @@ HALLUCINATION_KEYS = (
         meaning="in-support radius around a mode, in mode stds"),
     Key("eval.window", "int", 2, meaning="final sampler steps the detector reads"),
 )
-
-
-def mode_mixture(means, std):
-  """The equal-weight mixture of isotropic modes at `means` (K, D); refuses bad shapes."""
-  means = np.asarray(means, np.float32)
-  if means.ndim != 2 or not means.size:
-    raise ConfigError(f"data.means must be a non-empty list of points (K, D); got shape "
-                      f"{means.shape}.")
-  return isotropic_mixture(np.full(len(means), 1.0 / len(means)), means, std)
-
-
-def grid_means(side, spacing=1.0):
-  """The side x side square grid of mode centres, centred at the origin."""
-  axis = spacing * (np.arange(side) - (side - 1) / 2)
-  return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2).tolist()
 
 
 def build_hallucination(config) -> Task:
@@ -115,37 +99,12 @@ def build_hallucination(config) -> Task:
     return arrays, figures
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              record=pipeline_record(pipeline),
               batch_size=config.train.batch_size)
 
 
-def mlp_study_config(experiment, width, num_steps) -> ml_collections.ConfigDict:
-  """Engine defaults with a 3-layer MLP of `width`, batch 512, evaluated half-way and at
-  the end."""
-  config = engine_config()
-  config.experiment = experiment
-  config.model = ml_collections.ConfigDict(dict(
-      name="mlp", width=width, depth=3, activation="silu", time_embedding="sinusoidal",
-      time_dim=32))
-  config.train.update(num_steps=num_steps, batch_size=512, eval_every=num_steps // 2,
-                      checkpoint_every=num_steps // 4, log_every=1_000)
-  return config
 
 
-def hallucination_config(case="1d") -> ml_collections.ConfigDict:
-  """The paper's 1D (means 1, 2, 3) or 2D (5 x 5 grid) mixture with std 0.05, a VP
-  diffusion with noise prediction (DDPM's loss) and an MLP; ancestral (DDPM) sampling."""
-  config = mlp_study_config("hallucination", width=128, num_steps=20_000)
-  means = [[1.0], [2.0], [3.0]] if case == "1d" else grid_means(5)
-  config.data = ml_collections.ConfigDict(dict(means=means, std=0.05))
-  config.path = ml_collections.ConfigDict(dict(name="vp", beta_min=0.1, beta_max=20.0))
-  config.objective = ml_collections.ConfigDict(dict(
-      name="score_matching", prediction="noise", weighting="prediction",
-      time_sampler="uniform"))
-  config.sample = ml_collections.ConfigDict(dict(solver="ancestral", num_steps=250))
-  # The 1D model hallucinates rarely (~0.1%): 100,000 samples give ~100 to fit and test on.
-  config.eval.update(num_samples=100_000 if case == "1d" else 20_000, support_radius=6.0,
-                     window=12)
-  return config
 
 
 # ----- intrinsic dimension -----
@@ -229,17 +188,7 @@ def build_intrinsic_dimension(config) -> Task:
     return {k: np.asarray(v) for k, v in values.items()}, figures
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              record=pipeline_record(pipeline),
               batch_size=config.train.batch_size)
 
 
-def intrinsic_dimension_config(name="circle") -> ml_collections.ConfigDict:
-  """An EDM-preconditioned MLP denoiser (the EDM path and loss, whose log-normal noise
-  levels cover the small noise the study reads) on `name`'s data."""
-  config = mlp_study_config("intrinsic_dimension", width=256, num_steps=10_000)
-  config.data = ml_collections.ConfigDict(dict(name=name))
-  config.path = ml_collections.ConfigDict(dict(name="edm"))
-  config.objective = ml_collections.ConfigDict(dict(name="edm"))
-  config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20))
-  config.eval.update(num_samples=2, num_points=200, noise_levels=(0.02, 0.05, 0.1, 0.2),
-                     threshold=0.5)
-  return config

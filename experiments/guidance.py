@@ -31,14 +31,12 @@ p_t(y | x_t) on the digits through the engine and guides a trained digits run wi
 """
 import dataclasses
 import functools
-import json
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from diffjax import image_metrics, image_plots
+from diffjax import image_metrics, image_plots, runs
 from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
@@ -46,44 +44,17 @@ from diffjax.errors import ConfigError
 from diffjax.guidance import (classifier_log_prob, inpainting, noisy_classifier,
                               noisy_classifier_loss, softplus_relu)
 from diffjax.paths import build_path
-from diffjax.train import Task, parallel, restore_for_inference, storage
-from diffjax.train.defaults import engine_config
-from diffjax.train.workdir import WorkdirError
+from diffjax.train import Task, parallel
+from diffjax.pipeline import DataSpec, build_pipeline
+from configs.guidance.base import guidance_section
 from experiments import images
-from experiments.pipeline import DataSpec, build_pipeline
 
 STUDIES = ("cfg_vs_cfgpp", "inpainting", "classifier")
 MASKS = ("right_half", "centre")
 
 
-def guidance_section(**overrides) -> ml_collections.ConfigDict:
-  """config.sample.guidance with every key a method reads (`diffjax.guidance.build`); the
-  scale means p_u + w (p_c - p_u): w = 0 unconditional, w = 1 conditional."""
-  section = ml_collections.ConfigDict(dict(
-      method="none", scale=1.0, interval=(0.0, 1.0), threshold=0.99, step_size=1.0,
-      on="state", noise_std=0.1, energy="squared", quantile=0.5, tau1=1.0, ratio=0.5,
-      amplitude=0.3, through="denoiser", num_candidates=8, alpha=0.1))
-  section.update(overrides)
-  return section
 
 
-def guided_images_config():
-  """The digits run of configs/images/digits.py on the rectified-flow path (the linear
-  path as a Gaussian path: DDIM, DPM-Solver++ and CFG++ apply), label dropout 0.15."""
-  config = images.base_config()
-  config.experiment = "guided_images"
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.train.label_dropout = 0.15
-  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20, num_images=50))
-  config.sample.guidance = guidance_section(
-      cfg_scales=(0.0, 1.0, 2.0, 4.0), cfgpp_scales=(0.0, 0.2, 0.4, 0.6),
-      classifier_scales=(0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), softplus_beta=3.0)
-  config.eval.study = "cfg_vs_cfgpp"
-  config.eval.mask = "right_half"
-  config.eval.num_inpainting = 100
-  config.eval.inpainting_draws = 1
-  config.eval.guide_classifier_seed = 1
-  return config
 
 
 SWEEP_KEYS = ("cfg_scales", "cfgpp_scales", "classifier_scales", "softplus_beta")
@@ -254,41 +225,6 @@ def build_guided_images(config):
 # ----- the noise-aware classifier family -----
 
 
-def noisy_classifier_config():
-  """A time-conditioned MLP classifier of noisy digits on the rectified-flow path of
-  configs/guidance/digits.py; eval.diffusion_workdir names the digits run it guides."""
-  config = engine_config()
-  config.experiment = "noisy_classifier"
-  config.data = ml_collections.ConfigDict(dict(name="digits", image_size=8, data_dir="",
-                                                random_flip=False))
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.classifier = ml_collections.ConfigDict(dict(width=256, depth=3, activation="silu",
-                                                     time_dim=32))
-  config.train.update(batch_size=128, num_steps=4000, steps_per_call=50, log_every=500,
-                      eval_every=2000, checkpoint_every=1000)
-  config.optim.update(learning_rate=1e-3, warmup_steps=100, ema_decay=0.999)
-  config.eval.update(noise_times=(0.25, 0.5, 0.75, 1.0), diffusion_workdir="",
-                     guidance_scales=(0.0, 1.0, 2.0, 4.0), num_samples=500)
-  return config
-
-
-def load_run(workdir):
-  """(config, params) of the trained run in `workdir` (its EMA parameters when its config
-  says eval.use_ema): the config recorded in config.json and the latest checkpoint."""
-  path = storage.workdir_path(workdir) / "config.json"
-  try:
-    config = ml_collections.ConfigDict(json.loads(storage.read_text(path)))
-  except (OSError, FileNotFoundError):
-    raise WorkdirError(f"eval.diffusion_workdir={workdir!r} holds no run ({path} is "
-                       "missing); train configs/guidance/digits.py there first.") from None
-  builders = {"guided_images": build_guided_images, "images": images.build_task}
-  if config.get("experiment") not in builders:
-    raise ConfigError(f"eval.diffusion_workdir={workdir!r} holds a "
-                      f"{config.get('experiment')!r} run; a digits run of the images or "
-                      "guided_images family is needed.")
-  task = builders[config.experiment](config)
-  state = restore_for_inference(config, workdir, task)
-  return config, (state.ema_params if config.eval.use_ema else state.params)
 
 
 def classifier_guided_digits(pipeline, params, classifier_apply, classifier_params, key,
@@ -327,9 +263,13 @@ def build_noisy_classifier(config) -> Task:
   stream = ImageStream(source, config.train.batch_size, seed=config.seed,
                               random_flip=False, dequantize=True)
   workdir = config.eval.diffusion_workdir
-  diffusion = functools.cache(lambda: load_run(workdir))
+  diffusion = functools.cache(lambda: runs.load(workdir))
   if workdir:
-    diffusion_config, _ = diffusion()
+    diffusion_config = diffusion().config
+    if diffusion().pipeline is None or diffusion().spec.shape != spec.shape:
+      raise ConfigError(f"eval.diffusion_workdir={workdir!r} holds a "
+                        f"{diffusion_config.get('experiment')!r} run; a digits run of "
+                        "the images or guided_images family is needed.")
     if diffusion_config.path.name != config.path.name:
       raise ConfigError(f"The classifier is trained on path {config.path.name!r} but the "
                         f"run in {workdir} uses {diffusion_config.path.name!r}: they must "
@@ -356,9 +296,8 @@ def build_noisy_classifier(config) -> Task:
               for t in config.eval.noise_times}
     figures = {}
     if workdir:
-      run_config, run_params = diffusion()
-      pipeline = build_pipeline(run_config, spec)
-      labels, draws = classifier_guided_digits(pipeline, run_params, model.apply, params,
+      run = diffusion()
+      labels, draws = classifier_guided_digits(run.pipeline, run.params, model.apply, params,
                                                key, config.eval.guidance_scales,
                                                config.eval.num_samples)
       for scale, x in draws.items():

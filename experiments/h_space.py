@@ -20,7 +20,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from diffjax import image_metrics, image_plots
@@ -34,7 +33,7 @@ from diffjax.fields import complete
 from diffjax.solvers import ddim, integrate
 from diffjax.train.validation import Key, check_keys
 from experiments import images
-from experiments.pipeline import DataSpec, build_pipeline
+from diffjax.pipeline import DataSpec, build_pipeline
 
 H_SPACE_KEYS = (
     Key("eval.source_class", "int", 0, 9), Key("eval.target_class", "int", 0, 9),
@@ -177,21 +176,3 @@ def build_h_space(config):
   return dataclasses.replace(task, evaluate=study, sample=sample)
 
 
-def h_space_config():
-  """An unconditional small U-Net (bottleneck 4 x 4 x 16) on the digits, flow matching on
-  the rectified-flow path (a Gaussian path, so DDIM inverts and samples it)."""
-  config = images.base_config()
-  config.experiment = "h_space"
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="unet", channels=8, channel_mults=(1, 2), num_res_blocks=1,
-      attention_resolutions=(), dropout=0.0, num_classes=0))
-  config.train.label_dropout = 0.0
-  config.train.update(num_steps=1500, batch_size=32, steps_per_call=50, log_every=100,
-                      eval_every=1500, checkpoint_every=300)
-  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20,
-                                                 num_images=50))
-  config.eval.update(num_samples=100, bpd_examples=0, source_class=1, target_class=7,
-                     edit_time=0.5, edit_until=1.0, strengths=(0.0, 0.5, 1.0, 1.5, 2.0),
-                     num_random=5, num_edited=30, svm_c=1.0)
-  return config

@@ -1,4 +1,4 @@
-"""Generative models of images: the shared pipeline (`experiments.pipeline`) on host-fed
+"""Generative models of images: the shared pipeline (`diffjax.pipeline`) on host-fed
 batches of an image dataset (tfds or the bundled 8x8 digits); evaluated by sample grids,
 bits/dim through the probability-flow ODE, the dataset's own sample metrics
 (`diffjax.image_metrics.dataset_metrics`: on the digits a proxy Fréchet distance and class
@@ -12,16 +12,15 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from diffjax import image_metrics, image_plots, likelihood
 from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.images import dequantize
 from diffjax.train import Task, parallel
-from diffjax.train.defaults import engine_config
 from diffjax.train.validation import Key, check_keys
-from experiments.pipeline import DataSpec, build_pipeline
+from diffjax.runs import pipeline_record
+from diffjax.pipeline import DataSpec, build_pipeline
 
 IMAGE_KEYS = (Key("data.image_size", "int", 0, meaning="0: the dataset's own size"),
               Key("eval.bpd_examples", "int", 0, meaning="0: no bits/dim"),
@@ -107,33 +106,7 @@ def build_task(config) -> Task:
     return arrays, {"samples": grid}
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              record=pipeline_record(pipeline),
               batch_size=config.train.batch_size, data=stream.iterate)
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """Defaults for image runs: the 8x8 digits, linear-path flow matching, a small DiT.
-
-  On a CPU the DiT (matmuls) trains about 3x faster per step than a U-Net of similar
-  quality (XLA's CPU convolutions are slow); on accelerators prefer the U-Net configs.
-  """
-  config = engine_config()
-  config.experiment = "images"
-  config.data = ml_collections.ConfigDict(dict(
-      name="digits", image_size=8, data_dir="", random_flip=False))
-  config.path = ml_collections.ConfigDict(dict(name="linear"))
-  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
-                                                    time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="dit", patch_size=2, hidden_dim=96, depth=4, num_heads=4, num_classes=10))
-  config.train.update(batch_size=128, num_steps=3000, steps_per_call=50, log_every=250,
-                      eval_every=1500, checkpoint_every=500)
-  config.train.label_dropout = 0.1
-  config.optim.update(learning_rate=2e-3, warmup_steps=200, ema_decay=0.999)
-  config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20,
-                                                 num_images=50))
-  config.eval.update(num_samples=500, bpd_examples=64, bpd_steps=20)
-  # InceptionV3 weights file (.npz or pytorch-fid's .pth; see diffjax/inception.py, never
-  # downloaded): "" = off; else Inception FID of the num_samples samples against as many
-  # test images (bin centres).
-  config.eval.inception_weights = ""
-  return config

@@ -16,7 +16,6 @@ import inspect
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -29,7 +28,7 @@ from diffjax.paths.masked import masking_path
 from diffjax.solvers import discrete
 from diffjax.solvers.sampling import SAMPLERS
 from diffjax.train import Task, parallel
-from experiments.pipeline import component_options
+from diffjax.pipeline import component_options
 
 OBJECTIVES = ("masked_diffusion", "autoregressive")
 
@@ -193,30 +192,3 @@ def build_task(config) -> Task:
               batch_size=config.train.batch_size, data=stream.iterate)
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """Defaults: the arithmetic language with one-digit operands, linear masking, the NELBO, a
-  small time-free transformer with learned positions (it learned the sums in about a third
-  of the steps that rotary positions needed), first-hitting sampling."""
-  from diffjax.train.defaults import engine_config  # pylint: disable=g-import-not-at-top
-  config = engine_config()
-  config.experiment = "text"
-  config.data = ml_collections.ConfigDict(dict(
-      name="arithmetic", digits=1, tokenizer="chars", data_dir="", max_characters=0,
-      sequence_length=128))
-  config.path = ml_collections.ConfigDict(dict(schedule="linear"))
-  config.objective = ml_collections.ConfigDict(dict(
-      name="masked_diffusion", estimator="nelbo", time_sampling="low_discrepancy"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="token_transformer", hidden_dim=64, depth=3, num_heads=4, positions="learned",
-      time_input=False, num_classes=0, dtype="float32"))
-  config.train.update(batch_size=128, num_steps=3000, steps_per_call=50, log_every=250,
-                      eval_every=1000, checkpoint_every=500)
-  config.train.label_dropout = 0.1
-  config.optim.update(learning_rate=2e-3, warmup_steps=200, ema_decay=0.999)
-  config.sample = ml_collections.ConfigDict(dict(
-      sampler="first_hitting", num_steps=0, num_samples=1000, temperature=1.0, top_p=1.0,
-      method="inverse_cdf", prompt="", cache=False, block_size=0, inner="first_hitting",
-      steps_per_block=0))
-  config.eval.update(num_sequences=1000, nelbo_samples=8, num_shown=24,
-                     cfg_weights=(0.0, 1.0), label_cfg_weights=(), fast_compile=False)
-  return config

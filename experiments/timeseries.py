@@ -11,13 +11,12 @@ eval (num_forecast_samples); the pipeline reads the rest.
 """
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from diffjax.data import timeseries
 from diffjax.train import Task, parallel
-from diffjax.train.defaults import engine_config
-from experiments.pipeline import DataSpec, build_pipeline
+from diffjax.runs import pipeline_record
+from diffjax.pipeline import DataSpec, build_pipeline
 
 
 def build_task(config) -> Task:
@@ -66,6 +65,7 @@ def build_task(config) -> Task:
             "windows": tests}, {}
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              record=pipeline_record(pipeline),
               batch_size=batch_size)
 
 
@@ -86,19 +86,3 @@ def _figure(tests, draws, naive, context, values):
   return figure
 
 
-def base_config() -> ml_collections.ConfigDict:
-  config = engine_config()
-  config.experiment = "timeseries"
-  config.data = ml_collections.ConfigDict(dict(name="elnino", context=36, horizon=12,
-                                               stride=6))
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
-                                                    time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(name="mlp", width=256, depth=3,
-                                                activation="silu",
-                                                time_embedding="sinusoidal", time_dim=32))
-  config.train.update(batch_size=128, num_steps=6000, eval_every=3000, log_every=500)
-  config.train.label_dropout = 0.0
-  config.optim.update(learning_rate=1e-3, warmup_steps=200)
-  config.eval.num_forecast_samples = 32
-  return config

@@ -1,11 +1,10 @@
 """Generative dynamics on 2D toys (and other vector targets): the shared pipeline
-(`experiments.pipeline`) on an on-device target sampler, sampled with config.sample's
+(`diffjax.pipeline`) on an on-device target sampler, sampled with config.sample's
 sampler and scored by W2 and energy distance against held-out target samples.
 
 Config sections read here: data (source, target, dim), eval; the pipeline reads the rest.
 """
 import jax
-import ml_collections
 import numpy as np
 
 from diffjax import metrics as metrics_lib
@@ -13,9 +12,9 @@ from diffjax import plotting
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
 from diffjax.train import Task, parallel
-from diffjax.train.defaults import engine_config
 from diffjax.train.validation import Key, check_keys
-from experiments.pipeline import DataSpec, build_pipeline
+from diffjax.runs import pipeline_record
+from diffjax.pipeline import DataSpec, build_pipeline
 
 TOY_KEYS = (Key("data.dim", "int", 1, meaning="dimension of the data"),
             Key("eval.reference_seed", "int", 0, 2 ** 31 - 2))
@@ -86,25 +85,7 @@ def build_task(config) -> Task:
             figures(samples, trajectory, title))
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              record=pipeline_record(pipeline),
               batch_size=batch_size)
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """Defaults for a toy-2D flow-matching run; configs override what they need."""
-  config = engine_config()
-  config.experiment = "toy2d"
-  config.data = ml_collections.ConfigDict(dict(
-      source="standard_normal", target="moons", dim=2))
-  config.coupling = ml_collections.ConfigDict(dict(name="independent"))
-  config.path = ml_collections.ConfigDict(dict(name="linear"))
-  config.objective = ml_collections.ConfigDict(dict(
-      name="flow_matching", time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(
-      name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
-      time_dim=32))
-  config.sample = ml_collections.ConfigDict(dict(
-      solver="heun", num_steps=50, num_trajectories=200))
-  config.eval.metrics = ("w2", "energy_distance")
-  config.eval.num_samples = 2000
-  config.eval.reference_seed = 12345
-  return config

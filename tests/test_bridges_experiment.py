@@ -14,6 +14,7 @@ import pytest
 
 import experiments
 from diffjax.errors import ConfigError
+from configs.bridges import base as bridge_base
 from experiments import bridges
 from tests.helpers import assert_trees_equal
 
@@ -28,7 +29,7 @@ def test_every_config_has_its_command_and_phases():
     assert f"configs/bridges/{name}.py" in module.__doc__
     for arg in args:
       config = module.get_config(arg)
-      every = bridges.iteration_steps(config)
+      every = bridge_base.iteration_steps(config)
       assert config.train.eval_every == every and every % config.train.steps_per_call == 0
   with pytest.raises(ValueError, match="tiny"):
     importlib.import_module("configs.bridges.toy").get_config("huge")
@@ -92,7 +93,7 @@ def test_sbirr_tiny_run_resumes_bit_for_bit(tmp_path):
   # it ends where the full run ends.
   config = importlib.import_module("configs.bridges.lotka_volterra").get_config("tiny")
   config.train.update(checkpoint_every=10, keep_checkpoints=1000)
-  iteration = bridges.iteration_steps(config)
+  iteration = bridge_base.iteration_steps(config)
   kill = iteration + 10
   full_dir, killed_dir = tmp_path / "full", tmp_path / "killed"
   with persistent_compilation_cache(tmp_path / "jax_cache"):

@@ -22,6 +22,7 @@ import pytest
 
 from configs.bridges import gaussian as gaussian_config
 from diffjax.train import train
+from configs.bridges import base as bridge_base
 from experiments import bridges
 
 TOLERANCE = 0.15
@@ -37,7 +38,7 @@ def small_config(method):
   config.bridge.update(sigma=1.0, num_steps=30, num_iterations=4 if method == "ipf" else 3,
                        steps_per_phase=300, cache_size=1024, initial_steps=600,
                        initial_coupling="independent")
-  bridges.set_intervals(config)
+  bridge_base.set_intervals(config)
   config.train.update(batch_size=256, checkpoint_every=0)
   config.optim.update(learning_rate=1e-2, warmup_steps=0)
   # 16 drawn paths: matplotlib's figures of 200 took a third of a run's time.

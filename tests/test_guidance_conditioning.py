@@ -12,7 +12,7 @@ from diffjax.models import Model, build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.paths.masked import masking_path
-from experiments.pipeline import DataSpec, build_pipeline
+from diffjax.pipeline import DataSpec, build_pipeline
 
 KEY = jax.random.PRNGKey(0)
 

@@ -11,7 +11,7 @@ Cov(X0, X1) and marginal covariances at t = 0.25, 0.5, 0.75 against the closed f
 floor of those errors (`cov_error_floor`). The study over 2D and 8D and the three methods:
 `python -m experiments.bridge_studies gaussian --workdir=DIR`.
 """
-from experiments.bridges import apply_args, base_config
+from configs.bridges.base import apply_args, base_config
 
 METHODS = ("sbcfm", "ipf", "imf")
 

@@ -17,7 +17,7 @@ the refitted parameters and their relative errors. About 45 s of CPU per run. Th
 table (held-out EMD 0.145 ± 0.006 vanilla vs 0.018 ± 0.002 refined, README):
 `python -m experiments.bridge_studies snapshots --workdir=DIR`.
 """
-from experiments.bridges import apply_args, base_config, set_intervals
+from configs.bridges.base import apply_args, base_config, set_intervals
 
 
 def get_config(arg=None):

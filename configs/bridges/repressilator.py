@@ -10,7 +10,7 @@ training on the even-indexed ones, EMD on the odd-indexed ones. The refit is non
 n and k (Levenberg–Marquardt from beta = gamma = 0, n = k = 1).
 `python -m experiments.bridge_studies snapshots --system=repressilator --workdir=DIR`.
 """
-from experiments.bridges import apply_args, base_config, set_intervals
+from configs.bridges.base import apply_args, base_config, set_intervals
 
 
 def get_config(arg=None):

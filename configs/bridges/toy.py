@@ -9,7 +9,7 @@ and held-out 8-gaussian samples and between the backward SDE's at t = 0 and held
 (`forward_end_w2`, `backward_end_w2`). Both methods side by side, with their network
 evaluations: `python -m experiments.bridge_studies toy --workdir=DIR`.
 """
-from experiments.bridges import apply_args, base_config
+from configs.bridges.base import apply_args, base_config
 
 METHODS = ("ipf", "imf")
 

@@ -14,8 +14,8 @@ plots/edit_curves_<step>.png and one image grid per direction (rows = strengths)
 minutes on a 2-core CPU; rerun the study on a trained run with --mode=eval (eval.* may
 change, e.g. --config.eval.target_class=4). `:tiny` runs in seconds.
 """
-from experiments.h_space import h_space_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.diagnostics.base import h_space_config
+from configs.common import parse_arg, shrink_to_tiny
 
 
 def get_config(arg=None):

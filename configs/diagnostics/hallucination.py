@@ -13,8 +13,8 @@ other; 100,000 samples in 1D, 20,000 in 2D); plots/detector_<step>.png and
 samples_<step>.png. About 3 minutes each on a shared 2-core CPU.
 `:tiny` (or `:2d,tiny`) runs in seconds.
 """
-from experiments.diagnostics import hallucination_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.diagnostics.base import hallucination_config
+from configs.common import parse_arg, shrink_to_tiny
 
 
 def get_config(arg=None):

@@ -12,8 +12,8 @@ the truth, the largest-gap estimate and the Jacobian's asymmetry ||J - J^T|| / |
 network is not constrained to be a gradient); plots/spectra_<step>.png. A few minutes
 each on a 2-core CPU; `:circle,tiny` (any variant with tiny) runs in seconds.
 """
-from experiments.diagnostics import intrinsic_dimension_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.diagnostics.base import intrinsic_dimension_config
+from configs.common import parse_arg, shrink_to_tiny
 
 VARIANTS = ("circle", "sphere", "linear_subspace", "digits")
 

@@ -11,7 +11,7 @@ arg: "tiny" (seconds, for tests), "labels" (class-conditional, condition dropout
 "ancestral" (1000 ancestral steps with output caching instead of first-hitting).
 Two-digit operands ("ab+cd=efg"): --config.data.digits=2 (needs many more steps).
 """
-from experiments.text import base_config
+from configs.discrete.base import base_config
 
 ARGS = ("tiny", "labels", "ancestral")
 

@@ -10,7 +10,7 @@ Both runs use the same transformer (the `:ar` one causal) for the same steps on 
 batches and report validation bits per character: an upper bound (the NELBO) for masked
 diffusion, the exact value for the autoregressive model. arg: "ar", "tiny" (comma-joined).
 """
-from experiments.text import base_config
+from configs.discrete.base import base_config
 
 ARGS = ("ar", "tiny")
 

@@ -10,7 +10,7 @@ data.sequence_length; data.max_characters > 0 reads only that many characters of
 split (lm1b holds 30M sentences). arg: "lm1b" or "tiny_shakespeare", optionally followed
 by ",tiny".
 """
-from experiments.text import base_config
+from configs.discrete.base import base_config
 
 DATASETS = ("lm1b", "tiny_shakespeare")
 

@@ -2,8 +2,8 @@
 
 Every config in this directory is `get_config(arg=None)`; arg "tiny" shrinks it to seconds.
 """
-from experiments.pipeline import parse_arg, shrink_to_tiny
-from experiments.toy2d import base_config
+from configs.common import parse_arg, shrink_to_tiny
+from configs.toy2d.base import base_config
 
 SIGMA = 0.1       # TorchCFM's constant smoothing for I-CFM, OT-CFM, VP-CFM and FM.
 SB_SIGMA = 0.5    # Brownian-bridge sigma of SB-CFM / SF2M (entropic epsilon 2 sigma^2).

@@ -13,8 +13,8 @@ swaps the attention network for A for the GCN baseline; `tiny` runs in seconds f
 e.g. `configs/graphs/community_small.py:tiny`. Seeds: --config.seed=1 (training and
 sampling; the dataset is fixed by data.dataset_seed).
 """
-from experiments.graphs import base_config
-from experiments.pipeline import parse_arg
+from configs.graphs.base import base_config
+from configs.common import parse_arg
 
 
 def get_config(arg=None):

@@ -15,8 +15,8 @@ method: --mode=sample --config.sample.guidance.method=cfgpp
 study evaluates the same run: configs/guidance/digits_inpainting.py. `:tiny` runs in
 seconds.
 """
-from experiments.guidance import guided_images_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.guidance.base import guided_images_config
+from configs.common import parse_arg, shrink_to_tiny
 
 
 def get_config(arg=None):

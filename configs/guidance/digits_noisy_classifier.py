@@ -15,8 +15,8 @@ DDIM steps): the real-digits classifier's accuracy (`accuracy_classifier_s<scale
 pixel-space 1-NN's, and plots/classifier_s<scale>_<step>.png. `:tiny` runs in seconds
 (no diffusion run).
 """
-from experiments.guidance import noisy_classifier_config
-from experiments.pipeline import parse_arg
+from configs.guidance.base import noisy_classifier_config
+from configs.common import parse_arg
 
 
 def get_config(arg=None):

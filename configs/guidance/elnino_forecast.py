@@ -11,16 +11,15 @@ of 2000-2010. Reports `crps` against `seasonal_naive_crps` (°C) and plots/forec
 quantile self-guidance. Needs statsmodels (pip install "diffjax[timeseries]"). `:tiny`
 runs in seconds.
 """
-from experiments.guidance import guidance_section
-from experiments.pipeline import parse_arg, shrink_to_tiny
-from experiments.timeseries import base_config
-
 import ml_collections
+
+from configs.common import parse_arg, shrink_to_tiny
+from configs.guidance.base import guidance_section, timeseries_config
 
 
 def get_config(arg=None):
   _, tiny = parse_arg(arg)
-  config = base_config()
+  config = timeseries_config()
   config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=100))
   config.sample.guidance = guidance_section(method="tsdiff", scale=0.25, energy="squared")
   if tiny:

@@ -10,8 +10,8 @@ seconds, e.g. `configs/images/digits.py:tiny` or `:unet,tiny`.
 """
 import ml_collections
 
-from experiments.images import base_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.images.base import base_config
+from configs.common import parse_arg, shrink_to_tiny
 
 
 def get_config(arg=None):

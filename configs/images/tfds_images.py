@@ -12,8 +12,8 @@ at 16x16, dropout 0.1); use several accelerators for it.
 import ml_collections
 
 from diffjax.errors import ConfigError
-from experiments.images import base_config
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.images.base import base_config
+from configs.common import parse_arg, shrink_to_tiny
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 

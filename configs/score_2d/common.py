@@ -1,7 +1,7 @@
 """Shared pieces of the score-based 2D configs."""
 import ml_collections
 
-from experiments.pipeline import parse_arg, shrink_to_tiny
+from configs.common import parse_arg, shrink_to_tiny
 
 
 def shrink(config, arg):

@@ -6,7 +6,7 @@ Heun sampler with churn on the rho = 7 grid (Karras et al.).
 `configs/score_2d/edm.py:tiny` runs in seconds. sigma_data is set to the moons' scale.
 """
 from configs.score_2d.common import section, shrink
-from experiments.toy2d import base_config
+from configs.toy2d.base import base_config
 
 
 def get_config(arg=None):

@@ -7,7 +7,7 @@ predictor-corrector sampler (ancestral predictor, Langevin corrector at snr 0.16
 N(0, sigma_max^2 I) (experiments/toy2d.py draws x0 from a Gaussian path's prior).
 """
 from configs.score_2d.common import section, shrink
-from experiments.toy2d import base_config
+from configs.toy2d.base import base_config
 
 
 def get_config(arg=None):

@@ -8,7 +8,7 @@
 sampler options live in config.sample (e.g. --config.sample.grid=uniform).
 """
 from configs.score_2d.common import section, shrink
-from experiments.toy2d import base_config
+from configs.toy2d.base import base_config
 
 
 def get_config(arg=None):

@@ -8,7 +8,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
+
+from diffjax.errors import ConfigError
 
 
 @jax.tree_util.register_dataclass
@@ -90,3 +93,19 @@ def ring_mixture(num_modes=8, radius=5.0, std=0.5):
   angle = 2 * jnp.pi * jnp.arange(num_modes) / num_modes
   means = radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
   return isotropic_mixture(jnp.full((num_modes,), 1.0 / num_modes), means, std)
+
+
+def mode_mixture(means, std):
+  """The equal-weight mixture of isotropic modes at `means` (K, D) with std `std`;
+  ConfigError for a shape that is not a non-empty (K, D) list of points."""
+  means = np.asarray(means, np.float32)
+  if means.ndim != 2 or not means.size:
+    raise ConfigError(f"data.means must be a non-empty list of points (K, D); got shape "
+                      f"{means.shape}.")
+  return isotropic_mixture(np.full(len(means), 1.0 / len(means)), means, std)
+
+
+def grid_means(side, spacing=1.0):
+  """The side x side square grid of mode centres, centred at the origin: (side^2, 2)."""
+  axis = spacing * (np.arange(side) - (side - 1) / 2)
+  return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2).tolist()

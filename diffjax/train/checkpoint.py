@@ -133,6 +133,28 @@ class Checkpointer:
              "another --workdir."))
     return None
 
+  def restore_as_saved(self, step=None):
+    """(step, tree) of the checkpoint at `step` (default: the newest that restores) as it
+    was saved, with no target structure: dicts of host NumPy arrays (a `TrainState` comes
+    back as a dict of its fields). For loaders that know the config but not the task
+    (`diffjax.runs`). Raises CheckpointError when none (or not `step`) restores."""
+    steps = self.steps()
+    if step is not None:
+      if step not in steps:
+        raise CheckpointError(f"No checkpoint at step {step} in {self.directory}; "
+                              f"steps saved: {steps or 'none'}.")
+      steps = [step]
+    failures = []
+    for candidate in reversed(steps):
+      with _quiet_abandoned_reads():
+        try:
+          return candidate, self._manager.restore(candidate,
+                                                  args=ocp.args.StandardRestore())
+        except Exception as error:  # Orbax raises many types for a damaged checkpoint.
+          failures.append(f"step {candidate}: {failure_reason(error)}")
+    raise CheckpointError(f"No checkpoint in {self.directory} could be restored"
+                          + (f": {'; '.join(failures)}." if failures else "."))
+
   def _quarantine(self, step):
     self._manager.wait_until_finished()
     source = self.directory / str(step)

@@ -310,7 +310,8 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
     workdir_lib.check_workdir(workdir, config)
   workdir_lib.create_workdir(workdir)
   with workdir_lib.lock_workdir(workdir, "train") as lock:
-    workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite)
+    workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite,
+                                record=dict(task.record or {}, num_steps=last))
     return _train_in_workdir(config, workdir, task, mesh, plan, last, runner, build_call,
                              init_fn, abstract, lock)
 

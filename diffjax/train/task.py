@@ -33,7 +33,7 @@ train keep their values and their optimizer state (Adam's moments) bit for bit, 
 weight decay and do not count in gradient clipping (`diffjax.train.phases`).
 """
 import dataclasses
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +77,6 @@ class Task:
   batch_size: int
   data: Optional[Callable[[int], Iterator[Any]]] = None
   phases: Sequence[Phase] = ()
+  # JSON facts a loader needs besides the config (e.g. the data's shape), written to the
+  # workdir's run.json with the run's length (`diffjax.runs.load`).
+  record: Optional[Mapping[str, Any]] = None

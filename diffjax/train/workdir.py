@@ -37,8 +37,9 @@ RESUMABLE_PREFIXES = ("train.num_steps", "train.log_every", "train.eval_every",
                       "train.checkpoint_every", "train.steps_per_call",
                       "train.keep_checkpoints", "train.model_axis_size", "eval.",
                       "sample.")
-RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "events", "plots",
+RUN_FILES = ("config.json", "run.json", "checkpoints", "metrics.jsonl", "events", "plots",
              "broken_checkpoints", "samples.npz", "samples")
+RUN_RECORD = "run.json"
 WorkdirLock = FileLock  # The lock of a local workdir (`lock_workdir` picks for any).
 
 
@@ -165,10 +166,11 @@ def check_workdir(workdir: str, config):
         "that run.")
 
 
-def prepare_workdir(workdir: str, config, overwrite: bool = False):
+def prepare_workdir(workdir: str, config, overwrite: bool = False, record=None):
   """Validates `workdir` for `config` (IncompatibleWorkdirError unless `overwrite`),
-  discards the old run if `overwrite`, and records the resolved config. Call it while
-  holding the workdir's lock."""
+  discards the old run if `overwrite`, and records the resolved config (config.json) and
+  `record` (run.json: what a loader needs besides the config, `diffjax.runs`). Call it
+  while holding the workdir's lock."""
   if not overwrite:
     check_workdir(workdir, config)
   path = storage.workdir_path(workdir)
@@ -179,7 +181,24 @@ def prepare_workdir(workdir: str, config, overwrite: bool = False):
     remove_stray_temporaries(path)
     atomic_write_text(path / "config.json",
                       json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+    if record is not None:
+      atomic_write_text(path / RUN_RECORD,
+                        json.dumps(record, indent=2, sort_keys=True) + "\n")
   barrier("diffjax_prepare_workdir")
+
+
+def read_run_files(workdir: str):
+  """(config dict, run record dict or None) recorded in `workdir`; WorkdirError when
+  config.json is missing or unreadable."""
+  path = storage.workdir_path(workdir)
+  try:
+    config = json.loads(storage.read_text(path / "config.json"))
+  except (OSError, ValueError) as error:
+    raise WorkdirError(f"{workdir} holds no run: {path / 'config.json'} is missing or "
+                       f"unreadable ({type(error).__name__}).") from None
+  record_path = path / RUN_RECORD
+  record = json.loads(storage.read_text(record_path)) if record_path.exists() else None
+  return config, record
 
 
 def _metrics_path(workdir):

@@ -1,20 +1,25 @@
-"""The pipeline every experiment family shares: data -> coupling -> path -> objective ->
-model -> task pieces, built from a config (sections data, coupling, path, objective, model,
-sample and train.label_dropout).
+"""The pipeline: source -> coupling -> condition dropout -> objective -> fields ->
+generation, one object that notebooks, experiment families, trained runs and benchmarks
+share.
 
-A family module (toy2d, images, ...) supplies only what is its own: where the data come
-from (an on-device sampler or a host stream), and how samples are evaluated and plotted.
-Everything else — drawing the source, coupling the pairs, condition dropout, the loss, the
-fields and sampling — is here, once. Config arguments are parsed here too, so every config
-spells its variants the same way: `get_config("tiny")`, `get_config("unet,tiny")`.
+  pipeline = build_pipeline(config, DataSpec(shape=(2,)))
+  loss, aux = pipeline.loss(params, key, shard, x1)          # x1 (B, *shape)
+  fields = pipeline.fields(params, labels)                   # diffjax.core.Fields
+  solution = pipeline.generate(params, key, num_samples)     # config.sample's sampler
+
+`build_pipeline` reads the config sections data (source), coupling, path, objective, model,
+sample and train.label_dropout; `Pipeline.from_components` builds one from objects instead.
+A family (toy2d, images, ...) supplies only what is its own: where the data come from and
+how samples are evaluated.
 """
 import dataclasses
 import functools
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from diffjax import conditioning
 from diffjax.couplings import COUPLINGS
@@ -59,16 +64,34 @@ class DataSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Pipeline:
-  """The shared pieces of a run; see the module docstring."""
-  config: Any
+  """source -> coupling -> condition dropout -> objective -> fields -> generation.
+
+  Attributes:
+    spec: the data's `DataSpec`.
+    path, objective, model: the components (`diffjax.paths`, `diffjax.objectives`,
+      `diffjax.models`); model.apply(params, x, t, cond) is the network.
+    coupling: coupling(key, x0, x1) -> (x0, x1) (`diffjax.couplings`).
+    source: source(key, n) -> (n, *spec.shape) draws of x0.
+    num_classes: > 0: a class-conditional model trained with condition dropout;
+    cond_dim: > 0: a model conditioned on (B, cond_dim) arrays, ditto.
+    label_dropout: the probability of dropping a condition in training.
+    solver, num_steps, sampler_options: the sampler of `generate` (`diffjax.solvers`).
+    guidance: the default guidance section of `generate` (a mapping like
+      config.sample.guidance; None or method "none": unguided).
+  """
   spec: DataSpec
   path: Any
   objective: Any
   model: Any
   coupling: Callable
-  source: Callable          # source(key, n) -> (n, *shape) draws of x0.
-  num_classes: int          # > 0: class-conditional training with condition dropout.
-  cond_dim: int = 0         # > 0: training on (B, cond_dim) conditioning arrays, ditto.
+  source: Callable
+  num_classes: int = 0
+  cond_dim: int = 0
+  label_dropout: float = 0.0
+  solver: str = "heun"
+  num_steps: int = 50
+  sampler_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  guidance: Optional[Mapping[str, Any]] = None
 
   @property
   def conditional(self) -> bool:
@@ -77,15 +100,16 @@ class Pipeline:
   def loss(self, params, key, shard, x1, labels=None):
     """The objective's loss on data x1 (B, *shape) with their labels (B,) or
     conditioning arrays (B, cond_dim) (or None): x0 from the source, pairs from the
-    coupling, conditions dropped (to the null class, or to the absent array) w.p.
-    train.label_dropout (`diffjax.conditioning.drop_condition`)."""
+    coupling, conditions dropped (to the null class, or to the absent array) with
+    probability label_dropout (`diffjax.conditioning.drop_condition`). `shard` constrains
+    a batch to the data-parallel devices (the identity outside the engine)."""
     k_source, k_couple, k_drop, k_dropout, k_loss = jax.random.split(key, 5)
     x1 = shard(x1)
     x0 = shard(self.source(k_source, x1.shape[0]))
     x0, x1 = self.coupling(k_couple, x0, x1)
     cond = None
     if self.conditional:
-      cond = conditioning.drop_condition(k_drop, labels, self.config.train.label_dropout,
+      cond = conditioning.drop_condition(k_drop, labels, self.label_dropout,
                                          self.num_classes)
     apply = functools.partial(self.model.apply, dropout_key=k_dropout)
     return self.objective.loss(apply, params, k_loss, x0, x1, cond)
@@ -100,22 +124,22 @@ class Pipeline:
 
   def generate(self, params, key, num_samples, labels=None, return_trajectory=False,
                guidance=None, **guidance_context):
-    """Samples with config.sample's sampler: a `Solution` (x (n, *shape), trajectory,
-    nfe). With a guidance method (`guidance`, a section like config.sample.guidance,
-    which is the default) the sampler runs guided (`diffjax.guidance.build`);
+    """Samples with the pipeline's sampler: a `Solution` (x (n, *shape), trajectory,
+    nfe). With a guidance method (`guidance`, a section like config.sample.guidance;
+    default: the pipeline's) the sampler runs guided (`diffjax.guidance.build`);
     guidance_context gives what the method needs beyond the model (measurements, ...)."""
     k_source, k_sampler = jax.random.split(key)
-    sc = self.config.sample
-    options = component_options(sc, SAMPLE_KEYS)
     x0 = self.source(k_source, num_samples)
-    section = sc.get("guidance") if guidance is None else guidance
+    section = self.guidance if guidance is None else guidance
+    options = dict(self.sampler_options)
     if section is None or section.get("method", "none") == "none":
-      return sample(sc.solver, self.fields(params, labels), self.path, x0, k_sampler,
-                    num_steps=sc.num_steps, return_trajectory=return_trajectory, **options)
+      return sample(self.solver, self.fields(params, labels), self.path, x0, k_sampler,
+                    num_steps=self.num_steps, return_trajectory=return_trajectory,
+                    **options)
     context = GuidanceContext(self.conditional_model(params, labels, num_samples),
-                              self.path, sc.solver, options, **guidance_context)
-    return guided_sample(sc.solver, build_guidance(section, context), self.path, x0,
-                         k_sampler, num_steps=sc.num_steps,
+                              self.path, self.solver, options, **guidance_context)
+    return guided_sample(self.solver, build_guidance(section, context), self.path, x0,
+                         k_sampler, num_steps=self.num_steps,
                          return_trajectory=return_trajectory, **options)
 
   def conditional_model(self, params, labels, num_samples) -> ConditionalModel:
@@ -135,10 +159,33 @@ class Pipeline:
     return ConditionalModel(fields_of, cond, null)
 
 
+def _section(config, name, default):
+  section = config.get(name) if config is not None else None
+  return ml_collections.ConfigDict(default) if section is None else section
+
+
+def default_source(path, spec: DataSpec, name: str = "standard_normal") -> Callable:
+  """source(key, n) -> (n, *spec.shape): a one-sided path's own N(0, s^2 I), else the
+  registered sampler `name` (`diffjax.data.TOY_2D`) reshaped to the data's shape."""
+  if path.one_sided:
+    return lambda key, n: path.source_sample(key, (n, *spec.shape))
+  base = get_sampler(name)
+  size = int(np.prod(spec.shape))
+  draw = base if name != "standard_normal" else functools.partial(base, dim=size)
+  return lambda key, n: draw(key, n).reshape((n, *spec.shape))
+
+
 def build_pipeline(config, spec: DataSpec) -> Pipeline:
-  """Builds every component named by `config` for data described by `spec`; an unknown
-  name or an invalid option fails here, before any workdir is touched."""
-  check_keys(config, PIPELINE_KEYS)
+  """The pipeline named by `config` for data described by `spec`.
+
+  Reads config.path, config.objective, config.model (each a `name` and the component's
+  options), and when present config.coupling (default independent), config.data.source
+  (default standard_normal, for two-sided paths), config.train.label_dropout (default 0)
+  and config.sample (solver, num_steps, guidance and the sampler's options; default Heun,
+  50 steps). An unknown name or an invalid option fails here (ConfigError /
+  UnknownComponentError), before any workdir is touched.
+  """
+  check_keys(config, tuple(k for k in PIPELINE_KEYS if _has(config, k.path)))
   path = build_path(config.path.name, **component_options(config.path))
   objective = build_objective(config.objective.name, path,
                               **component_options(config.objective))
@@ -152,63 +199,27 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
     raise ConfigError(f"model.cond_dim={cond_dim} but the data's conditioning arrays have "
                       f"{spec.cond_dim} values; use {spec.cond_dim} (or 0 for a model "
                       "that ignores them).")
-  conditioning.check_dropout(config.train.get("label_dropout", 0.0))
+  label_dropout = _section(config, "train", {}).get("label_dropout", 0.0)
+  conditioning.check_dropout(label_dropout)
   model = build_model(config.model.name, spec.shape, **component_options(config.model))
-  coupling_section = config.get("coupling", ml_collections.ConfigDict({"name": "independent"}))
+  coupling_section = _section(config, "coupling", {"name": "independent"})
   coupling = functools.partial(COUPLINGS.get(coupling_section.name),
                                **component_options(coupling_section))
-  SAMPLERS.get(config.sample.solver)
-  check_guidance_section(config.sample.get("guidance"), num_classes > 0 or cond_dim > 0)
-  if path.one_sided:
-    source = lambda key, n: path.source_sample(key, (n, *spec.shape))
-  else:
-    source_name = config.data.get("source", "standard_normal")
-    base = get_sampler(source_name)
-    size = int(jnp.prod(jnp.asarray(spec.shape)))
-    draw = base if source_name != "standard_normal" else functools.partial(base, dim=size)
-    source = lambda key, n: draw(key, n).reshape((n, *spec.shape))
-  return Pipeline(config, spec, path, objective, model, coupling, source, num_classes,
-                  cond_dim)
+  sc = _section(config, "sample", {"solver": "heun", "num_steps": 50})
+  SAMPLERS.get(sc.solver)
+  guidance = sc.get("guidance")
+  check_guidance_section(guidance, num_classes > 0 or cond_dim > 0)
+  source = default_source(path, spec,
+                          _section(config, "data", {}).get("source", "standard_normal"))
+  return Pipeline(spec, path, objective, model, coupling, source, num_classes, cond_dim,
+                  label_dropout, sc.solver, sc.num_steps, component_options(sc, SAMPLE_KEYS),
+                  guidance)
 
 
-# ----- config arguments -----
-
-
-def parse_arg(arg: Optional[str], variants: Sequence[str] = ()) -> Tuple[Tuple[str, ...], bool]:
-  """A config argument "a,b,tiny" -> ((a, b), tiny). Every config accepts "tiny" (a
-  seconds-long run for tests and smoke checks) besides its own `variants`; anything else
-  is refused with the valid choices."""
-  parts = tuple(p for p in (arg or "").split(",") if p)
-  unknown = [p for p in parts if p != "tiny" and p not in variants]
-  if unknown:
-    valid = ", ".join(tuple(variants) + ("tiny",))
-    raise ConfigError(f"Unknown config argument {arg!r}; valid: {valid}, combined with "
-                      "commas (or none).")
-  return tuple(p for p in parts if p != "tiny"), "tiny" in parts
-
-
-# Small versions of each model for `shrink_to_tiny`.
-TINY_MODELS = {
-    "mlp": dict(width=32, depth=2),
-    "stacked_fields": dict(width=32, depth=2),
-    "dit": dict(hidden_dim=16, depth=1, num_heads=2),
-    "unet": dict(channels=8, channel_mults=(1, 2), num_res_blocks=1,
-                 attention_resolutions=(), dropout=0.0),
-}
-
-
-def shrink_to_tiny(config, num_steps=200, batch_size=64, num_samples=256, sample_steps=10):
-  """The "tiny" variant of any config: `num_steps` training steps in two chunks with an
-  evaluation and a checkpoint after each, a small model, few sampler steps and samples."""
-  chunk = max(num_steps // 2, 1)
-  config.train.update(num_steps=num_steps, batch_size=batch_size, steps_per_call=chunk,
-                      log_every=chunk, eval_every=chunk, checkpoint_every=chunk)
-  config.optim.warmup_steps = min(config.optim.warmup_steps, num_steps // 8)
-  config.model.update(TINY_MODELS.get(config.model.name, {}))
-  config.sample.num_steps = min(config.sample.num_steps, sample_steps)
-  for key, value in (("num_trajectories", 16), ("num_images", 10)):
-    if key in config.sample:
-      config.sample[key] = min(config.sample[key], value)
-  if "num_samples" in config.eval:   # families with their own evaluation may have none
-    config.eval.num_samples = min(config.eval.num_samples, num_samples)
-  return config
+def _has(config, dotted):
+  node = config
+  for part in dotted.split("."):
+    if not hasattr(node, "get") or part not in node:
+      return False
+    node = node[part]
+  return True

@@ -1,0 +1,69 @@
+"""Diagnostics families: hallucination, intrinsic dimension and h-space studies.
+"""
+import ml_collections
+
+from configs.images.base import base_config as images_config
+from diffjax.data import grid_means
+from diffjax.train.defaults import engine_config
+
+def mlp_study_config(experiment, width, num_steps) -> ml_collections.ConfigDict:
+  """Engine defaults with a 3-layer MLP of `width`, batch 512, evaluated half-way and at
+  the end."""
+  config = engine_config()
+  config.experiment = experiment
+  config.model = ml_collections.ConfigDict(dict(
+      name="mlp", width=width, depth=3, activation="silu", time_embedding="sinusoidal",
+      time_dim=32))
+  config.train.update(num_steps=num_steps, batch_size=512, eval_every=num_steps // 2,
+                      checkpoint_every=num_steps // 4, log_every=1_000)
+  return config
+
+
+def hallucination_config(case="1d") -> ml_collections.ConfigDict:
+  """The paper's 1D (means 1, 2, 3) or 2D (5 x 5 grid) mixture with std 0.05, a VP
+  diffusion with noise prediction (DDPM's loss) and an MLP; ancestral (DDPM) sampling."""
+  config = mlp_study_config("hallucination", width=128, num_steps=20_000)
+  means = [[1.0], [2.0], [3.0]] if case == "1d" else grid_means(5)
+  config.data = ml_collections.ConfigDict(dict(means=means, std=0.05))
+  config.path = ml_collections.ConfigDict(dict(name="vp", beta_min=0.1, beta_max=20.0))
+  config.objective = ml_collections.ConfigDict(dict(
+      name="score_matching", prediction="noise", weighting="prediction",
+      time_sampler="uniform"))
+  config.sample = ml_collections.ConfigDict(dict(solver="ancestral", num_steps=250))
+  # The 1D model hallucinates rarely (~0.1%): 100,000 samples give ~100 to fit and test on.
+  config.eval.update(num_samples=100_000 if case == "1d" else 20_000, support_radius=6.0,
+                     window=12)
+  return config
+
+
+def intrinsic_dimension_config(name="circle") -> ml_collections.ConfigDict:
+  """An EDM-preconditioned MLP denoiser (the EDM path and loss, whose log-normal noise
+  levels cover the small noise the study reads) on `name`'s data."""
+  config = mlp_study_config("intrinsic_dimension", width=256, num_steps=10_000)
+  config.data = ml_collections.ConfigDict(dict(name=name))
+  config.path = ml_collections.ConfigDict(dict(name="edm"))
+  config.objective = ml_collections.ConfigDict(dict(name="edm"))
+  config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=20))
+  config.eval.update(num_samples=2, num_points=200, noise_levels=(0.02, 0.05, 0.1, 0.2),
+                     threshold=0.5)
+  return config
+
+
+def h_space_config():
+  """An unconditional small U-Net (bottleneck 4 x 4 x 16) on the digits, flow matching on
+  the rectified-flow path (a Gaussian path, so DDIM inverts and samples it)."""
+  config = images_config()
+  config.experiment = "h_space"
+  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
+  config.model = ml_collections.ConfigDict(dict(
+      name="unet", channels=8, channel_mults=(1, 2), num_res_blocks=1,
+      attention_resolutions=(), dropout=0.0, num_classes=0))
+  config.train.label_dropout = 0.0
+  config.train.update(num_steps=1500, batch_size=32, steps_per_call=50, log_every=100,
+                      eval_every=1500, checkpoint_every=300)
+  config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=20,
+                                                 num_images=50))
+  config.eval.update(num_samples=100, bpd_examples=0, source_class=1, target_class=7,
+                     edit_time=0.5, edit_until=1.0, strengths=(0.0, 0.5, 1.0, 1.5, 2.0),
+                     num_random=5, num_edited=30, svm_c=1.0)
+  return config

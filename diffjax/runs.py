@@ -1,0 +1,158 @@
+"""Trained runs as objects: what a workdir learned, ready to sample from or to serve as a
+teacher, a prior, a target or a model to adapt.
+
+  run = diffjax.runs.load("workdirs/quickstart")        # a local directory or gs://...
+  x = run.sample(jax.random.PRNGKey(0), 1000)           # the run's own sampler
+  fields = run.fields()                                  # velocity, score, data, noise
+  run.config, run.step, run.params, run.path, run.objective, run.model, run.spec
+
+`load` reads the config the run recorded (config.json), what the engine recorded beside it
+(run.json: the data's shape and classes, the run's length) and one checkpoint, with no
+training code: any run of a pipeline family (toy2d, images, guidance, diagnostics,
+timeseries, text) rebuilds its `diffjax.pipeline.Pipeline` from the config. Runs of other
+families (bridges, graphs) load their config and parameters only.
+"""
+import dataclasses
+from typing import Any, Optional
+
+import jax
+import ml_collections
+
+from diffjax.errors import ConfigError
+from diffjax.pipeline import DataSpec, Pipeline, build_pipeline
+from diffjax.train import storage
+from diffjax.train.checkpoint import CheckpointError, Checkpointer
+from diffjax.train.workdir import read_run_files
+
+
+class RunError(ConfigError):
+  """A workdir that holds no usable run: missing, unfinished, damaged or of another kind."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A trained run: its config, parameters at `step` and the pipeline they plug into.
+
+  Attributes:
+    workdir: where it was loaded from.
+    config: the run's recorded config (an ml_collections.ConfigDict).
+    step: the step of the loaded checkpoint; num_steps: the run's length.
+    params: the EMA or raw parameters (`load`'s use_ema).
+    pipeline: the run's `Pipeline`, or None for a family without one.
+  """
+  workdir: str
+  config: ml_collections.ConfigDict
+  step: int
+  num_steps: int
+  params: Any
+  pipeline: Optional[Pipeline]
+
+  @property
+  def finished(self) -> bool:
+    return self.step >= self.num_steps
+
+  def _require_pipeline(self) -> Pipeline:
+    if self.pipeline is None:
+      raise RunError(f"The run in {self.workdir} is a {self.config.get('experiment')!r} "
+                     "run, which has no pipeline (path, objective, fields); use its "
+                     "config and params.")
+    return self.pipeline
+
+  @property
+  def spec(self) -> DataSpec:
+    return self._require_pipeline().spec
+
+  @property
+  def path(self):
+    return self._require_pipeline().path
+
+  @property
+  def objective(self):
+    return self._require_pipeline().objective
+
+  @property
+  def model(self):
+    return self._require_pipeline().model
+
+  def fields(self, cond=None):
+    """The run's `Fields` conditioned on class labels (B,) or conditioning arrays (B, d);
+    None: the unconditional model (the null class of a conditional run)."""
+    return self._require_pipeline().fields(self.params, cond)
+
+  def generate(self, key, num_samples, labels=None, **options):
+    """A `Solution` (x (num_samples, *shape), trajectory, nfe) of the run's sampler
+    (config.sample); options as `Pipeline.generate` (return_trajectory, guidance and what
+    a guidance method needs)."""
+    return self._require_pipeline().generate(self.params, key, num_samples, labels,
+                                              **options)
+
+  def sample(self, key, num_samples, labels=None, **options):
+    """(num_samples, *shape) samples of the run's sampler (see `generate`)."""
+    return self.generate(key, num_samples, labels, **options).x
+
+  def with_sampler(self, solver=None, num_steps=None, **sampler_options) -> "Run":
+    """The same run sampled with another sampler (a registered name) or step count."""
+    pipeline = self._require_pipeline()
+    changes = {k: v for k, v in (("solver", solver), ("num_steps", num_steps))
+               if v is not None}
+    if sampler_options:
+      changes["sampler_options"] = sampler_options
+    return dataclasses.replace(self, pipeline=dataclasses.replace(pipeline, **changes))
+
+
+def _data_spec(record) -> Optional[DataSpec]:
+  spec = (record or {}).get("data_spec")
+  if spec is None:
+    return None
+  return DataSpec(tuple(spec["shape"]), spec.get("num_classes", 0), spec.get("cond_dim", 0))
+
+
+def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = None,
+         allow_unfinished: bool = False) -> Run:
+  """Loads the run in `workdir` (local or gs://) without training code.
+
+  Args:
+    workdir: the run's workdir.
+    step: the checkpoint to load (default: the newest that restores).
+    use_ema: EMA (True) or raw (False) parameters; default: the run's eval.use_ema.
+    allow_unfinished: accept a run whose checkpoint is short of its length (a run still
+      training, or stopped early); by default such a run is refused.
+
+  Raises:
+    RunError (a ConfigError: one line on the command line) for a workdir without a run,
+    without a checkpoint, unfinished, or written before diffjax recorded run.json.
+  """
+  if not storage.workdir_path(workdir).is_dir():
+    raise RunError(f"{workdir} does not exist: no run to load.")
+  config_dict, record = read_run_files(workdir)
+  config = ml_collections.ConfigDict(config_dict)
+  if record is None:
+    raise RunError(f"{workdir} has no run.json (the record of the data's shape and the "
+                   "run's length that training writes): it holds no finished run of this "
+                   "diffjax version; retrain it.")
+  checkpointer = Checkpointer(workdir, read_only=True)
+  try:
+    if not checkpointer.steps():
+      raise RunError(f"The run in {workdir} has no checkpoint yet: train it first.")
+    try:
+      saved_step, saved = checkpointer.restore_as_saved(step)
+    except CheckpointError as error:
+      raise RunError(str(error)) from None
+  finally:
+    checkpointer.close()
+  num_steps = int(record["num_steps"])
+  if saved_step < num_steps and not allow_unfinished:
+    raise RunError(f"The run in {workdir} is unfinished: its checkpoint is at step "
+                   f"{saved_step} of {num_steps}. Train it to the end (rerun its command) "
+                   "or load it with allow_unfinished=True.")
+  if use_ema is None:
+    use_ema = config.get("eval", {}).get("use_ema", True)
+  params = jax.tree.map(jax.numpy.asarray, saved["ema_params" if use_ema else "params"])
+  spec = _data_spec(record)
+  pipeline = build_pipeline(config, spec) if spec is not None else None
+  return Run(str(workdir), config, saved_step, num_steps, params, pipeline)
+
+
+def pipeline_record(pipeline: Pipeline) -> dict:
+  """What a pipeline family records in run.json (`Task.record`) for `load`."""
+  return {"data_spec": dataclasses.asdict(pipeline.spec)}
