@@ -7,7 +7,8 @@ import pytest
 
 import experiments
 from diffjax.errors import ConfigError
-from diffjax.train.workdir import WorkdirError, read_metrics
+from diffjax.runs import RunError
+from diffjax.train.workdir import read_metrics
 
 
 def test_elnino_forecast_tiny_trains_forecasts_and_scores(tmp_path):
@@ -35,7 +36,7 @@ def test_noisy_classifier_tiny_trains_and_scores(tmp_path):
   assert record["step"] == 10 and 0.0 <= record["noisy_accuracy_t1"] <= 1.0
   assert 0.0 <= record["noisy_accuracy_t0.5"] <= 1.0
   config.eval.diffusion_workdir = str(tmp_path / "missing")
-  with pytest.raises(WorkdirError, match="holds no run"):
+  with pytest.raises(RunError, match="no run to load"):
     experiments.run(config, str(tmp_path / "other"))
   assert not os.path.exists(tmp_path / "other")
 
