@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from diffjax import inception
+from diffjax import inception, restoration
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.registry import Registry
@@ -283,3 +283,15 @@ def inception_fid(samples, reference, weights_path, batch_size=50):
   elif not (isinstance(reference, tuple) and len(reference) == 2):
     reference = inception_statistics(reference, weights_path, batch_size)
   return frechet_distance_to_statistics(features, *reference)
+
+
+def digits_scores(x, labels, name):
+  """The real-digits classifier's and the pixel-space 1-NN's accuracy on samples x, and
+  the proxy Fréchet distance to the test digits (diversity and quality: a guided sampler
+  that sends every sample of a class to one image scores well on accuracy only)."""
+  train, train_labels = digits_arrays("train")
+  reference, _ = digits_reference_images("test")
+  return {f"accuracy_{name}": digits_class_accuracy(x, labels),
+          f"nn_accuracy_{name}": restoration.nearest_neighbour_accuracy(
+              x, labels, dequantize(train, DIGITS_NUM_LEVELS), train_labels),
+          f"frechet_proxy_{name}": float(digits_frechet_distance(x, reference))}

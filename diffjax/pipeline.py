@@ -31,6 +31,7 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS, sample
+from diffjax.train.task import Task
 from diffjax.train.validation import Key, check_keys
 
 # Keys of config.sample that are not sampler options.
@@ -223,3 +224,48 @@ def _has(config, dotted):
       return False
     node = node[part]
   return True
+
+
+def check_coupling(pipeline: Pipeline, draw: Callable, batch_size: int):
+  """Couples one real batch eagerly, so that an unusable coupling (an entropic OT that does
+  not converge at its epsilon) is refused (ConfigError) before training rather than
+  biasing it silently."""
+  keys = jax.random.split(jax.random.PRNGKey(0), 3)
+  drawn = draw(keys[2], batch_size)
+  x1 = drawn[0] if isinstance(drawn, tuple) else drawn
+  pipeline.coupling(keys[0], pipeline.source(keys[1], batch_size), x1)
+
+
+def pipeline_task(pipeline: Pipeline, draw: Callable, batch_size: int, *,
+                  micro_batch: Optional[int] = None, evaluate: Optional[Callable] = None,
+                  sample: Optional[Callable] = None, num_samples: int = 1000) -> Task:
+  """The engine's `Task` of a pipeline trained on an on-device sampler.
+
+  draw(key, n) -> x1 (n, *shape), or (x1, labels) for a conditional pipeline, draws the
+  data (e.g. `diffjax.data.get_sampler("moons")`); batch_size is the global batch and
+  micro_batch what one loss call draws (batch_size / train.grad_accum_steps; default
+  batch_size). evaluate(params, key) -> (metrics, figures) and sample(params, key) ->
+  (arrays, figures) default to no metrics and `num_samples` generated samples. The task
+  records the data spec, so `diffjax.runs.load` rebuilds the run from its workdir.
+  """
+  micro_batch = batch_size if micro_batch is None else micro_batch
+
+  def loss(params, key, shard, step):
+    del step
+    k_data, k_loss = jax.random.split(key)
+    drawn = draw(k_data, micro_batch)
+    x1, labels = drawn if isinstance(drawn, tuple) else (drawn, None)
+    return pipeline.loss(params, k_loss, shard, x1, labels)
+
+  def generated(params, key):
+    return {"samples": jax.device_get(pipeline.generate(params, key, num_samples).x)}, {}
+
+  return Task(init_params=pipeline.model.init, loss=loss,
+              evaluate=evaluate or (lambda params, key: ({}, {})),
+              sample=sample or generated, batch_size=batch_size,
+              record=pipeline_record(pipeline))
+
+
+def pipeline_record(pipeline: Pipeline) -> dict:
+  """What a pipeline's task records in run.json (`Task.record`) for `diffjax.runs.load`."""
+  return {"data_spec": dataclasses.asdict(pipeline.spec)}

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 
 from diffjax.errors import ConfigError
-from diffjax.pipeline import DataSpec, Pipeline, build_pipeline
+from diffjax.pipeline import DataSpec, Pipeline, build_pipeline, pipeline_record  # pylint: disable=unused-import
 from diffjax.train import storage
 from diffjax.train.checkpoint import CheckpointError, Checkpointer
 from diffjax.train.workdir import read_run_files
@@ -151,8 +151,3 @@ def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = 
   spec = _data_spec(record)
   pipeline = build_pipeline(config, spec) if spec is not None else None
   return Run(str(workdir), config, saved_step, num_steps, params, pipeline)
-
-
-def pipeline_record(pipeline: Pipeline) -> dict:
-  """What a pipeline family records in run.json (`Task.record`) for `load`."""
-  return {"data_spec": dataclasses.asdict(pipeline.spec)}

@@ -25,11 +25,11 @@ from diffjax.diagnostics import hallucination as hal
 from diffjax.diagnostics import intrinsic_dimension as idim
 from diffjax.diagnostics import plots
 from diffjax.errors import ConfigError
+from diffjax.pipeline import (SAMPLE_KEYS, DataSpec, build_pipeline, component_options,
+                              pipeline_record)
 from diffjax.solvers import SAMPLERS
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
-from diffjax.runs import pipeline_record
-from diffjax.pipeline import DataSpec, build_pipeline, component_options, SAMPLE_KEYS
 
 HALLUCINATION_KEYS = (
     Key("data.std", "float", 0.0, open_low=True, meaning="std of every mode"),

@@ -44,18 +44,34 @@ from diffjax.errors import ConfigError
 from diffjax.guidance import (classifier_log_prob, inpainting, noisy_classifier,
                               noisy_classifier_loss, softplus_relu)
 from diffjax.paths import build_path
-from diffjax.train import Task, parallel
 from diffjax.pipeline import DataSpec, build_pipeline
+from diffjax.restoration import (INPAINTING_MASKS, inpainting_mask,
+                                 nearest_neighbour_fill, psnr)
+from diffjax.train import Task, parallel
+from diffjax.train.validation import Key, check_keys
 from configs.guidance.base import guidance_section
 from experiments import images
 
 STUDIES = ("cfg_vs_cfgpp", "inpainting", "classifier")
-MASKS = ("right_half", "centre")
-
-
-
-
-
+# Values the guidance studies read, checked before anything is built or written.
+GUIDED_KEYS = (
+    Key("eval.study", "name", names=lambda: STUDIES),
+    Key("eval.mask", "name", names=INPAINTING_MASKS.names),
+    Key("eval.num_inpainting", "int", 1, meaning="held-out digits restored"),
+    Key("eval.inpainting_draws", "int", 1, meaning="draws per digit"),
+    Key("eval.guide_classifier_seed", "int", 0, 2 ** 31 - 1),
+    Key("sample.guidance.cfg_scales", "floats"),
+    Key("sample.guidance.cfgpp_scales", "floats", 0.0, 1.0),
+    Key("sample.guidance.classifier_scales", "floats", 0.0),
+    Key("sample.guidance.softplus_beta", "float", 0.0, open_low=True),
+)
+NOISY_CLASSIFIER_KEYS = (
+    Key("eval.noise_times", "floats", 0.0, 1.0),
+    Key("eval.guidance_scales", "floats", 0.0),
+    Key("eval.num_samples", "int", 1),
+    Key("classifier.width", "int", 1), Key("classifier.depth", "int", 1),
+    Key("classifier.time_dim", "int", 2),
+)
 
 SWEEP_KEYS = ("cfg_scales", "cfgpp_scales", "classifier_scales", "softplus_beta")
 
@@ -68,56 +84,9 @@ def one_method(section, **overrides):
   return chosen
 
 
-def nearest_neighbour_accuracy(samples, labels, train, train_labels):
-  """Accuracy of the 1-nearest-neighbour classifier (pixel space, training digits)."""
-  flat = lambda a: np.asarray(a).reshape(len(a), -1)
-  s, r = flat(samples), flat(train)
-  d = np.sum(s ** 2, 1)[:, None] - 2 * s @ r.T + np.sum(r ** 2, 1)[None]
-  return float(np.mean(train_labels[np.argmin(d, 1)] == np.asarray(labels)))
-
-
-def digits_scores(x, labels, name):
-  """The real-digits classifier's and the pixel-space 1-NN's accuracy on samples x, and
-  the proxy Fréchet distance to the test digits (diversity and quality: a guided sampler
-  that sends every sample of a class to one image scores well on accuracy only)."""
-  train, train_labels = digits_arrays("train")
-  reference, _ = image_metrics.digits_reference_images("test")
-  return {f"accuracy_{name}": image_metrics.digits_class_accuracy(x, labels),
-          f"nn_accuracy_{name}": nearest_neighbour_accuracy(
-              x, labels, dequantize(train, DIGITS_NUM_LEVELS), train_labels),
-          f"frechet_proxy_{name}": float(image_metrics.digits_frechet_distance(x,
-                                                                              reference))}
-
-
-def _mask(name, shape):
-  size = shape[0]
-  mask = np.ones(shape, np.float32)
-  if name == "right_half":
-    mask[:, size // 2:] = 0.0
-  elif name == "centre":
-    mask[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 0.0
-  else:
-    raise ConfigError(f"Unknown eval.mask {name!r}; valid: {', '.join(MASKS)}.")
-  return mask
-
-
-def psnr(restored, truth, hole):
-  """PSNR (dB) on the hole (mask 0) of images in [-1, 1] (peak-to-peak 2), per image."""
-  err = np.sum(((restored - truth) ** 2) * hole, axis=(1, 2, 3)) / np.sum(hole)
-  return 10 * np.log10(4.0 / np.maximum(err, 1e-12))
-
-
-def nearest_neighbour_fill(observed, mask, train):
-  """The training image closest on the observed pixels, pasted into the hole."""
-  d = np.sum(((observed[:, None] - train[None]) * mask) ** 2, axis=(2, 3, 4))
-  return observed * mask + train[np.argmin(d, 1)] * (1 - mask)
-
-
 def build_guided_images(config):
   """The images task with the guidance studies as its evaluation (module docstring)."""
-  if config.eval.get("study", "cfg_vs_cfgpp") not in STUDIES:
-    raise ConfigError(f"Unknown eval.study {config.eval.study!r}; valid: "
-                      f"{', '.join(STUDIES)}.")
+  check_keys(config, GUIDED_KEYS)
   task = images.build_task(config)
   source = load_image_dataset(config.data.name, image_size=config.data.image_size,
                               data_dir=config.data.data_dir, split="train")
@@ -154,7 +123,7 @@ def build_guided_images(config):
     count = min(config.eval.num_inpainting, len(test))
     truth = np.asarray(dequantize(test[:count], DIGITS_NUM_LEVELS))
     train = np.asarray(dequantize(train, DIGITS_NUM_LEVELS))
-    mask = _mask(config.eval.mask, truth.shape[1:])
+    mask = inpainting_mask(config.eval.mask, truth.shape[1:])
     draws = config.eval.get("inpainting_draws", 1)
     observed = np.tile(truth * mask, (draws, 1, 1, 1))   # Draw-major: draw k is rows k*count...
     method = section.method if section.method in ("dps", "reconstruction") else "dps"
@@ -204,7 +173,7 @@ def build_guided_images(config):
     for scale in section.classifier_scales:
       x = np.asarray(parallel.to_host(draw(params, key=key, scale=float(scale))))
       name = f"elucd_s{scale:g}"
-      values.update(digits_scores(x, labels, name))
+      values.update(image_metrics.digits_scores(x, labels, name))
       figures[name] = image_plots.sample_grid_figure(
           x[:config.sample.num_images], num_columns=10,
           title=f"EluCD ({section.through}) scale {scale:g}: accuracy "
@@ -250,6 +219,7 @@ def build_noisy_classifier(config) -> Task:
   eval.noise_times and, with eval.diffusion_workdir, classifier guidance of that run's
   unconditional model at each scale of eval.guidance_scales (the real-digits
   classifier's and the 1-NN's accuracy, a grid per scale)."""
+  check_keys(config, NOISY_CLASSIFIER_KEYS)
   source = load_image_dataset(config.data.name, image_size=config.data.image_size,
                               data_dir=config.data.data_dir, split="train")
   spec = DataSpec(tuple(source.image_shape), source.num_classes)
@@ -302,7 +272,7 @@ def build_noisy_classifier(config) -> Task:
                                                config.eval.num_samples)
       for scale, x in draws.items():
         name = f"classifier_s{scale:g}"
-        values.update(digits_scores(x, labels, name))
+        values.update(image_metrics.digits_scores(x, labels, name))
         figures[name] = image_plots.sample_grid_figure(
             x[:50], num_columns=10, title=f"noise-aware classifier guidance, scale "
             f"{scale:g}: accuracy {values[f'accuracy_{name}']:.3f}")

@@ -31,9 +31,9 @@ from diffjax.diagnostics import plots
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.solvers import ddim, integrate
+from diffjax.pipeline import DataSpec, build_pipeline
 from diffjax.train.validation import Key, check_keys
 from experiments import images
-from diffjax.pipeline import DataSpec, build_pipeline
 
 H_SPACE_KEYS = (
     Key("eval.source_class", "int", 0, 9), Key("eval.target_class", "int", 0, 9),

@@ -17,10 +17,9 @@ import numpy as np
 from diffjax import image_metrics, image_plots, likelihood
 from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.images import dequantize
+from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
-from diffjax.runs import pipeline_record
-from diffjax.pipeline import DataSpec, build_pipeline
 
 IMAGE_KEYS = (Key("data.image_size", "int", 0, meaning="0: the dataset's own size"),
               Key("eval.bpd_examples", "int", 0, meaning="0: no bits/dim"),

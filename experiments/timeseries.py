@@ -14,12 +14,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax.data import timeseries
+from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record
 from diffjax.train import Task, parallel
-from diffjax.runs import pipeline_record
-from diffjax.pipeline import DataSpec, build_pipeline
+from diffjax.train.validation import Key, check_keys
+
+TIMESERIES_KEYS = (
+    Key("data.context", "int", 1, meaning="observed months per window"),
+    Key("data.horizon", "int", 1, meaning="forecast months per window"),
+    Key("data.stride", "int", 1, meaning="months between held-out windows"),
+    Key("eval.num_forecast_samples", "int", 1, meaning="forecasts per window"),
+)
 
 
 def build_task(config) -> Task:
+  check_keys(config, TIMESERIES_KEYS)
   series = timeseries.elnino_series()
   context, horizon = config.data.context, config.data.horizon
   length = context + horizon

@@ -11,10 +11,9 @@ from diffjax import metrics as metrics_lib
 from diffjax import plotting
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
+from diffjax.pipeline import DataSpec, build_pipeline, check_coupling, pipeline_task
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
-from diffjax.runs import pipeline_record
-from diffjax.pipeline import DataSpec, build_pipeline
 
 TOY_KEYS = (Key("data.dim", "int", 1, meaning="dimension of the data"),
             Key("eval.reference_seed", "int", 0, 2 ** 31 - 2))
@@ -33,16 +32,7 @@ def build_task(config) -> Task:
     raise ConfigError(f"train.batch_size={batch_size} must be divisible by "
                       f"train.grad_accum_steps={config.train.grad_accum_steps}.")
   micro_batch = batch_size // config.train.grad_accum_steps
-  # One coupling of a real batch, eagerly: an unusable coupling (an entropic OT that does
-  # not converge at this epsilon) is refused here rather than biasing training silently.
-  probe_keys = jax.random.split(jax.random.PRNGKey(0), 3)
-  pipeline.coupling(probe_keys[0], pipeline.source(probe_keys[1], micro_batch),
-                    target(probe_keys[2], micro_batch))
-
-  def loss(params, key, shard, step):
-    del step
-    k_target, k_loss = jax.random.split(key)
-    return pipeline.loss(params, k_loss, shard, target(k_target, micro_batch))
+  check_coupling(pipeline, target, micro_batch)
 
   num_samples = config.eval.num_samples
   num_trajectories = min(config.sample.num_trajectories, num_samples)
@@ -84,8 +74,7 @@ def build_task(config) -> Task:
     return ({"samples": samples, "trajectories": trajectory},
             figures(samples, trajectory, title))
 
-  return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
-              record=pipeline_record(pipeline),
-              batch_size=batch_size)
+  return pipeline_task(pipeline, target, batch_size, micro_batch=micro_batch,
+                       evaluate=evaluate, sample=sample)
 
 

@@ -20,7 +20,8 @@ from diffjax.train.optim import OPTIMIZERS, SCHEDULES
 
 @dataclasses.dataclass(frozen=True)
 class Key:
-  """One engine key: `kind` is "int", "float", "bool" or "name"; `low`/`high` bound the
+  """One config key: `kind` is "int", "float", "bool" or "name" (or "ints", "floats",
+  "names": a list whose every item is checked so); `low`/`high` bound the
   value (inclusive unless `open_low` / `open_high`); `names` gives the valid names of a
   "name" key; `meaning` explains special values."""
   path: str
@@ -73,14 +74,26 @@ def _lookup(config, path: str):
 
 
 def _range_text(key: Key) -> str:
+  if key.low is None and key.high is None:
+    return "(any)"
   if key.low is not None and key.high is not None:
     return (f"in {'(' if key.open_low else '['}{key.low:g}, {key.high:g}"
             f"{')' if key.open_high else ']'}")
+  if key.low is None:
+    return f"{'<' if key.open_high else '<='} {key.high:g}"
   return f"{'>' if key.open_low else '>='} {key.low:g}"
 
 
 def _check(key: Key, value: Any):
   where = f"{key.path}={value!r}"
+  if key.kind in ("ints", "floats", "names"):   # A sequence, each item checked alike.
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+      raise ConfigError(f"{where} must be a list of {key.kind[:-1]}s, e.g. "
+                        f"--config.{key.path}='(1, 2)'.")
+    item = dataclasses.replace(key, kind=key.kind[:-1])
+    for element in value:
+      _check(item, element)
+    return
   if key.kind == "bool":
     if not isinstance(value, bool):
       raise ConfigError(f"{where} must be True or False.")
