@@ -97,6 +97,12 @@ def log_likelihood(velocity, x, *, source_log_prob, key=None, divergence="exact"
   return source_log_prob(x_source) + out[:, d], x_source, nfe
 
 
+def standard_normal_log_prob(x):
+  """log N(x; 0, I) per example: (B, ...) -> (B,)."""
+  flat = x.reshape(x.shape[0], -1)
+  return -0.5 * jnp.sum(flat ** 2, -1) - 0.5 * flat.shape[1] * jnp.log(2 * jnp.pi)
+
+
 def make_log_likelihood(velocity, source_log_prob, **options):
   """A jitted (x, key) -> (log_prob, x_source, nfe) with the options of `log_likelihood`."""
   @jax.jit

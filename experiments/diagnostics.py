@@ -18,9 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax.data import mode_mixture
-from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
-from diffjax.data.images import dequantize
-from diffjax.data.manifolds import MANIFOLDS
+from diffjax.data.manifolds import manifold_data, manifold_data_names
 from diffjax.diagnostics import hallucination as hal
 from diffjax.diagnostics import intrinsic_dimension as idim
 from diffjax.diagnostics import plots
@@ -110,27 +108,11 @@ def build_hallucination(config) -> Task:
 # ----- intrinsic dimension -----
 
 INTRINSIC_KEYS = (
+    Key("data.name", "name", names=manifold_data_names),
     Key("eval.num_points", "int", 1, meaning="data points whose Jacobian is measured"),
     Key("eval.threshold", "float", 0.0, 1.0, open_low=True, open_high=True,
         meaning="vanishing level of sigma^2 times a singular value"),
 )
-
-
-def _digits_vectors(split):
-  """The digits as (N, 64) bin centres in [-1, 1]."""
-  images, _ = digits_arrays(split)
-  return np.asarray(dequantize(images, DIGITS_NUM_LEVELS), np.float32).reshape(len(images), -1)
-
-
-def manifold_data(name):
-  """(sample(key, n) -> (n, D), D, true dimension or None, reference points (M, D))."""
-  if name == "digits":
-    train = jnp.asarray(_digits_vectors("train"))
-    draw = lambda key, n: train[jax.random.randint(key, (n,), 0, train.shape[0])]
-    return draw, train.shape[1], None, _digits_vectors("test")
-  manifold = MANIFOLDS.get(name)
-  reference = np.asarray(manifold.sample(jax.random.PRNGKey(12345), 2000))
-  return manifold.sample, manifold.ambient_dim, manifold.intrinsic_dim, reference
 
 
 def build_intrinsic_dimension(config) -> Task:

@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax import image_metrics, image_plots
-from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
-from diffjax.data.images import dequantize
+from diffjax.data.digits import digits_bin_centres
 from diffjax.diagnostics import boundary as boundary_lib
 from diffjax.diagnostics import h_space
 from diffjax.diagnostics import plots
@@ -44,13 +43,6 @@ H_SPACE_KEYS = (
 )
 # Inversion starts just below t = 1, where sigma = 0 leaves DDIM's noise estimate undefined.
 T_DATA = 0.999
-
-
-def _digits(split, classes, limit=None):
-  images_, labels = digits_arrays(split)
-  keep = np.isin(labels, classes)
-  x = np.asarray(dequantize(images_[keep], DIGITS_NUM_LEVELS), np.float32)
-  return (x, labels[keep]) if limit is None else (x[:limit], labels[keep][:limit])
 
 
 def build_h_space(config):
@@ -103,8 +95,8 @@ def build_h_space(config):
 
   def study(params, key):
     classifier = image_metrics.digits_classifier()
-    train_x, train_y = _digits("train", [source, target])
-    test_x, _ = _digits("test", [source], ev.num_edited)
+    train_x, train_y = digits_bin_centres("train", [source, target])
+    test_x, _ = digits_bin_centres("test", [source], ev.num_edited)
     _, h_train = invert(params, jnp.asarray(train_x))
     x_c, h_test = invert(params, jnp.asarray(test_x))
     k_pca, k_jac, k_rand = jax.random.split(key, 3)

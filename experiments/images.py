@@ -26,11 +26,6 @@ IMAGE_KEYS = (Key("data.image_size", "int", 0, meaning="0: the dataset's own siz
               Key("eval.bpd_steps", "int", 1))
 
 
-def _standard_normal_log_prob(x):
-  flat = x.reshape(x.shape[0], -1)
-  return -0.5 * jnp.sum(flat ** 2, -1) - 0.5 * flat.shape[1] * jnp.log(2 * jnp.pi)
-
-
 def build_task(config) -> Task:
   """Builds the image task; a missing dataset, an unknown name or an invalid value fails
   before training."""
@@ -41,7 +36,8 @@ def build_task(config) -> Task:
   spec = DataSpec(tuple(train_source.image_shape), train_source.num_classes)
   pipeline = build_pipeline(config, spec)
   path = pipeline.path
-  source_log_prob = path.source_log_prob if path.one_sided else _standard_normal_log_prob
+  source_log_prob = (path.source_log_prob if path.one_sided
+                     else likelihood.standard_normal_log_prob)
   stream = ImageStream(train_source, config.train.batch_size, seed=config.seed,
                        random_flip=config.data.random_flip, dequantize=True)
 
@@ -58,10 +54,7 @@ def build_task(config) -> Task:
     result = pipeline.generate(params, key, num_images, labels)
     return jnp.clip(result.x, -1.0, 1.0), result.nfe
 
-  def test_levels(count):
-    test_source = load("test")
-    return np.stack([np.asarray(test_source.records[i]["image"])
-                     for i in range(min(count, len(test_source)))])
+  test_levels = lambda count: load("test").first_levels(count)
 
   test_images = test_levels(config.eval.bpd_examples) if config.eval.bpd_examples else None
   inception_params = None

@@ -8,7 +8,7 @@ the other 1497 in "train" ("all" has every image in the original order).
 import numpy as np
 from sklearn.datasets import load_digits
 
-from diffjax.data.images import IMAGE_DATASETS, ArrayRecords, ImageSource
+from diffjax.data.images import IMAGE_DATASETS, ArrayRecords, ImageSource, dequantize
 from diffjax.errors import ConfigError
 
 DIGITS_NUM_LEVELS = 17
@@ -65,3 +65,16 @@ def digits_source(split="train", *, image_size=None, resize="nearest",
   images, labels = digits_arrays(split, image_size, resize)
   return ImageSource(ArrayRecords(images, labels), images.shape[1:], 10, DIGITS_NUM_LEVELS,
                      "digits")
+
+
+def digits_bin_centres(split="train", classes=None, limit=None, flat=False):
+  """The digits of `split` as float32 bin centres in [-1, 1] (`dequantize`), optionally
+  only `classes` and the first `limit`: (images (N, 8, 8, 1), or (N, 64) if `flat`;
+  labels (N,))."""
+  images, labels = digits_arrays(split)
+  if classes is not None:
+    keep = np.isin(labels, classes)
+    images, labels = images[keep], labels[keep]
+  images = np.asarray(dequantize(images[:limit], DIGITS_NUM_LEVELS), np.float32)
+  images = images.reshape(len(images), -1) if flat else images
+  return images, labels[:limit]

@@ -53,6 +53,11 @@ class ImageSource:
   def __len__(self):
     return len(self.records)
 
+  def first_levels(self, count: int) -> np.ndarray:
+    """The first min(count, len) images as integer levels: (n, H, W, C)."""
+    return np.stack([np.asarray(self.records[i]["image"])
+                     for i in range(min(count, len(self)))])
+
 
 class ArrayRecords:
   """In-memory records: images (N, H, W, C) integer levels and labels (N,)."""

@@ -9,12 +9,13 @@ Each entry of `MANIFOLDS` is a `Manifold(sample, ambient_dim, intrinsic_dim)` wi
                     3-dimensional Gaussian in R^10 (d = 3), whose diffused score is exact
                     (`linear_subspace_score`).
 """
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffjax.data.digits import digits_bin_centres
 from diffjax.registry import Registry
 
 MANIFOLDS = Registry("manifold")
@@ -58,3 +59,31 @@ def linear_subspace_score(basis, alpha, sigma):
   ambient = basis.shape[0]
   precision = jnp.linalg.inv(alpha ** 2 * basis @ basis.T + sigma ** 2 * jnp.eye(ambient))
   return lambda x: -x @ precision
+
+
+class ManifoldData(NamedTuple):
+  """A study's data: sample(key, n) -> (n, ambient_dim), the true intrinsic dimension
+  (None when unknown) and reference points (M, ambient_dim) held out from training."""
+  sample: Callable
+  ambient_dim: int
+  intrinsic_dim: Optional[int]
+  reference: np.ndarray
+
+
+def manifold_data(name: str) -> ManifoldData:
+  """A registered manifold (reference: 2,000 draws from a key no training step uses), or
+  "digits": training digits as (64,) vectors in [-1, 1], the test digits as reference."""
+  if name == "digits":
+    train = jnp.asarray(digits_bin_centres("train", flat=True)[0])
+    draw = lambda key, n: train[jax.random.randint(key, (n,), 0, train.shape[0])]
+    return ManifoldData(draw, train.shape[1], None,
+                        digits_bin_centres("test", flat=True)[0])
+  manifold = MANIFOLDS.get(name)
+  reference = np.asarray(manifold.sample(jax.random.PRNGKey(12345), 2000))
+  return ManifoldData(manifold.sample, manifold.ambient_dim, manifold.intrinsic_dim,
+                      reference)
+
+
+def manifold_data_names():
+  """The names `manifold_data` takes: every registered manifold and "digits"."""
+  return tuple(MANIFOLDS.names()) + ("digits",)

@@ -1,6 +1,7 @@
 """The training engine: state, optimiser, sharded multi-step train call, checkpoints, logs."""
 from diffjax.train.checkpoint import CheckpointError
 from diffjax.train.checkpoint import Checkpointer
+from diffjax.train.defaults import engine_config
 from diffjax.train.logs import configure_logging
 from diffjax.train.loop import NonFiniteLossError
 from diffjax.train.loop import build_train_call
