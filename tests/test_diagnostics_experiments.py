@@ -38,7 +38,8 @@ def test_intrinsic_dimension_tiny_reports_rank_and_asymmetry(tmp_path):
     (hallucination, "tiny", "sample.solver", "dopri5", "adaptive"),
     (intrinsic_dimension, "tiny", "eval.noise_levels", (0.0,), "must be positive"),
     (intrinsic_dimension, "tiny", "path.name", "linear", "Gaussian path"),
-    (intrinsic_dimension, "tiny", "data.name", "torus", "not one of the valid names: circle, linear_subspace"),
+    (intrinsic_dimension, "tiny", "data.name", "torus",
+     "not one of the valid names: circle, linear_subspace"),
 ])
 def test_bad_values_fail_before_the_workdir(tmp_path, config_module, arg, key, value,
                                             message):
