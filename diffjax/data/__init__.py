@@ -1,4 +1,5 @@
 """Data: toy 2D samplers and Gaussian-mixture targets with exact densities."""
+from diffjax.data.arrays import array_sampler
 from diffjax.data.gaussian_mixture import GaussianMixture
 from diffjax.data.gaussian_mixture import grid_means
 from diffjax.data.gaussian_mixture import isotropic_mixture
