@@ -143,6 +143,17 @@ class Pipeline:
                          k_sampler, num_steps=self.num_steps,
                          return_trajectory=return_trajectory, **options)
 
+  def with_sampler(self, solver=None, num_steps=None, **sampler_options) -> "Pipeline":
+    """The same pipeline generating with another sampler (a registered name), step count
+    or sampler options (replacing the current options when any is given)."""
+    if solver is not None:
+      SAMPLERS.get(solver)
+    changes = {k: v for k, v in (("solver", solver), ("num_steps", num_steps))
+               if v is not None}
+    if sampler_options:
+      changes["sampler_options"] = sampler_options
+    return dataclasses.replace(self, **changes)
+
   def conditional_model(self, params, labels, num_samples) -> ConditionalModel:
     """The model as guidance sees it: conditioned on labels (the null class when None)
     with the null class as its unconditional model; an unconditional run has no null."""

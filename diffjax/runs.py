@@ -91,13 +91,10 @@ class Run:
     return self.generate(key, num_samples, labels, **options).x
 
   def with_sampler(self, solver=None, num_steps=None, **sampler_options) -> "Run":
-    """The same run sampled with another sampler (a registered name) or step count."""
-    pipeline = self._require_pipeline()
-    changes = {k: v for k, v in (("solver", solver), ("num_steps", num_steps))
-               if v is not None}
-    if sampler_options:
-      changes["sampler_options"] = sampler_options
-    return dataclasses.replace(self, pipeline=dataclasses.replace(pipeline, **changes))
+    """The same run sampled with another sampler (a registered name), step count or
+    sampler options (`Pipeline.with_sampler`)."""
+    pipeline = self._require_pipeline().with_sampler(solver, num_steps, **sampler_options)
+    return dataclasses.replace(self, pipeline=pipeline)
 
 
 def _data_spec(record) -> Optional[DataSpec]:
