@@ -222,6 +222,7 @@ def test_non_finite_samples_do_not_crash_evaluation(tmp_path, caplog):
   records = workdir_lib.read_metrics(workdir)
   assert [r["step"] for r in records] == [40]
   assert records[0]["w2"] is None and records[0]["energy_distance"] is None
+  assert np.isnan(workdir_lib.read_metrics(workdir, null_as_nan=True)[0]["w2"])
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     text = f.read()
   assert "NaN" not in text and "Infinity" not in text

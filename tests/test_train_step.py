@@ -6,6 +6,10 @@ import numpy as np
 import optax
 import pytest
 
+from diffjax.data import get_sampler
+from diffjax.models import build_model
+from diffjax.objectives import build_objective
+from diffjax.paths import build_path
 from diffjax.train import (Player, Task, build_train_call, create_train_state, fit,
                            make_data_mesh, make_players_step, make_train_step)
 from tests.helpers import assert_trees_equal
@@ -159,3 +163,18 @@ def test_fit_refuses_an_incomplete_call():
         key=jax.random.PRNGKey(0), data=lambda key, n: None)
   with pytest.raises(ValueError, match="either loss or objective"):
     fit(optimizer=optax.sgd(0.1), params={}, num_steps=1, key=jax.random.PRNGKey(0))
+
+
+def test_fit_an_objective_on_a_model():
+  """fit(objective=..., model=...): flow matching from N(0, I) to the moons; the loss on a
+  held-out batch falls well below that of the initial network."""
+  model = build_model("mlp", (2,), width=32, depth=2, time_embedding="concat")
+  objective = build_objective("flow_matching", build_path("linear"))
+  moons = get_sampler("moons")
+  state = fit(objective=objective, model=model, optimizer=optax.adam(3e-3), data=moons,
+              batch_size=128, num_steps=200, key=jax.random.PRNGKey(0))
+  key = jax.random.PRNGKey(9)
+  x1 = moons(key, 512)
+  x0 = jax.random.normal(jax.random.fold_in(key, 1), x1.shape)
+  held_out = lambda params: float(objective.loss(model.apply, params, key, x0, x1)[0])
+  assert held_out(state.params) < 0.7 * held_out(model.init(jax.random.PRNGKey(0)))

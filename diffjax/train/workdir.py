@@ -251,12 +251,25 @@ def _write_metrics(workdir: str, records):
   storage.write_bytes(_metrics_path(workdir), _metrics_text(records))
 
 
-def read_metrics(workdir: str):
-  """Returns the list of evaluation records in metrics.jsonl (empty if none)."""
+def _null_as_nan(value):
+  if value is None:
+    return math.nan
+  if isinstance(value, dict):
+    return {k: _null_as_nan(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_null_as_nan(v) for v in value]
+  return value
+
+
+def read_metrics(workdir: str, null_as_nan: bool = False):
+  """Returns the list of evaluation records in metrics.jsonl (empty if none). A metric
+  that was not finite reads as None, or as NaN with `null_as_nan` (for tables and
+  plots)."""
   path = _metrics_path(workdir)
   if not path.exists():
     return []
-  return _parse_metrics(path, storage.read_text(path))[0]
+  records = _parse_metrics(path, storage.read_text(path))[0]
+  return [_null_as_nan(r) for r in records] if null_as_nan else records
 
 
 def add_metrics_record(workdir: str, record: dict):
