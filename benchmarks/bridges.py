@@ -39,7 +39,8 @@ from diffjax.data import get_sampler
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
-from diffjax.train import Task, build_train_call, create_train_state, make_data_mesh
+from diffjax.train import (Task, build_train_call, create_train_state, make_data_mesh,
+                           make_train_step, scan_steps)
 
 NAME = "bridges"
 MOONS, GAUSSIANS = get_sampler("moons"), get_sampler("eight_gaussians")
@@ -78,38 +79,33 @@ def ipf_half_iteration(quick):
                           lambda params: (lambda x, t: jnp.zeros_like(x)),
                           steps_per_phase=steps, batch_size=batch)
   optimizer = optax.adam(1e-4)
-  key = jax.random.PRNGKey(0)
-  params = {"forward": model.init(jax.random.fold_in(key, 0)),
-            "backward": model.init(jax.random.fold_in(key, 1))}
-  opt_state = optimizer.init(params["backward"])
   prepare = jax.jit(schedule.prepares["backward"])   # Simulates with the forward network.
   loss = schedule.losses["backward"]
+  only_backward = lambda params: {"forward": False, "backward": True}
+  state = jax.jit(lambda key: create_train_state(
+      lambda k: {"forward": model.init(jax.random.fold_in(k, 0)),
+                 "backward": model.init(jax.random.fold_in(k, 1))}, optimizer, key))(
+                     jax.random.PRNGKey(0))
+  params = state.params
 
   @jax.jit
-  def regression(params, opt_state, cache, key):
-    def step(carry, k):
-      backward, state = carry
-      fit = lambda b: loss({**params, "backward": b}, k, None, 0, None, cache)[0]
-      grads = jax.grad(fit)(backward)
-      updates, state = optimizer.update(grads, state, backward)
-      return (optax.apply_updates(backward, updates), state), None
-    (backward, state), _ = jax.lax.scan(step, (params["backward"], opt_state),
-                                        jax.random.split(key, steps))
-    return backward, state
+  def regression(state, cache):
+    """K steps of the phase's train step (the engine's: the forward network frozen)."""
+    step = make_train_step(lambda p, key, shard, i, data: loss(p, key, shard, i, data, cache),
+                           optimizer, trainable=only_backward)
+    return scan_steps(step, state, steps)[0]
 
   objective = build_objective("score_matching", build_path("vp"))
 
-  @jax.jit
-  def score_steps(net, opt_state, key):
-    def step(carry, k):
-      net, state = carry
-      k0, k1, kl = jax.random.split(k, 3)
-      grads = jax.grad(lambda p: objective.loss(model.apply, p, kl, NORMAL(k0, batch),
-                                                GAUSSIANS(k1, batch))[0])(net)
-      updates, state = optimizer.update(grads, state, net)
-      return (optax.apply_updates(net, updates), state), None
-    (net, state), _ = jax.lax.scan(step, (net, opt_state), jax.random.split(key, steps))
-    return net, state
+  def score_loss(net, key, shard, step, data):
+    del shard, step, data   # Drawn here.
+    k0, k1, kl = jax.random.split(key, 3)
+    return objective.loss(model.apply, net, kl, NORMAL(k0, batch), GAUSSIANS(k1, batch))
+
+  score_step = make_train_step(score_loss, optimizer)
+  score_steps = jax.jit(lambda state: scan_steps(score_step, state, steps)[0])
+  net_state = state.replace(params=params["backward"], ema_params=params["backward"],
+                            opt_state=optimizer.init(params["backward"]))
 
   keys = iter(jax.random.split(jax.random.PRNGKey(1), 10_000))
   sim_times = []
@@ -118,10 +114,10 @@ def ipf_half_iteration(quick):
     start = time.perf_counter()
     cache = jax.block_until_ready(prepare(params, next(keys)))
     sim_times.append(time.perf_counter() - start)
-    jax.block_until_ready(regression(params, opt_state, cache, next(keys)))
+    jax.block_until_ready(regression(state.replace(key=next(keys)), cache))
 
   def plain():
-    jax.block_until_ready(score_steps(params["backward"], opt_state, next(keys)))
+    jax.block_until_ready(score_steps(net_state.replace(key=next(keys))))
 
   half_iteration()     # Compiles.
   plain()
@@ -164,9 +160,9 @@ class _EngineFeed:
     self.task = _flow_matching_task(coupling, prefetch=2 * steps_per_call)
     optimizer = optax.adam(1e-3)
     self.call = build_train_call(self.task, optimizer, 0.0, make_data_mesh())
-    state = create_train_state(self.task.init_params, optimizer, jax.random.PRNGKey(0))
-    # The call donates the state: the EMA must not share the parameters' buffers.
-    self.state = state.replace(ema_params=jax.tree.map(jnp.copy, state.params))
+    # Compiled, so that the parameters and their EMA are distinct buffers (both donated).
+    self.state = jax.jit(lambda key: create_train_state(self.task.init_params, optimizer,
+                                                        key))(jax.random.PRNGKey(0))
     self.batches = self.task.data(0)
     self.steps_per_call = steps_per_call
     self.chunk()      # Compiles.

@@ -6,8 +6,9 @@ models with minibatch optimal transport", Tong et al., 2D table).
 Tasks N->8gaussians, moons->8gaussians, N->moons, N->scurve; methods I-CFM, OT-CFM, SB-CFM,
 FM (Gaussian source only), VP-CFM. Both sides train the same MLP (width 64, three SELU
 layers, time concatenated), with Adam (lr 1e-3), the same batch size and step count, in
-this run. Ours trains through the library (couplings, path, objective) in a `lax.scan`;
-TorchCFM's side uses its matchers and `OTPlanSampler` (POT), exactly as its examples do.
+this run. Ours trains through the library (couplings, path, objective) with its train step
+(`diffjax.train.make_train_step`) in a `lax.scan`; TorchCFM's side uses its matchers and
+`OTPlanSampler` (POT), exactly as its examples do.
 
 Metrics (means +- std over seeds):
 - W2: exact 2-Wasserstein distance (POT) between samples of the learned ODE (adaptive
@@ -44,6 +45,7 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import sample
+from diffjax.train import create_train_state, make_train_step, scan_steps
 
 NAME = "torchcfm_2d"
 SIGMA, SB_SIGMA = 0.1, 0.5
@@ -82,36 +84,33 @@ CHUNK = 50   # Training steps per compiled call.
 
 @functools.lru_cache(maxsize=None)
 def _train_chunk(task, method, batch_size):
-  """Jitted (params, opt_state), key -> state after CHUNK steps; compiled once per
-  (task, method) and reused across seeds."""
+  """Jitted state -> state after CHUNK steps of the train step (`diffjax.train.step`);
+  compiled once per (task, method) and reused across seeds."""
   src, tgt = (OURS_DATA[n] for n in TASKS[task])
   couple, path = _our_method(method)
   objective = build_objective("flow_matching", path)
 
-  def step(carry, key):
-    params, opt_state = carry
+  def loss(params, key, shard, step, batch):
+    del shard, step, batch
     k0, k1, kc, kl = jax.random.split(key, 4)
     x0, x1 = couple(kc, src(k0, batch_size), tgt(k1, batch_size))
-    grads = jax.grad(lambda p: objective.loss(MODEL.apply, p, kl, x0, x1)[0])(params)
-    updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), None
+    return objective.loss(MODEL.apply, params, kl, x0, x1)
 
-  return jax.jit(lambda carry, key: jax.lax.scan(step, carry,
-                                                 jax.random.split(key, CHUNK))[0])
+  step = make_train_step(loss, OPTIMIZER)
+  return jax.jit(lambda state: scan_steps(step, state, CHUNK)[0], donate_argnums=0)
 
 
 def train_ours(task, method, seed, num_steps, batch_size):
   """Returns (params, seconds per training step; the first, compiling chunk excluded)."""
   run = _train_chunk(task, method, batch_size)
-  key = jax.random.PRNGKey(seed)
-  params = MODEL.init(jax.random.fold_in(key, 0))
-  carry = run((params, OPTIMIZER.init(params)), jax.random.fold_in(key, 1))
-  jax.block_until_ready(carry)
+  state = jax.jit(lambda key: create_train_state(MODEL.init, OPTIMIZER, key))(
+      jax.random.PRNGKey(seed))
+  state = jax.block_until_ready(run(state))
   start = time.perf_counter()
-  for i in range(2, num_steps // CHUNK + 1):
-    carry = run(carry, jax.random.fold_in(key, i))
-  jax.block_until_ready(carry)
-  return carry[0], (time.perf_counter() - start) / (num_steps - CHUNK)
+  for _ in range(2, num_steps // CHUNK + 1):
+    state = run(state)
+  jax.block_until_ready(state)
+  return state.params, (time.perf_counter() - start) / (num_steps - CHUNK)
 
 
 @jax.jit

@@ -8,7 +8,8 @@ everywhere, nearest-neighbour + convolution upsampling and strided-convolution
 downsampling, the same parameter count; both train on the same noise-prediction MSE with
 Adam, in float32, in this one process on the same cores. A step is forward + backward +
 Adam update, timed after warm-up (compilation excluded on our side), as the median over
-interleaved rounds (ours, then theirs, repeated) so that both see the same machine load.
+interleaved rounds (ours, then theirs, repeated) so that both see the same machine load;
+ours is the library's train step (`diffjax.train.make_train_step`, without EMA).
 PyTorch runs with its best thread count: 1 and 2 threads are both timed; the faster counts.
 
 diffusers' default `attention_head_dim=8` would split each attention layer into channels / 8
@@ -44,6 +45,7 @@ import optax
 from benchmarks import common
 from diffjax import backend
 from diffjax.models import build_model
+from diffjax.train import create_train_state, make_train_step
 
 GROUPS = 8  # GroupNorm groups on both sides (diffusers' norm_num_groups, our max_groups).
 HEAD_DIM = 8  # diffusers' default attention_head_dim, for the secondary comparison.
@@ -81,38 +83,39 @@ def saved_activation_bytes(s, remat):
 
 
 def diffjax_step(s, remat, num_heads=1):
-  """Returns (compiled step, state, example batch)."""
+  """Returns (compiled train step, state, example batch): the library's train step
+  (`diffjax.train.make_train_step`: gradient, Adam update, no EMA), jitted with the state
+  donated."""
   model = _model(s, remat, num_heads)
   optimizer = optax.adam(1e-4)
 
-  def step(params, opt_state, x, t, noise):
-    def loss(p):
-      return jnp.mean((model.apply(p, x, t) - noise) ** 2)
-    value, grads = jax.value_and_grad(loss)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, value
+  def loss(params, key, shard, step, batch):
+    del key, shard, step
+    x, t, noise = batch
+    return jnp.mean((model.apply(params, x, t) - noise) ** 2), {}
 
-  params = jax.jit(model.init)(jax.random.PRNGKey(0))
-  opt_state = optimizer.init(params)
+  step = make_train_step(loss, optimizer)
+  state = jax.jit(lambda key: create_train_state(model.init, optimizer, key))(
+      jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
   shape = (s["batch_size"], s["image_size"], s["image_size"], s["image_channels"])
   batch = (jnp.asarray(rng.standard_normal(shape), jnp.float32),
            jnp.asarray(rng.uniform(size=s["batch_size"]), jnp.float32),
            jnp.asarray(rng.standard_normal(shape), jnp.float32))
-  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, opt_state, *batch).compile()
-  return compiled, (params, opt_state), batch
+  compiled = jax.jit(lambda state, batch: step(state, batch, state.key),
+                     donate_argnums=0).lower(state, batch).compile()
+  return compiled, state, batch
 
 
 def diffjax_runner(s, num_heads=1):
   """Returns (run one step, compiled step, parameter count); warmed up."""
   compiled, state, batch = diffjax_step(s, remat=False, num_heads=num_heads)
   holder = {"state": state}
-  num_params = _num_params(state[0])
+  num_params = _num_params(state.params)
 
   def run():
-    params, opt_state, loss = compiled(*holder["state"], *batch)
-    loss.block_until_ready()
-    holder["state"] = (params, opt_state)
+    holder["state"], metrics = compiled(holder["state"], batch)
+    metrics["loss"].block_until_ready()
 
   run()
   run()

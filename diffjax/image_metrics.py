@@ -28,10 +28,7 @@ from diffjax import inception, restoration
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.registry import Registry
-from diffjax.train.loop import build_train_call
-from diffjax.train.parallel import make_data_mesh
-from diffjax.train.state import create_train_state
-from diffjax.train.task import Task
+from diffjax.train import fit
 
 
 def feature_statistics(features):
@@ -120,32 +117,26 @@ class DigitsClassifier:
 
 def train_digits_classifier(seed=0, num_steps=1000, batch_size=128, learning_rate=3e-3,
                             feature_dim=64) -> DigitsClassifier:
-  """Trains DigitsMLP on the digits "train" split (1497 images) with Adam by the training
-  engine's compiled multi-step call (`diffjax.train.build_train_call`; seconds on a CPU, no
-  workdir). Inputs are freshly dequantised every step, so the classifier sees the same kind
-  of continuous images that models are trained on."""
+  """Trains DigitsMLP on the digits "train" split (1497 images) with Adam by
+  `diffjax.train.fit` (seconds on a CPU, no workdir). Inputs are freshly dequantised every
+  step, so the classifier sees the same kind of continuous images that models are trained
+  on."""
   images, labels = digits_arrays("train")
   images, labels = jnp.asarray(images, jnp.float32), jnp.asarray(labels)
   module = DigitsMLP(feature_dim=feature_dim)
-  optimizer = optax.adam(learning_rate)
 
-  def loss(params, key, shard, step):
-    del step
+  def loss(params, batch, key):
+    del batch  # Drawn here, from the step's key.
     k_idx, k_noise = jax.random.split(key)
     idx = jax.random.randint(k_idx, (batch_size,), 0, images.shape[0])
     noise = jax.random.uniform(k_noise, (batch_size, 8, 8, 1))
-    x = shard(2 * (images[idx] + noise) / DIGITS_NUM_LEVELS - 1)
+    x = 2 * (images[idx] + noise) / DIGITS_NUM_LEVELS - 1
     logits, _ = module.apply({"params": params}, x)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels[idx]).mean(), {}
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels[idx]).mean()
 
   init = lambda key: module.init(key, jnp.zeros((1, 8, 8, 1)))["params"]
-  task = Task(init_params=init, loss=loss, evaluate=None, sample=None,
-              batch_size=batch_size)
-  mesh = make_data_mesh(jax.local_devices()[:1])
-  # Compiled, so that params and their EMA are distinct buffers (the call donates both).
-  state = jax.jit(functools.partial(create_train_state, init, optimizer))(
-      jax.random.PRNGKey(seed))
-  state, _ = build_train_call(task, optimizer, 0.0, mesh)(state, num_steps)
+  state = fit(loss, optax.adam(learning_rate), init, num_steps=num_steps,
+              key=jax.random.PRNGKey(seed), ema_decay=None, steps_per_call=num_steps)
   return DigitsClassifier(state.params, feature_dim)
 
 

@@ -115,6 +115,12 @@ class Pipeline:
     apply = functools.partial(self.model.apply, dropout_key=k_dropout)
     return self.objective.loss(apply, params, k_loss, x0, x1, cond)
 
+  def batch_loss(self, params, batch, key):
+    """The loss in `diffjax.train.fit`'s form loss(params, batch, key): batch is x1
+    (B, *shape) or (x1, labels)."""
+    x1, labels = batch if isinstance(batch, tuple) else (batch, None)
+    return self.loss(params, key, lambda x: x, x1, labels)
+
   def fields(self, params, labels=None):
     """The trained model's `Fields`, conditioned on labels (B,) or conditioning arrays
     (B, cond_dim); for a conditional model None is its unconditional model (the null

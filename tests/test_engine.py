@@ -156,7 +156,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   config.train.update(checkpoint_every=0)
   with pytest.raises(NonFiniteLossError, match=r"At step 101 the loss became nan; stopping "
                      r"without saving\. No checkpoint was saved yet, so a rerun starts from "
-                     r"scratch\."):
+                     r"scratch, with this config or a corrected one\."):
     train(config, str(tmp_path / "never_saved"), task)
 
 
@@ -214,12 +214,20 @@ def _nan_sample_task():
   return dataclasses.replace(regression_task(), evaluate=evaluate)
 
 
-def test_non_finite_samples_do_not_crash_evaluation(tmp_path):
+def test_non_finite_samples_do_not_crash_evaluation(tmp_path, caplog):
+  """NaN metrics are written as JSON null (never a bare NaN token), with a warning."""
   workdir = str(tmp_path)
+  caplog.set_level("WARNING")
   train(regression_config(), workdir, _nan_sample_task())
   records = workdir_lib.read_metrics(workdir)
   assert [r["step"] for r in records] == [40]
-  assert np.isnan(records[0]["w2"]) and np.isnan(records[0]["energy_distance"])
+  assert records[0]["w2"] is None and records[0]["energy_distance"] is None
+  assert np.isnan(workdir_lib.read_metrics(workdir, null_as_nan=True)[0]["w2"])
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    text = f.read()
+  assert "NaN" not in text and "Infinity" not in text
+  json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in metrics.jsonl"))
+  assert "w2, energy_distance not finite (written as null" in caplog.text
   assert os.listdir(os.path.join(workdir, "plots")) == ["samples_0000040.png"]
 
 

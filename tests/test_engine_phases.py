@@ -1,5 +1,6 @@
 """Phases in the training engine: scheduling, freezing, prepare, compilation, resumption."""
 import collections
+import contextlib
 import logging
 import os
 
@@ -14,7 +15,7 @@ from diffjax.train import (Phase, Task, build_optimizer, build_train_call, creat
                            make_data_mesh, train)
 from diffjax.train import loop
 from diffjax.train.defaults import engine_config
-from tests.helpers import assert_trees_equal, regression_config
+from tests.helpers import assert_trees_equal, regression_config, regression_task
 
 GROUPS = ("a", "b")
 
@@ -225,3 +226,44 @@ def test_malformed_phases_are_refused_before_the_workdir_is_touched(tmp_path, ki
   with pytest.raises(ConfigError, match=message):
     train(_config(), workdir, _bad(kind))
   assert not os.path.exists(workdir)
+
+
+@contextlib.contextmanager
+def _train_call_compiles():
+  """Counts the compilations of the engine's train call (jax.log_compiles' log lines,
+  written whenever a call is lowered, whether or not the persistent cache then has it)."""
+  compiles = []
+
+  class Handler(logging.Handler):
+    def emit(self, record):
+      if record.getMessage().startswith("Compiling jit(train_call)"):
+        compiles.append(record.getMessage())
+
+  handler = Handler()
+  logging.getLogger("jax").addHandler(handler)
+  try:
+    with jax.log_compiles(True):
+      yield compiles
+  finally:
+    logging.getLogger("jax").removeHandler(handler)
+
+
+def test_each_train_call_compiles_once(tmp_path, caplog):
+  """Phases a1, b1, a2, b2 share two train calls, each compiled once, although a1's
+  prepare reads no parameter (its context would lie on one device, b2's replicated); a
+  plain run compiles its one call once. A phase-defined run says nothing of
+  train.num_steps."""
+  traces = collections.Counter()
+  task = _two_group_task(traces)
+  first = task.phases[0]
+  keyed = Phase(first.name, first.num_steps, first.loss, first.trainable,
+                lambda params, key: jax.random.normal(key, (2,)))
+  task = Task(**{**task.__dict__, "phases": [keyed, *task.phases[1:]]})
+  caplog.set_level(logging.INFO, logger="absl")
+  with _train_call_compiles() as compiles:
+    train(_config(), str(tmp_path / "phased"), task)
+  assert len(compiles) == 2, compiles
+  assert "is not reached" not in caplog.text
+  with _train_call_compiles() as compiles:
+    train(regression_config(), str(tmp_path / "plain"), regression_task())
+  assert len(compiles) == 1, compiles

@@ -1,7 +1,9 @@
-"""The training engine: state, optimiser, sharded multi-step train call, checkpoints, logs."""
+"""The training engine: the train step, `fit` for notebooks, and the sharded multi-step
+train call with checkpoints, logs and resumption (`train`)."""
 from diffjax.train.checkpoint import CheckpointError
 from diffjax.train.checkpoint import Checkpointer
 from diffjax.train.defaults import engine_config
+from diffjax.train.fit import fit
 from diffjax.train.logs import configure_logging
 from diffjax.train.loop import NonFiniteLossError
 from diffjax.train.loop import build_train_call
@@ -14,7 +16,11 @@ from diffjax.train.parallel import initialize_distributed
 from diffjax.train.parallel import make_data_mesh
 from diffjax.train.state import TrainState
 from diffjax.train.state import create_train_state
+from diffjax.train.step import make_players_step
+from diffjax.train.step import make_train_step
+from diffjax.train.step import scan_steps
 from diffjax.train.task import Phase
+from diffjax.train.task import Player
 from diffjax.train.task import Task
 from diffjax.train.validation import validate_engine_config
 from diffjax.train.workdir import IncompatibleWorkdirError

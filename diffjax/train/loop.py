@@ -1,31 +1,39 @@
-"""The training engine: a jit-compiled, data-parallel, donated multi-step train call, with
-periodic evaluation, checkpointing, preemption handling and resumption.
+"""The training engine: a jit-compiled, data-parallel, donated multi-step train call (a
+`lax.scan` of the train step, `diffjax.train.step`), with periodic evaluation,
+checkpointing, preemption handling and resumption.
 
 Used as `train(config, workdir, task)`; `evaluate` and `sample` restore the latest
-checkpoint of a workdir. Config keys read here: seed, train.*, optim.*, eval.use_ema.
-A task with phases (`diffjax.train.task.Phase`) is trained phase after phase: train calls
-stop at phase boundaries as they do at logging and checkpoint steps, and the step alone
-says which phase a resumed run is in (`diffjax.train.phases`).
+checkpoint of a workdir. Config keys read here: seed, train.*, optim.*, eval.use_ema, and
+the optimizer sections that a task's players name. A task with phases
+(`diffjax.train.task.Phase`) is trained phase after phase: train calls stop at phase
+boundaries as they do at logging and checkpoint steps, and the step alone says which phase
+a resumed run is in (`diffjax.train.phases`). A task with players
+(`diffjax.train.task.Player`) updates them in turn inside each step.
+
+Each distinct train call (a task's loss, or a phase's (loss, trainable, players)) compiles
+once per chunk length: its input and output shardings are pinned (`TrainCall`), and
+phases' contexts are replicated.
 """
 import functools
 import io
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
 
 from diffjax.errors import ConfigError
 from diffjax.train import checkpoint as checkpoint_lib
 from diffjax.train import parallel
 from diffjax.train import phases as phases_lib
+from diffjax.train import players as players_lib
 from diffjax.train import preemption as preemption_lib
 from diffjax.train import storage
 from diffjax.train import validation
 from diffjax.train import workdir as workdir_lib
 from diffjax.train.optim import build_optimizer
-from diffjax.train.state import TrainState, create_train_state, ema_update
+from diffjax.train.state import TrainState, create_train_state
+from diffjax.train.step import make_players_step, make_train_step, scan_steps
+from diffjax.train.task import Player
 from diffjax.train.writer import Progress, RunWriter, describe_non_finite
 
 
@@ -33,27 +41,72 @@ class NonFiniteLossError(FloatingPointError):
   """The loss became NaN or infinite; the run stopped without saving the bad state."""
 
 
-def _with_batch(batch):
-  return () if batch is None else (batch,)
+def _single_loss(task, phase, context):
+  """The task's (or phase's) loss in the train step's signature (`diffjax.train.step`)."""
+  if phase is not None:
+    return lambda p, key, shard, step, batch: phase.loss(p, key, shard, step, batch, context)
+  if task.data is None:
+    return lambda p, key, shard, step, batch: task.loss(p, key, shard, step)
+  return task.loss
 
 
-def _micro_batches(batch, num_micro):
-  """(B, ...) leaves -> (num_micro, B / num_micro, ...), micro-batch i = rows i::num_micro,
-  so each micro-batch stays evenly spread over the data-parallel devices."""
-  def split(x):
-    if x.shape[0] % num_micro:
-      raise ValueError(f"A batch of {x.shape[0]} does not split into {num_micro} "
-                       "micro-batches (train.grad_accum_steps).")
-    x = x.reshape(x.shape[0] // num_micro, num_micro, *x.shape[1:])
-    return jnp.moveaxis(x, 1, 0)
-  return jax.tree.map(split, batch)
+def _phase_players(players, phase, context):
+  """The players a phase updates (in the task's order), their losses given its context."""
+  if phase is None:
+    return players
+  return tuple(Player(p.name, functools.partial(_with_context, p.loss, context),
+                      p.optimizer, p.trainable)
+               for p in players if p.name in phase.players)
 
 
-def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1, phase=None):
-  """Returns jitted `call(state, num_steps, batches=None, context=None) -> (state, per-step
-  metrics)`.
+def _with_context(loss, context, params, key, shard, step, batch):
+  return loss(params, key, shard, step, batch, context)
 
-  `num_steps` training steps run inside one compiled call via `lax.scan`; the state is
+
+def state_optimizer(task, optimizer):
+  """What `create_train_state` takes for `task`: the optimizer, or for a task with players
+  its players with their optimizers ({name: GradientTransformation} in `optimizer`)."""
+  return players_lib.with_optimizers(task.players, optimizer) if task.players else optimizer
+
+
+class TrainCall:
+  """The engine's compiled multi-step train call (`build_train_call`): a jitted function
+  whose input and output shardings are pinned, so that it compiles once per chunk length,
+  whatever produced its arguments. Arguments laid out otherwise (a state built without
+  jit, a context computed on one device) are moved first. `lower` is the jitted
+  function's."""
+
+  def __init__(self, jitted, state_shardings, replicated):
+    self._jitted = jitted
+    self.state_shardings = state_shardings
+    self._replicated = replicated
+
+  def _arguments(self, state, num_steps, batches, context):
+    return (_placed(state, self.state_shardings), num_steps, batches,
+            _placed(context, jax.tree.map(lambda _: self._replicated, context)))
+
+  def __call__(self, state, num_steps, batches=None, context=None):
+    return self._jitted(*self._arguments(state, num_steps, batches, context))
+
+  def lower(self, state, num_steps, batches=None, context=None):
+    return self._jitted.lower(*self._arguments(state, num_steps, batches, context))
+
+
+def _placed(tree, shardings):
+  """`tree` with every array on its sharding in `shardings` (moved only where it is not)."""
+  if all(getattr(x, "sharding", None) == s
+         for x, s in zip(jax.tree.leaves(tree), jax.tree.leaves(shardings))):
+    return tree
+  return jax.device_put(tree, shardings)
+
+
+def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1,
+                     phase=None) -> TrainCall:
+  """Returns the compiled `call(state, num_steps, batches=None, context=None) -> (state,
+  per-step metrics)`.
+
+  `num_steps` training steps run inside one compiled call via `lax.scan` over the train
+  step (`diffjax.train.step`) with the key fold_in(state.key, state.step); the state is
   donated and laid out by `parallel.state_shardings` (replicated unless the mesh's model
   axis is larger than 1), each step's batch is split over every device. Tasks
   that draw their own batches on device get `batches=None`; tasks fed from the host get
@@ -62,67 +115,41 @@ def build_train_call(task, optimizer, ema_decay, mesh, grad_accum_steps=1, phase
   (host-fed batches are split k ways; on-device tasks are called k times with keys
   fold_in(key, i) and should draw batch_size / k examples per call).
 
-  With a `phase` (a `diffjax.train.Phase`), the call trains `phase.loss`, given `context`
-  (what the phase's prepare returned) as an argument, and only the parameters
-  `phase.trainable` marks True (see `diffjax.train.phases` for frozen parameters); the
-  call depends on the phase only through (loss, trainable), so phases sharing both can
-  share it. Without a phase it trains `task.loss` and `context` is unused.
+  `optimizer`: an optax GradientTransformation; for a task with players, {player name:
+  GradientTransformation}. With a `phase` (a `diffjax.train.Phase`), the call trains
+  `phase.loss` (or the players it names), given `context` (what the phase's prepare
+  returned) as an argument, and only the parameters `phase.trainable` marks True (see
+  `diffjax.train.phases` for frozen parameters); the call depends on the phase only
+  through (loss, trainable, players), so phases sharing them can share it. Without a
+  phase it trains `task.loss` (or every player) and `context` is unused.
+
+  Input and output shardings are pinned (`TrainCall`): each distinct call compiles once
+  per chunk length.
   """
   shard = parallel.batch_sharding_constraint(mesh)
   rep = parallel.replicated(mesh)
-  loss_fn = task.loss if phase is None else phase.loss
-  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+  init = functools.partial(create_train_state, task.init_params,
+                           state_optimizer(task, optimizer))
+  state_shardings = parallel.state_shardings(
+      mesh, jax.eval_shape(init, jax.random.PRNGKey(0)))
+  batch_sharding = jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(None, parallel.BATCH_AXES))
+  options = dict(ema_decay=ema_decay, grad_accum_steps=grad_accum_steps, shard=shard)
 
-  def loss_args(batch, context):
-    return _with_batch(batch) if phase is None else (batch, context)
+  def make_step(context):
+    if task.players:
+      return make_players_step(
+          _phase_players(state_optimizer(task, optimizer), phase, context), **options)
+    return make_train_step(_single_loss(task, phase, context), optimizer,
+                           trainable=None if phase is None else phase.trainable, **options)
 
-  def loss_and_grads(params, key, step, batch, context):
-    if grad_accum_steps == 1:
-      return value_and_grad(params, key, shard, step, *loss_args(batch, context))
-    micro = None if batch is None else _micro_batches(batch, grad_accum_steps)
+  def train_call(state, num_steps, batches, context):
+    return scan_steps(make_step(context), state, num_steps, batches)
 
-    def accumulate(total, inputs):
-      i, mb = inputs
-      mb = None if mb is None else jax.tree.map(shard, mb)
-      out = value_and_grad(params, jax.random.fold_in(key, i), shard, step,
-                           *loss_args(mb, context))
-      return jax.tree.map(lambda a, b: a + b / grad_accum_steps, total, out), None
-
-    first = None if micro is None else jax.tree.map(lambda x: x[0], micro)
-    shapes = jax.eval_shape(
-        lambda: value_and_grad(params, key, shard, step, *loss_args(first, context)))
-    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-    total, _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum_steps), micro))
-    return total
-
-  def one_step(state: TrainState, batch, context):
-    key = jax.random.fold_in(state.key, state.step)
-    (loss, aux), grads = loss_and_grads(state.params, key, state.step, batch, context)
-    mask = None if phase is None else phases_lib.trainable_mask(phase, state.params)
-    if mask is not None:
-      grads = phases_lib.zero_frozen(mask, grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    if mask is not None:
-      params = phases_lib.select(mask, params, state.params)
-      opt_state = phases_lib.select(
-          phases_lib.optimizer_state_mask(optimizer, opt_state, mask), opt_state,
-          state.opt_state)
-    ema = ema_update(state.ema_params, params, state.step, ema_decay)
-    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                          ema_params=ema)
-    finite = jax.tree.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), params, True)
-    return state, {"loss": loss, "grad_norm": optax.tree.norm(grads),
-                   "params_finite": finite, **aux}
-
-  @functools.partial(jax.jit, static_argnums=1, donate_argnums=0)
-  def call(state, num_steps, batches=None, context=None):
-    state, metrics = jax.lax.scan(lambda s, b: one_step(s, b, context), state, batches,
-                                  length=num_steps)
-    state = jax.lax.with_sharding_constraint(state, parallel.state_shardings(mesh, state))
-    return state, jax.lax.with_sharding_constraint(metrics, rep)
-
-  return call
+  jitted = jax.jit(train_call, static_argnums=1, donate_argnums=0,
+                   in_shardings=(state_shardings, batch_sharding, rep),
+                   out_shardings=(state_shardings, rep))
+  return TrainCall(jitted, state_shardings, rep)
 
 
 def _host_batches(iterator, num_steps, mesh):
@@ -136,7 +163,8 @@ def _host_batches(iterator, num_steps, mesh):
 
 
 def _initial_state_fn(task, optimizer, mesh):
-  create = functools.partial(create_train_state, task.init_params, optimizer)
+  create = functools.partial(create_train_state, task.init_params,
+                             state_optimizer(task, optimizer))
   shardings = parallel.state_shardings(mesh, jax.eval_shape(create, jax.random.PRNGKey(0)))
   return jax.jit(create, out_shardings=shardings)
 
@@ -158,17 +186,23 @@ def _next_boundary(step, train_config, last):
   return boundary
 
 
-def _check_finite(losses, params_finite, first_step, checkpointer):
-  """Raises NonFiniteLossError naming the first step whose loss or update was not finite."""
+def _check_finite(losses, params_finite, first_step, checkpointer, player_losses=None):
+  """Raises NonFiniteLossError naming the first step whose loss or update was not finite
+  (and, given `player_losses` {name: per-step losses}, the first player whose loss was)."""
   bad = np.flatnonzero(~np.isfinite(losses) | ~params_finite)
   if bad.size:
     step = first_step + int(bad[0])
     what = (f"the loss became {losses[bad[0]]}" if not np.isfinite(losses[bad[0]])
             else "the parameters became non-finite")
+    for name, values in (player_losses or {}).items():
+      if not np.isfinite(values[bad[0]]):
+        what = f"the loss of player {name!r} became {values[bad[0]]}"
+        break
     latest = checkpointer.latest_step()
     kept = (f"The last good checkpoint (step {latest}) is kept in {checkpointer.directory}"
             if latest is not None else
-            "No checkpoint was saved yet, so a rerun starts from scratch")
+            "No checkpoint was saved yet, so a rerun starts from scratch, with this config "
+            "or a corrected one")
     raise NonFiniteLossError(
         f"At step {step} {what}; stopping without saving. {kept}. A lower "
         "optim.learning_rate or a tighter optim.grad_clip may help.")
@@ -190,14 +224,39 @@ def _prepare_key(seed, phase_index):
 
 def _check_task(task):
   """The task's PhasePlan, or None for a task without phases; ConfigError if malformed."""
+  names = None
+  if task.players:
+    if task.loss is not None:
+      raise ConfigError("A Task with players trains each player's own loss; set Task.loss "
+                        "to None (it would be ignored).")
+    names = [p.name for p in players_lib.check_players(task.players)]
   if task.phases:
     if task.loss is not None:
       raise ConfigError("A Task with phases trains each phase's own loss; set Task.loss to "
                         "None (it would be ignored).")
-    return phases_lib.plan_phases(task.phases)
-  if task.loss is None:
-    raise ConfigError("The Task has no loss and no phases: give Task.loss, or phases.")
+    return phases_lib.plan_phases(task.phases, names)
+  if task.loss is None and not task.players:
+    raise ConfigError("The Task has no loss, no phases and no players: give Task.loss, "
+                      "phases or players.")
   return None
+
+
+def build_optimizers(config, task, schedule_steps):
+  """The optimizer of `task` (`build_optimizer` of config.optim) or, for a task with
+  players, {player name: its optimizer}: its own GradientTransformation, the config
+  section it names (`validation.optimizer_section`), or config.optim."""
+  if not task.players:
+    return build_optimizer(config.optim, schedule_steps)
+  optimizers = {}
+  for player in task.players:
+    optimizer = player.optimizer
+    if optimizer is None:
+      optimizer = build_optimizer(config.optim, schedule_steps)
+    elif isinstance(optimizer, str):
+      section = validation.optimizer_section(config, optimizer, f"Player {player.name!r}")
+      optimizer = build_optimizer(section, schedule_steps)
+    optimizers[player.name] = optimizer
+  return optimizers
 
 
 def _run_length(plan, train_config):
@@ -214,21 +273,32 @@ def _run_length(plan, train_config):
   return plan.total_steps, min(train_config.num_steps, plan.total_steps)
 
 
+def _what_trains(phase):
+  """What a phase's train call depends on: (loss, trainable, players)."""
+  return (phase.loss, phase.trainable, tuple(phase.players or ()))
+
+
 class _PhaseRunner:
   """The compiled train calls and prepares of a run with phases: one train call per
-  distinct (loss, trainable), one prepare per distinct (prepare, trainable)."""
+  distinct (loss, trainable, players), one prepare per distinct (prepare, trainable,
+  players). Prepares return replicated contexts, so each call compiles once."""
 
-  def __init__(self, plan, build_call, abstract_params, seed):
+  def __init__(self, plan, build_call, abstract_params, seed, task, mesh):
     self.plan = plan
     self._build_call = build_call
     self._seed = seed
     self._calls = {}
     self._prepares = {}
     for i, phase in enumerate(plan.phases):  # Checks every phase before a run starts.
-      mask = phases_lib.trainable_mask(phase, abstract_params)
-      key = (phase.prepare, phase.trainable)
+      if phase.players is None:
+        mask = phases_lib.trainable_mask(phase, abstract_params)
+      else:
+        mask = players_lib.union_mask(
+            [p for p in task.players if p.name in phase.players], abstract_params)
+      key = (phase.prepare, *_what_trains(phase)[1:])
       if phase.prepare is not None and key not in self._prepares:
-        self._prepares[key] = phases_lib.compile_prepare(phase, mask)
+        self._prepares[key] = phases_lib.compile_prepare(phase, mask,
+                                                         parallel.replicated(mesh))
         phases_lib.check_prepare(self._prepares[key], phase, abstract_params,
                                  _prepare_key(seed, i))
 
@@ -239,12 +309,12 @@ class _PhaseRunner:
     start, end = self.plan.starts[index], self.plan.end(index)
     logging.info("Phase %d/%d %r: steps %d to %d%s.", index + 1, len(self.plan.phases),
                  phase.name, start, end, f", resuming at step {step}" if step > start else "")
-    key = (phase.loss, phase.trainable)
+    key = _what_trains(phase)
     if key not in self._calls:
       self._calls[key] = self._build_call(phase)
     context = None
     if phase.prepare is not None:
-      context = self._prepares[(phase.prepare, phase.trainable)](
+      context = self._prepares[(phase.prepare, *key[1:])](
           params, _prepare_key(self._seed, index))
     return self._calls[key], context
 
@@ -254,9 +324,10 @@ def _run_evaluation(task, state, step, eval_key, writer, mesh, use_ema=True, mod
   metrics, figures = task.evaluate(params, eval_key)
   non_finite = describe_non_finite(metrics)
   if non_finite:
-    logging.warning("eval at step %d: %s not finite: the samples are probably not finite "
-                    "(a diverging model, e.g. too high a learning rate); figures leave "
-                    "non-finite points out.", step, ", ".join(non_finite))
+    logging.warning("eval at step %d: %s not finite (written as null in metrics.jsonl, "
+                    "which is JSON): the samples are probably not finite (a diverging "
+                    "model, e.g. too high a learning rate); figures leave non-finite points "
+                    "out.", step, ", ".join(non_finite))
   writer.evaluation(step, metrics, figures, mode=mode)
   logging.info("eval at step %d: %s", step,
                ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -292,7 +363,7 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
   schedule_steps, last = _run_length(plan, tc)
   mesh = parallel.make_data_mesh(devices, tc.model_axis_size)
   parallel.check_batch_size(task.batch_size, mesh)
-  optimizer = build_optimizer(config.optim, schedule_steps)
+  optimizer = build_optimizers(config, task, schedule_steps)
   train_key, _ = _keys(config.seed)
   init_fn = _initial_state_fn(task, optimizer, mesh)
   abstract = _abstract_state(init_fn, train_key, mesh)
@@ -301,13 +372,14 @@ def train(config, workdir, task, *, devices=None, overwrite=False) -> TrainState
   runner = None
   if plan is not None:
     runner = _PhaseRunner(plan, lambda phase: build_call(phase=phase), abstract.params,
-                          config.seed)
-    if plan.total_steps < tc.num_steps:
-      logging.info("The phases end at step %d: train.num_steps=%d is not reached.",
-                   plan.total_steps, tc.num_steps)
+                          config.seed, task, mesh)
   workdir_lib.check_workdir_path(workdir)
   if not overwrite:
-    workdir_lib.check_workdir(workdir, config)
+    replaced = workdir_lib.check_workdir(workdir, config)
+    if replaced:
+      logging.info("The workdir %s holds no checkpoint of its earlier run (it stopped "
+                   "before its first one), whose config differed (%s): starting from "
+                   "scratch with the given config.", workdir, replaced)
   workdir_lib.create_workdir(workdir)
   with workdir_lib.lock_workdir(workdir, "train") as lock:
     workdir_lib.prepare_workdir(workdir, config, overwrite=overwrite,
@@ -388,7 +460,10 @@ def _training_loop(config, task, state, step, mesh, plan, last, runner, build_ca
     losses = parallel.to_host(metrics["loss"])
     progress.advance(num_steps, timed=(train_call, num_steps) in compiled)
     compiled.add((train_call, num_steps))
-    _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer)
+    player_losses = {p.name: parallel.to_host(metrics[f"{p.name}/loss"])
+                     for p in task.players if f"{p.name}/loss" in metrics}
+    _check_finite(losses, parallel.to_host(metrics["params_finite"]), step, checkpointer,
+                  player_losses)
     step += num_steps
     phase_ended = plan is not None and step == plan.end(phase_index)
     if _due(step, tc.log_every, last) or phase_ended:
@@ -400,6 +475,10 @@ def _training_loop(config, task, state, step, mesh, plan, last, runner, build_ca
         scalars["train/steps_per_second"] = progress.steps_per_second
       if plan is not None:
         scalars["train/phase"] = phase_index   # The phase of the steps just trained.
+      for name, values in player_losses.items():
+        scalars[f"train/{name}/loss"] = float(values.mean())
+        scalars[f"train/{name}/grad_norm"] = float(
+            parallel.to_host(metrics[f"{name}/grad_norm"]).mean())
       writer.scalars(step, scalars)
     if _due(step, tc.checkpoint_every, last) and not preemption_lib.requested():
       lock.check_held()
@@ -437,7 +516,7 @@ def _restore_inference(config, workdir, task, devices, mode):
   """The latest checkpoint that restores, replicated on every device; reads only (a
   damaged checkpoint is skipped, never moved)."""
   mesh = parallel.make_data_mesh(devices, config.train.model_axis_size)
-  optimizer = build_optimizer(config.optim, config.train.num_steps)
+  optimizer = build_optimizers(config, task, config.train.num_steps)
   train_key, _ = _keys(config.seed)
   init_fn = _initial_state_fn(task, optimizer, mesh)
   checkpointer = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints,

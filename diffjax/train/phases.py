@@ -55,8 +55,31 @@ class PhasePlan:
     return self.starts[index] + int(self.phases[index].num_steps)
 
 
-def plan_phases(phases: Sequence[Phase]) -> PhasePlan:
-  """Checks a task's phases (ConfigError naming the bad one) and lays them out."""
+def _check_phase_players(phase: Phase, who: str, player_names):
+  """ConfigError unless `phase` fits its task: a loss without players, or players (names
+  of the task's) without a loss or trainable of its own."""
+  if player_names is None:
+    if phase.players is not None:
+      raise ConfigError(f"{who}: players={phase.players!r}, but the task has no players; "
+                        "give the phase a loss instead.")
+    if not callable(phase.loss):
+      raise ConfigError(f"{who}: loss={phase.loss!r} must be a function.")
+    return
+  for field in ("loss", "trainable"):
+    if getattr(phase, field) is not None:
+      raise ConfigError(f"{who}: {field}={getattr(phase, field)!r} must be None in a task "
+                        "with players (each player has its own loss and trainable); name "
+                        "the players the phase updates in Phase.players.")
+  names = phase.players
+  if (isinstance(names, str) or not isinstance(names, (tuple, list)) or not names
+      or any(n not in player_names for n in names) or len(set(names)) != len(names)):
+    raise ConfigError(f"{who}: players={names!r} must name one or more of the task's "
+                      f"players, each once: {', '.join(player_names)}.")
+
+
+def plan_phases(phases: Sequence[Phase], player_names=None) -> PhasePlan:
+  """Checks a task's phases (ConfigError naming the bad one) and lays them out.
+  `player_names`: the task's players, or None for a task without players."""
   phases = tuple(phases)
   starts, start = [], 0
   for i, phase in enumerate(phases):
@@ -69,38 +92,43 @@ def plan_phases(phases: Sequence[Phase]) -> PhasePlan:
     steps = phase.num_steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
       raise ConfigError(f"{who}: num_steps={phase.num_steps!r} must be a positive integer.")
-    for field in ("loss", "trainable", "prepare"):
+    for field in ("trainable", "prepare"):
       value = getattr(phase, field)
-      if not callable(value) and (field == "loss" or value is not None):
-        raise ConfigError(f"{who}: {field}={value!r} must be a function"
-                          + ("." if field == "loss" else " or None."))
+      if value is not None and not callable(value):
+        raise ConfigError(f"{who}: {field}={value!r} must be a function or None.")
+    _check_phase_players(phase, who, player_names)
     starts.append(start)
     start += int(phase.num_steps)
   return PhasePlan(phases, tuple(starts))
 
 
-def trainable_mask(phase: Phase, params) -> Any:
-  """The phase's mask broadcast to the parameters' structure: a pytree of Python bools."""
-  if phase.trainable is None:
+def parameter_mask(trainable, params, who: str = "trainable") -> Any:
+  """trainable(params) (a prefix tree of Python bools; None: all) broadcast to the
+  parameters' structure: a pytree of Python bools. `who` names the owner in errors."""
+  if trainable is None:
     return jax.tree.map(lambda _: True, params)
-  given = phase.trainable(params)
+  given = trainable(params)
   for path, leaf in jax.tree_util.tree_flatten_with_path(given)[0]:
     if not isinstance(leaf, (bool, np.bool_)):
       raise ConfigError(
-          f"Phase {phase.name!r}: trainable(params) gave {type(leaf).__name__} at "
+          f"{who}: trainable(params) gave {type(leaf).__name__} at "
           f"{jax.tree_util.keystr(path) or 'the root'}; it must give Python bools, decided "
           "from the parameters' structure (the mask is fixed when the step is compiled).")
   try:
     mask = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: bool(m), sub), given, params)
   except (ValueError, TypeError) as error:
     raise ConfigError(
-        f"Phase {phase.name!r}: trainable(params) must give the parameters' structure or a "
-        f"prefix of it ({jax.tree.structure(params)}); got {jax.tree.structure(given)}."
-    ) from error
+        f"{who}: trainable(params) must give the parameters' structure or a prefix of it "
+        f"({jax.tree.structure(params)}); got {jax.tree.structure(given)}.") from error
   if not any(jax.tree.leaves(mask)):
-    raise ConfigError(f"Phase {phase.name!r} trains no parameter: trainable(params) marks "
-                      "every parameter False.")
+    raise ConfigError(f"{who} trains no parameter: trainable(params) marks every parameter "
+                      "False.")
   return mask
+
+
+def trainable_mask(owner, params) -> Any:
+  """The mask of a Phase or a Player (its `trainable`, named by its `name` in errors)."""
+  return parameter_mask(owner.trainable, params, f"{type(owner).__name__} {owner.name!r}")
 
 
 def select(mask, if_true, if_false):
@@ -146,15 +174,17 @@ for _name in ("jax_array", "array", "add", "radd", "sub", "rsub", "mul", "rmul",
   setattr(_TrainedParameter, f"__{_name}__", _TrainedParameter._refuse)
 
 
-def compile_prepare(phase: Phase, params_mask):
+def compile_prepare(phase: Phase, params_mask, out_shardings=None):
   """jit-compiled prepare(params, key) -> context in which trained parameters are
-  placeholders (see the module docstring)."""
+  placeholders (see the module docstring). `out_shardings` pins the context's layout (the
+  engine's: replicated), so that the train call given it compiles once whichever
+  parameters the prepare reads (none: its output would otherwise lie on one device)."""
   def guarded(params, key):
     visible = jax.tree_util.tree_map_with_path(
         lambda path, m, p: _TrainedParameter(phase.name, jax.tree_util.keystr(path))
         if m else p, params_mask, params)
     return phase.prepare(visible, key)
-  return jax.jit(guarded)
+  return jax.jit(guarded, out_shardings=out_shardings)
 
 
 def check_prepare(prepared, phase: Phase, abstract_params, key):

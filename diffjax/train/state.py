@@ -5,10 +5,13 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from diffjax.train.players import init_optimizer_state
+
 
 @flax.struct.dataclass
 class TrainState:
-  """step: () int32; params, ema_params: pytrees; opt_state: optax state; key: (2,) uint32.
+  """step: () int32; params, ema_params: pytrees; opt_state: optax state (for a task with
+  players, {player name: its optimizer's state}); key: (2,) uint32.
 
   The key never changes: step s uses fold_in(key, s), so resuming at any step draws the
   same randomness as an uninterrupted run.
@@ -21,11 +24,14 @@ class TrainState:
 
 
 def create_train_state(init_params, optimizer, key) -> TrainState:
-  """init_params(key) -> params; the EMA starts at the initial parameters."""
+  """init_params(key) -> params; the EMA starts at the initial parameters. `optimizer`: an
+  optax GradientTransformation, or the players of a task (`diffjax.train.Player`s, each
+  with a GradientTransformation)."""
   k_init, k_train = jax.random.split(key)
   params = init_params(k_init)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params), ema_params=params, key=k_train)
+                    opt_state=init_optimizer_state(optimizer, params), ema_params=params,
+                    key=k_train)
 
 
 def ema_update(ema_params, params, step, decay):

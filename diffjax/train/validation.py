@@ -14,6 +14,8 @@ import math
 import numbers
 from typing import Any, Callable, Optional, Tuple
 
+import ml_collections
+
 from diffjax.errors import ConfigError
 from diffjax.train.optim import OPTIMIZERS, SCHEDULES
 
@@ -127,6 +129,31 @@ def check_keys(config, keys):
     except ConfigError:
       continue
     _check(key, value)
+
+
+def optimizer_section(config, section: str, who: str):
+  """The optimizer keys of a player's config section `section` (e.g. "optim_fake"): the
+  keys it gives over config.optim's (optim.ema_decay is the run's, not a player's). Raises
+  ConfigError naming a missing section, an unknown key or a bad value."""
+  optim = _lookup(config, "optim")
+  given = config.get(section) if hasattr(config, "get") else None
+  if not hasattr(given, "items"):
+    raise ConfigError(f"{who}: optimizer={section!r} names no config section: add "
+                      f"config.{section} with the optimizer keys it changes (e.g. "
+                      "learning_rate), or give an optax GradientTransformation.")
+  keys = {key.path.split(".", 1)[1]: key for key in SCHEMA
+          if key.path.startswith("optim.") and key.path != "optim.ema_decay"}
+  merged = dict(optim.items())
+  for name, value in given.items():
+    if name not in keys:
+      raise ConfigError(f"config.{section}.{name} is not an optimizer key; valid: "
+                        f"{', '.join(sorted(keys))}.")
+    _check(dataclasses.replace(keys[name], path=f"{section}.{name}"), value)
+    merged[name] = value
+  if merged["weight_decay"] and merged["name"] == "adam":
+    raise ConfigError(f"{section}.weight_decay={merged['weight_decay']!r} has no effect "
+                      f"with name='adam'; use {section}.name='adamw' (or set it to 0).")
+  return ml_collections.ConfigDict(merged)
 
 
 def validate_engine_config(config, num_devices: int):

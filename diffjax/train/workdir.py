@@ -16,9 +16,11 @@ Files are replaced atomically (locally a temporary file, then a rename; on an ob
 one upload): a kill or a full disk leaves the old or the new content, never half a file.
 `metrics.jsonl` is rewritten whole for each record (it holds one line per evaluation; on
 gs:// conditional on the generation read, see `storage.update_file`), and a torn last line
-left by an older version or a copy is dropped with a warning and repaired on resume.
+left by an older version or a copy is dropped with a warning and repaired on resume. Its
+records are strict JSON: a non-finite metric is written as null (`finite_or_null`).
 """
 import json
+import math
 import os
 
 import jax
@@ -146,11 +148,29 @@ def config_differences(old: dict, new: dict):
   return diffs
 
 
-def check_workdir(workdir: str, config):
-  """Raises IncompatibleWorkdirError if `workdir` records an incompatible config."""
+def run_data(workdir: str):
+  """The names of what `workdir` keeps of an earlier run that a rerun would keep too: its
+  checkpoints (moved-aside broken ones included) and samples. A run without a checkpoint
+  has none: its metrics.jsonl records and TensorBoard points lie after step 0, and a rerun,
+  which starts from scratch, drops them."""
+  path = storage.workdir_path(workdir)
+  checkpoints = path / "checkpoints"
+  found = []
+  if checkpoints.is_dir() and any(d.name.isdigit() for d in checkpoints.iterdir()):
+    found.append("checkpoints")
+  found += [name for name in ("broken_checkpoints", "samples", "samples.npz")
+            if (path / name).exists()]
+  return found
+
+
+def check_workdir(workdir: str, config) -> str:
+  """Raises IncompatibleWorkdirError if `workdir` records an incompatible config of a run
+  that has data (`run_data`). A run that stopped before its first checkpoint has none: a
+  different config then replaces it (a rerun starts from scratch), and the differences are
+  returned as one line for the log ("" otherwise)."""
   path = storage.workdir_path(workdir) / "config.json"
   if not path.exists():
-    return
+    return ""
   try:
     old = json.loads(storage.read_text(path))
   except ValueError as error:
@@ -158,12 +178,15 @@ def check_workdir(workdir: str, config):
         f"{path} is not valid JSON ({error}); restore it, choose another --workdir, or "
         "pass --overwrite to discard that run.") from None
   diffs = config_differences(old, config_to_dict(config))
+  if diffs and not run_data(workdir):
+    return "; ".join(f"{k}: {o!r} -> {n!r}" for k, o, n in diffs)
   if diffs:
     listed = "; ".join(f"{k}: {o!r} (recorded) vs {n!r} (given)" for k, o, n in diffs)
     raise IncompatibleWorkdirError(
         f"The workdir {workdir} holds a run with a different config: {listed}. Resume it "
         "with its own config, choose another --workdir, or pass --overwrite to discard "
         "that run.")
+  return ""
 
 
 def prepare_workdir(workdir: str, config, overwrite: bool = False, record=None):
@@ -225,8 +248,21 @@ def _parse_metrics(path, text: str):
   return records, repaired or (bool(text) and not text.endswith("\n"))
 
 
+def finite_or_null(value):
+  """`value` with every NaN or infinite float (also inside lists and dicts) replaced by
+  None: JSON has no NaN or Infinity, so metrics.jsonl records them as null."""
+  if isinstance(value, float):
+    return value if math.isfinite(value) else None
+  if isinstance(value, dict):
+    return {k: finite_or_null(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [finite_or_null(v) for v in value]
+  return value
+
+
 def _metrics_text(records) -> bytes:
-  return "".join(json.dumps(r) + "\n" for r in records).encode()
+  return "".join(json.dumps(finite_or_null(r), allow_nan=False) + "\n"
+                 for r in records).encode()
 
 
 def _write_metrics(workdir: str, records):
@@ -234,12 +270,25 @@ def _write_metrics(workdir: str, records):
   storage.write_bytes(_metrics_path(workdir), _metrics_text(records))
 
 
-def read_metrics(workdir: str):
-  """Returns the list of evaluation records in metrics.jsonl (empty if none)."""
+def _null_as_nan(value):
+  if value is None:
+    return math.nan
+  if isinstance(value, dict):
+    return {k: _null_as_nan(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_null_as_nan(v) for v in value]
+  return value
+
+
+def read_metrics(workdir: str, null_as_nan: bool = False):
+  """Returns the list of evaluation records in metrics.jsonl (empty if none). A metric
+  that was not finite reads as None, or as NaN with `null_as_nan` (for tables and
+  plots)."""
   path = _metrics_path(workdir)
   if not path.exists():
     return []
-  return _parse_metrics(path, storage.read_text(path))[0]
+  records = _parse_metrics(path, storage.read_text(path))[0]
+  return [_null_as_nan(r) for r in records] if null_as_nan else records
 
 
 def add_metrics_record(workdir: str, record: dict):

@@ -7,7 +7,6 @@ points first (flushed), then its record in metrics.jsonl, which commits it (see
 `diffjax.train.events`).
 """
 import io
-import math
 import time
 
 import jax
@@ -80,7 +79,8 @@ class RunWriter:
 
   def evaluation(self, step: int, values: dict, figures: dict, mode: str = None):
     """Writes one evaluation: figures, TensorBoard scalars eval/<name> (flushed), then the
-    record {"step": step, **values} in metrics.jsonl (kept in step order). An evaluation
+    record {"step": step, **values} in metrics.jsonl (kept in step order; a non-finite
+    value is written as null, `workdir.finite_or_null`). An evaluation
     of --mode=eval adds "mode": "eval" to its record and "_eval" to its figures' names."""
     if not self.enabled:
       return
@@ -152,6 +152,6 @@ class Progress:
 
 
 def describe_non_finite(values: dict):
-  """The names of non-finite metric values (NaN or inf), for a warning."""
+  """The names of metric values that are, or hold, NaN or inf, for a warning."""
   return [k for k, v in values.items()
-          if isinstance(v, (float, np.floating)) and not math.isfinite(v)]
+          if workdir_lib.finite_or_null(_jsonable(v)) != _jsonable(v)]
