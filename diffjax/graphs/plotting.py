@@ -64,6 +64,7 @@ def mmd_table_figure(rows, statistics=("degree", "clustering", "orbit")):
   {statistic: (mean, std)}; values print with three significant digits."""
   # Imported here, not at the top: matplotlib takes about 0.5 s to import.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
   def cell(value):
     if isinstance(value, tuple):
       return f"{value[0]:.3g} ± {value[1]:.2g}"
