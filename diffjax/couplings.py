@@ -23,12 +23,8 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import ot
 from optax import assignment
 from absl import logging
-from ott.geometry import epsilon_scheduler, pointcloud
-from ott.problems.linear import linear_problem
-from ott.solvers.linear import sinkhorn
 
 from diffjax.errors import ConfigError
 from diffjax.registry import Registry
@@ -57,6 +53,8 @@ def squared_distances(x0, x1):
 
 def _host_assignment(x0, x1, labels0, labels1):
   """NumPy: exact OT permutation (B,) int32 by POT, with an optional label penalty."""
+  # Imported here, not at the top: POT imports torch (seconds) when installed.
+  import ot  # pylint: disable=g-import-not-at-top
   u = np.asarray(x0, np.float64).reshape(x0.shape[0], -1)
   v = np.asarray(x1, np.float64).reshape(x1.shape[0], -1)
   cost = ot.dist(u, v, metric="sqeuclidean")
@@ -128,6 +126,10 @@ def sinkhorn_solve(x0, x1, epsilon, threshold=1e-3, max_iterations=10_000):
   Sinkhorn in log space, with epsilon annealing), P = exp((f_i + g_j - C_ij) / epsilon).
   `converged` is ott-jax's flag: the marginal error fell below `threshold` within
   `max_iterations`."""
+  # Imported here, not at the top: ott-jax (with the scikit-learn it loads) takes about 1 s.
+  from ott.geometry import epsilon_scheduler, pointcloud  # pylint: disable=g-import-not-at-top
+  from ott.problems.linear import linear_problem  # pylint: disable=g-import-not-at-top
+  from ott.solvers.linear import sinkhorn  # pylint: disable=g-import-not-at-top
   # ott-jax broadcasts implicitly inside; allow it there even under strict promotion.
   with jax.numpy_rank_promotion("allow"):
     schedule = epsilon_scheduler.Epsilon(epsilon, init=ANNEAL_INIT, decay=ANNEAL_DECAY)

@@ -2,7 +2,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import ot  # POT: exact optimal transport (network simplex).
 
 from diffjax.registry import Registry
 
@@ -35,6 +34,8 @@ def wasserstein2(x, y):
   x, y = _check_pair(x, y)
   if not _finite(x, y):
     return float("nan")
+  # Imported here, not at the top: POT imports torch (seconds) when installed.
+  import ot  # pylint: disable=g-import-not-at-top
   cost = ot.dist(x, y, metric="sqeuclidean")
   a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
   return float(np.sqrt(ot.emd2(a, b, cost, numItermax=10_000_000)))

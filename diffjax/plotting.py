@@ -6,7 +6,6 @@ follows the data's aspect ratio, so a saved figure has no blank band around equa
 panels. Non-finite points (a diverging model) are left out and counted in the title.
 """
 import numpy as np
-from matplotlib.figure import Figure
 
 PANEL_WIDTH = 4.0  # Inches.
 
@@ -40,6 +39,8 @@ def _non_finite_note(points):
 
 def scatter_figure(samples, reference, title=""):
   """Generated samples (N, 2) next to held-out reference samples (M, 2)."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   low, high = _limits(samples, reference)
   fig = Figure(figsize=(2 * PANEL_WIDTH, _panel_height(low, high) + 0.8),
                layout="constrained")
@@ -58,6 +59,8 @@ def scatter_figure(samples, reference, title=""):
 def trajectory_figure(trajectories, title=""):
   """Trajectories (T, N, 2) from t = 0 (black) to t = 1 (blue); trajectories with a
   non-finite point are left out."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   traj = np.asarray(trajectories, np.float64)
   finite = np.all(np.isfinite(traj), axis=(0, 2))
   shown = traj[:, finite]

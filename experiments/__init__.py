@@ -1,4 +1,10 @@
-"""Experiments compose the diffjax library; `run` dispatches on `config.experiment`."""
+"""Experiments compose the diffjax library; `run` dispatches on `config.experiment`.
+
+A family's module is imported only when one of its configs runs (`FAMILIES`): each one
+loads its own stack (data sets, metrics, figures), and a usage error of the command line
+should not wait for every family to load.
+"""
+import importlib
 import os
 import signal
 import sys
@@ -19,23 +25,42 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from diffjax import train as engine  # pylint: disable=g-import-not-at-top
 from diffjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
 from diffjax.registry import Registry  # pylint: disable=g-import-not-at-top
-from experiments import (bridges, diagnostics, graphs, guidance,  # pylint: disable=g-import-not-at-top
-                         h_space, images, text, timeseries, toy2d)
+
+# config.experiment -> (module, function building its `Task` from the config).
+FAMILIES = {
+    "toy2d": ("experiments.toy2d", "build_task"),
+    "images": ("experiments.images", "build_task"),
+    "text": ("experiments.text", "build_task"),
+    "guided_images": ("experiments.guidance", "build_guided_images"),
+    "noisy_classifier": ("experiments.guidance", "build_noisy_classifier"),
+    "timeseries": ("experiments.timeseries", "build_task"),
+    "graphs": ("experiments.graphs", "build_task"),
+    "hallucination": ("experiments.diagnostics", "build_hallucination"),
+    "intrinsic_dimension": ("experiments.diagnostics", "build_intrinsic_dimension"),
+    "h_space": ("experiments.h_space", "build_h_space"),
+    "bridges": ("experiments.bridges", "build_task"),
+}
+
+
+def _task_builder(module, function):
+  def build_task(config):
+    return getattr(importlib.import_module(module), function)(config)
+  build_task.__qualname__ = f"{module}.{function}"
+  return build_task
+
 
 EXPERIMENTS = Registry("experiment")
-EXPERIMENTS.register("toy2d", toy2d.build_task)
-EXPERIMENTS.register("images", images.build_task)
-EXPERIMENTS.register("text", text.build_task)
-EXPERIMENTS.register("guided_images", guidance.build_guided_images)
-EXPERIMENTS.register("noisy_classifier", guidance.build_noisy_classifier)
-EXPERIMENTS.register("timeseries", timeseries.build_task)
-EXPERIMENTS.register("graphs", graphs.build_task)
-EXPERIMENTS.register("hallucination", diagnostics.build_hallucination)
-EXPERIMENTS.register("intrinsic_dimension", diagnostics.build_intrinsic_dimension)
-EXPERIMENTS.register("h_space", h_space.build_h_space)
-EXPERIMENTS.register("bridges", bridges.build_task)
+for _name, (_module, _function) in FAMILIES.items():
+  EXPERIMENTS.register(_name, _task_builder(_module, _function))
 
 MODES = ("train", "eval", "sample")
+
+
+def __getattr__(name):
+  """`experiments.<family module>` (e.g. `experiments.images.build_task`) imports it."""
+  if name in {module.rsplit(".", 1)[1] for module, _ in FAMILIES.values()}:
+    return importlib.import_module(f"{__name__}.{name}")
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(config, workdir, mode="train", *, overwrite=False, devices=None):

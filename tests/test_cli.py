@@ -3,13 +3,16 @@ value and what is valid (the fuzz of bad invocations is tests/test_cli_fuzz.py).
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 import experiments
 from diffjax.registry import UnknownComponentError
 from experiments import main as cli
-from tests.helpers import run_main, tiny_config
+from tests.helpers import REPO, run_main, tiny_config
 
 TINY = "--config=configs/quickstart.py:tiny"
 
@@ -139,3 +142,54 @@ def test_data_and_weights_problems_are_user_errors():
   from diffjax.inception import InceptionWeightsNotFoundError  # pylint: disable=g-import-not-at-top
   for error in (DatasetNotPreparedError, InceptionWeightsNotFoundError, UnknownComponentError):
     assert issubclass(error, cli.USER_ERRORS), error
+
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("--config.train.num_step=5", "error: --config.train.num_step: the config has no key "
+     "train.num_step; closest valid keys: train.num_steps, "),
+    ("--config.model.name=mlpp", "error: Unknown model 'mlpp'; valid names are: "),
+])
+def test_usage_errors_print_one_line_without_loading_other_families(tmp_path, bad, message):
+  """`python -m experiments.main` loads the config's family only, and no heavy back end,
+  before it refuses a misspelt key or an unknown name (within seconds; the time is
+  asserted loosely, machines vary)."""
+  start = time.monotonic()
+  result = run_main(["--config=configs/quickstart.py", f"--workdir={tmp_path / 'run'}", bad],
+                    env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout=120)
+  elapsed = time.monotonic() - start
+  lines = result.stderr.splitlines()
+  imported = {line.rsplit("|", 1)[1].strip() for line in lines
+              if line.startswith("import time:")}
+  printed = [line for line in lines if not line.startswith("import time:")]
+  assert result.returncode == 2 and len(printed) == 1, result.stderr[-3000:]
+  assert printed[0].startswith(message), printed
+  assert "experiments.toy2d" in imported
+  assert not imported & {"experiments.text", "experiments.guidance", "experiments.bridges",
+                         "experiments.images", "matplotlib", "torch", "ot", "sklearn"}
+  assert not (tmp_path / "run").exists()
+  assert elapsed < 15, elapsed
+
+
+def _catches_sigterm(pid):
+  """Whether process `pid` has a SIGTERM handler (Linux: the SigCgt mask of its status)."""
+  with open(f"/proc/{pid}/status") as status:
+    caught = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+  return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc")
+def test_sigterm_while_starting_exits_zero_with_a_message(tmp_path):
+  """`python -m experiments.main` stopped while it imports the library: exit code 0, a
+  message, nothing written."""
+  process = subprocess.Popen(
+      [sys.executable, "-m", "experiments.main", TINY, f"--workdir={tmp_path / 'run'}"],
+      cwd=REPO, env=dict(os.environ, JAX_PLATFORMS="cpu"), stderr=subprocess.PIPE,
+      text=True)
+  while not _catches_sigterm(process.pid) and process.poll() is None:
+    time.sleep(0.01)  # The first handler is installed by experiments/__init__.py.
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr[-3000:]
+  assert "Stopped on request (signal 15)" in stderr
+  assert not (tmp_path / "run").exists()

@@ -6,7 +6,6 @@ Reference Refinement", Shen et al., Sec. 5, following TrajectoryNet) is the exac
 solved here by POT's network simplex in float64.
 """
 import numpy as np
-import ot
 
 
 def earth_movers_distance(x, y):
@@ -15,6 +14,8 @@ def earth_movers_distance(x, y):
   if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
     raise ValueError(f"Expected (N, D) and (M, D) point clouds; got {x.shape} and "
                      f"{y.shape}.")
+  # Imported here, not at the top: POT imports torch (seconds) when installed.
+  import ot  # pylint: disable=g-import-not-at-top
   cost = ot.dist(x, y, metric="euclidean")
   return float(ot.emd2(np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y)), cost,
                        numItermax=10_000_000))

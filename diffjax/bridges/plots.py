@@ -1,6 +1,5 @@
 """Figures of bridges: paths through snapshots, and convergence curves."""
 import numpy as np
-from matplotlib.figure import Figure
 
 
 def snapshot_paths_figure(paths, train, held_out, dims=(0, 1), title=""):
@@ -9,6 +8,8 @@ def snapshot_paths_figure(paths, train, held_out, dims=(0, 1), title=""):
   paths: (K, N + 1, M, D) paths of each segment (or (N + 1, M, D)); train, held_out:
   `Snapshots` (training circles, held-out crosses), coloured by time.
   """
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   paths = np.asarray(paths)
   paths = paths.reshape((-1,) + paths.shape[-3:]) if paths.ndim == 4 else paths[None]
   i, j = dims
@@ -34,6 +35,8 @@ def snapshot_paths_figure(paths, train, held_out, dims=(0, 1), title=""):
 
 def convergence_figure(curves, xlabel, ylabel, title="", log_y=True):
   """curves: {label: (x (n,), y (n,))} as lines with markers."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(6, 4))
   ax = fig.subplots()
   for label, (x, y) in curves.items():

@@ -1,4 +1,5 @@
-"""Data: toy 2D samplers and Gaussian-mixture targets with exact densities."""
+"""Data: toy 2D samplers and Gaussian-mixture targets with exact densities, images, text,
+points on manifolds and snapshots of dynamical systems."""
 from diffjax.data.arrays import array_sampler
 from diffjax.data.gaussian_mixture import GaussianMixture
 from diffjax.data.gaussian_mixture import grid_means
@@ -19,3 +20,6 @@ from diffjax.data.images import image_batches
 from diffjax.data.images import load_image_dataset
 from diffjax.data.conditional_mixture import ClassConditionalMixture
 from diffjax.data.conditional_mixture import two_class_mixture
+from diffjax.data.manifolds import MANIFOLDS
+from diffjax.data.snapshots import SNAPSHOT_SYSTEMS
+from diffjax.data.text import TEXT_DATASETS

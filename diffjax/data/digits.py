@@ -6,7 +6,6 @@ diffjax.data.images. The split is fixed: a seeded permutation puts 300 images in
 the other 1497 in "train" ("all" has every image in the original order).
 """
 import numpy as np
-from sklearn.datasets import load_digits
 
 from diffjax.data.images import IMAGE_DATASETS, ArrayRecords, ImageSource, dequantize
 from diffjax.errors import ConfigError
@@ -17,6 +16,8 @@ _SPLITS = ("train", "test", "all")
 
 
 def _load_sklearn_digits():
+  # Imported here, not at the top: scikit-learn takes about 1 s to import.
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
   data = load_digits()
   return data.images.astype(np.uint8), data.target.astype(np.int32)
 

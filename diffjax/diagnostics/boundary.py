@@ -15,7 +15,6 @@ import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from diffjax.errors import ConfigError
 
@@ -51,6 +50,8 @@ def fit_linear_boundary(h, labels, source, target, regularization=1.0) -> Linear
     raise ConfigError(f"The SVM regularization C={regularization} must be > 0.")
   x = h[chosen].reshape(int(chosen.sum()), -1)
   y = (labels[chosen] == target).astype(np.int32)
+  # Imported here, not at the top: scikit-learn takes about 1 s to import.
+  from sklearn.svm import LinearSVC  # pylint: disable=g-import-not-at-top
   svm = LinearSVC(C=regularization, max_iter=20_000).fit(x, y)
   w, b = svm.coef_[0], float(svm.intercept_[0])
   norm = float(np.linalg.norm(w))

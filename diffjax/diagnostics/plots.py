@@ -1,12 +1,13 @@
 """Figures of the diagnostics (matplotlib `Figure`, no pyplot): detector histograms,
 samples against modes, curves along an edit."""
 import numpy as np
-from matplotlib.figure import Figure
 
 
 def detector_histogram_figure(scores, hallucinated, threshold, title=""):
   """Histogram of log10 detector scores (B,) of in-support and hallucinated samples, with
   the threshold as a vertical line."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   logs = np.log10(np.maximum(np.asarray(scores, np.float64), 1e-30))
   hallucinated = np.asarray(hallucinated, bool)
   bins = np.linspace(logs.min(), logs.max() + 1e-9, 60)
@@ -25,6 +26,8 @@ def detector_histogram_figure(scores, hallucinated, threshold, title=""):
 
 def mode_samples_figure(samples, means, hallucinated, title=""):
   """1D: histogram of samples with the mode centres; 2D: scatter, hallucinations in red."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   samples, means = np.asarray(samples), np.asarray(means)
   hallucinated = np.asarray(hallucinated, bool)
   fig = Figure(figsize=(6, 3.5 if samples.shape[1] == 1 else 5), layout="constrained")
@@ -48,6 +51,8 @@ def mode_samples_figure(samples, means, hallucinated, title=""):
 def edit_curves_figure(strengths, curves, title="", ylabel=""):
   """curves: {label: (S,) values, or (R, S) for several random controls} along the edit
   strengths (S,)."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(6, 3.5), layout="constrained")
   ax = fig.subplots()
   for label, values in curves.items():
@@ -67,6 +72,8 @@ def edit_curves_figure(strengths, curves, title="", ylabel=""):
 def spectra_figure(spectra, threshold, title=""):
   """spectra: {noise label: (B, D) singular values of sigma^2 J}; their mean per index,
   with the vanishing threshold."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(6, 3.5), layout="constrained")
   ax = fig.subplots()
   for label, values in spectra.items():

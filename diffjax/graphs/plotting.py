@@ -4,7 +4,6 @@ communities fall apart) relaxed by a few force-directed iterations (Fruchterman 
 Reingold, "Graph drawing by force-directed placement", 1991) so that a dense community
 does not collapse to a point; drawn with matplotlib without networkx."""
 import numpy as np
-from matplotlib.figure import Figure
 
 
 def spectral_layout(adj) -> np.ndarray:
@@ -39,6 +38,8 @@ def _relax(pos, a, iterations=50, k=None):
 
 def graph_grid_figure(rows, titles, num_columns=8, scale=1.2):
   """One row per list of 0/1 adjacency matrices in `rows`, titled by `titles`."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   num_columns = max(1, min(num_columns, max(len(r) for r in rows)))
   fig = Figure(figsize=(scale * num_columns, scale * len(rows) + 0.3))
   axes = np.asarray(fig.subplots(len(rows), num_columns, squeeze=False))
@@ -61,6 +62,9 @@ def graph_grid_figure(rows, titles, num_columns=8, scale=1.2):
 def mmd_table_figure(rows, statistics=("degree", "clustering", "orbit")):
   """A table of squared MMDs: `rows` maps a row label to {statistic: value} or
   {statistic: (mean, std)}; values print with three significant digits."""
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
   def cell(value):
     if isinstance(value, tuple):
       return f"{value[0]:.3g} ± {value[1]:.2g}"

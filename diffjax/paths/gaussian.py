@@ -49,28 +49,46 @@ def _affine_sde_time(s_min, s_max):
   return lambda t: s_min + (s_max - s_min) * (1 - t)
 
 
-def _vp_log_alpha(beta_min, beta_max):
-  """log alpha_sde(s) = -1/2 int_0^s beta = -(beta_min s / 2 + (beta_max - beta_min) s^2 / 4)
-  for beta(s) = beta_min + s (beta_max - beta_min) (Song et al., eq. 29, Appendix B)."""
-  return lambda s: -(0.5 * beta_min * s + 0.25 * (beta_max - beta_min) * s ** 2)
+def _vp_schedule(beta_min, beta_max, s_min, s_max):
+  """(log alpha, alpha') in diffjax time for the linear beta(s) = beta_min + s (beta_max -
+  beta_min): log alpha_sde(s) = -1/2 int_0^s beta = -(beta_min s / 2 + (beta_max -
+  beta_min) s^2 / 4) (Song et al., eq. 29, Appendix B), and alpha' = alpha beta(s)
+  (s_max - s_min) / 2, as ds/dt = -(s_max - s_min)."""
+  to_s = _affine_sde_time(s_min, s_max)
+
+  def log_alpha(t):
+    s = to_s(t)
+    return -(0.5 * beta_min * s + 0.25 * (beta_max - beta_min) * s ** 2)
+
+  def dalpha(t):
+    beta = beta_min + (beta_max - beta_min) * to_s(t)
+    return jnp.exp(log_alpha(t)) * beta * (0.5 * (s_max - s_min))
+
+  return log_alpha, dalpha
 
 
 @PATHS.register("vp")
 def vp_path(beta_min=0.1, beta_max=20.0, s_min=1e-3, s_max=1.0) -> Path:
   """Variance-preserving SDE (DDPM's continuous limit), linear beta; alpha^2 + sigma^2 = 1."""
-  to_s, log_alpha = _affine_sde_time(s_min, s_max), _vp_log_alpha(beta_min, beta_max)
-  alpha = lambda t: jnp.exp(log_alpha(to_s(t)))
-  sigma = lambda t: jnp.sqrt(-jnp.expm1(2 * log_alpha(to_s(t))))
-  return gaussian_path("vp", alpha, sigma)
+  log_alpha, dalpha = _vp_schedule(beta_min, beta_max, s_min, s_max)
+  alpha = lambda t: jnp.exp(log_alpha(t))
+  sigma = lambda t: jnp.sqrt(-jnp.expm1(2 * log_alpha(t)))
+  # sigma' = -alpha alpha' / sigma (from alpha^2 + sigma^2 = 1), finite as s_min > 0: the
+  # derivative of expm1 that autodiff takes, expm1(x) + 1, cancels in float32 at the noise
+  # end (2 log alpha ~ -10: 6e-4 relative).
+  dsigma = lambda t: -alpha(t) * dalpha(t) / sigma(t)
+  return gaussian_path("vp", alpha, sigma, dalpha=dalpha, dsigma=dsigma)
 
 
 @PATHS.register("sub_vp")
 def sub_vp_path(beta_min=0.1, beta_max=20.0, s_min=1e-3, s_max=1.0) -> Path:
   """sub-VP SDE: the VP alpha with sigma = 1 - alpha^2 (Song et al., eq. 11 and 12)."""
-  to_s, log_alpha = _affine_sde_time(s_min, s_max), _vp_log_alpha(beta_min, beta_max)
-  alpha = lambda t: jnp.exp(log_alpha(to_s(t)))
-  sigma = lambda t: -jnp.expm1(2 * log_alpha(to_s(t)))
-  return gaussian_path("sub_vp", alpha, sigma)
+  log_alpha, dalpha = _vp_schedule(beta_min, beta_max, s_min, s_max)
+  alpha = lambda t: jnp.exp(log_alpha(t))
+  sigma = lambda t: -jnp.expm1(2 * log_alpha(t))
+  # sigma' = -2 alpha alpha', not autodiff's expm1(x) + 1, which cancels (see vp_path).
+  return gaussian_path("sub_vp", alpha, sigma, dalpha=dalpha,
+                       dsigma=lambda t: -2 * alpha(t) * dalpha(t))
 
 
 @PATHS.register("iddpm_cosine")
@@ -84,11 +102,18 @@ def iddpm_cosine_path(offset=0.008, s_min=1e-4, s_max=0.9946) -> Path:
   to_s = _affine_sde_time(s_min, s_max)
   scale = math.pi / (2 * (1 + offset))              # theta(s) = (s + offset) scale
   cos0 = math.cos(offset * scale)
-  alpha = lambda t: jnp.cos((to_s(t) + offset) * scale) / cos0
+  # alpha = cos(theta(s)) / cos0 = sin((1 - s) scale) / cos0, as pi/2 - theta(s) = (1 - s)
+  # scale, with 1 - s = (1 - s_max) + (s_max - s_min) t; alpha' = sin(theta(s)) scale
+  # (s_max - s_min) / cos0. Each is a sine of an angle formed without cancellation: the
+  # cosine of an angle near pi/2 loses float32 precision (1e-5 relative at t = 0 or 1).
+  alpha = lambda t: jnp.sin(((1 - s_max) + (s_max - s_min) * t) * scale) / cos0
+  dalpha = lambda t: jnp.sin((to_s(t) + offset) * scale) * (scale * (s_max - s_min) / cos0)
   # theta(s) - theta(0) = s scale and theta(s) + theta(0) = (s + 2 offset) scale, exactly.
   sigma = lambda t: jnp.sqrt(jnp.maximum(
       jnp.sin(to_s(t) * scale) * jnp.sin((to_s(t) + 2 * offset) * scale), 0.0)) / cos0
-  return gaussian_path("iddpm_cosine", alpha, sigma)
+  # alpha^2 + sigma^2 = 1, so sigma' = -alpha alpha' / sigma (sigma > 0 as s_min > 0).
+  dsigma = lambda t: -alpha(t) * dalpha(t) / sigma(t)
+  return gaussian_path("iddpm_cosine", alpha, sigma, dalpha=dalpha, dsigma=dsigma)
 
 
 @PATHS.register("ve")
@@ -124,11 +149,14 @@ def rectified_flow_path() -> Path:
 @PATHS.register("one_sided_trigonometric")
 def one_sided_trigonometric_path() -> Path:
   """alpha = sin(pi t / 2), sigma = cos(pi t / 2): the variance-preserving trigonometric
-  path from N(0, I) (Albergo et al., "Stochastic Interpolants", one-sided, gamma = 0)."""
-  return gaussian_path("one_sided_trigonometric", lambda t: jnp.sin(0.5 * math.pi * t),
-                       lambda t: jnp.cos(0.5 * math.pi * t),
-                       dalpha=lambda t: 0.5 * math.pi * jnp.cos(0.5 * math.pi * t),
-                       dsigma=lambda t: -0.5 * math.pi * jnp.sin(0.5 * math.pi * t))
+  path from N(0, I) (Albergo et al., "Stochastic Interpolants", one-sided, gamma = 0).
+  cos(pi t / 2) is computed as sin(pi (1 - t) / 2), which is exactly 0 at t = 1 (the
+  float32 pi / 2 exceeds pi / 2, and its cosine is -4e-8)."""
+  quarter_turn = 0.5 * math.pi
+  return gaussian_path("one_sided_trigonometric", lambda t: jnp.sin(quarter_turn * t),
+                       lambda t: jnp.sin(quarter_turn * (1 - t)),
+                       dalpha=lambda t: quarter_turn * jnp.sin(quarter_turn * (1 - t)),
+                       dsigma=lambda t: -quarter_turn * jnp.sin(quarter_turn * t))
 
 
 @PATHS.register("lipman")

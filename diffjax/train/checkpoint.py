@@ -17,7 +17,6 @@ import gc
 import sys
 
 import jax
-import orbax.checkpoint as ocp
 from absl import logging
 
 from diffjax.train import storage
@@ -75,6 +74,8 @@ class Checkpointer:
     self._manager = self._open()
 
   def _open(self):
+    # Imported here, not at the top: orbax takes about 0.5 s to import.
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
     options = ocp.CheckpointManagerOptions(
         max_to_keep=self._max_to_keep, create=not self._read_only,
         cleanup_tmp_directories=not self._read_only)
@@ -90,6 +91,8 @@ class Checkpointer:
     """Saves `state` at its own step (asynchronously unless `wait`)."""
     if self._read_only:
       raise RuntimeError("This Checkpointer is read-only.")
+    # Imported here, not at the top: orbax takes about 0.5 s to import.
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
     step = int(jax.device_get(state.step))
     if step in self._manager.all_steps():
       return
@@ -109,6 +112,8 @@ class Checkpointer:
     Raises:
       CheckpointError: checkpoints exist but none restores.
     """
+    # Imported here, not at the top: orbax takes about 0.5 s to import.
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
     failures = []
     for step in reversed(self.steps()):
       with _quiet_abandoned_reads():
@@ -138,6 +143,8 @@ class Checkpointer:
     was saved, with no target structure: dicts of host NumPy arrays (a `TrainState` comes
     back as a dict of its fields). For loaders that know the config but not the task
     (`diffjax.runs`). Raises CheckpointError when none (or not `step`) restores."""
+    # Imported here, not at the top: orbax takes about 0.5 s to import.
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
     steps = self.steps()
     if step is not None:
       if step not in steps:

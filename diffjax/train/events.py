@@ -27,8 +27,6 @@ import struct
 import time
 
 from absl import logging
-from tensorboardX.crc32c import crc32c
-from tensorboardX.proto import event_pb2
 
 from diffjax.train import storage
 
@@ -38,6 +36,8 @@ EVALUATION_TAG_PREFIXES = ("eval/", "plots/")
 
 
 def _masked_crc(data: bytes) -> int:
+  # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+  from tensorboardX.crc32c import crc32c  # pylint: disable=g-import-not-at-top
   x = crc32c(data) & 0xffffffff
   return (((x >> 15) | (x << 17)) + 0xa282ead8) & 0xffffffff
 
@@ -66,6 +66,8 @@ def read_records(path: str):
 
 def read_events(directory: str):
   """All events of the event files in `directory`, file after file in name order."""
+  # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
   events = []
   for path in event_files(directory):
     events.extend(event_pb2.Event.FromString(data) for data in read_records(path))
@@ -104,6 +106,8 @@ class EventFile:
     self.path = self._start_file()
 
   def _start_file(self):
+    # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
     name = (f"events.out.{EVENT_FILE_MARKER}.{int(time.time())}.{socket.gethostname()}."
             f"{os.getpid()}.{time.monotonic_ns()}")
     path = self._directory / name
@@ -185,3 +189,12 @@ def repair_events(directory: str, last_step: int, evaluated_steps) -> EventFile:
     logging.info("TensorBoard: dropped %d point(s) after step %d, which the resumed run "
                  "writes again.", dropped, last_step)
   return new
+
+
+def __getattr__(name):
+  """`events.event_pb2` (the TensorBoard Event proto) is loaded on first use (PEP 562):
+  tensorboardX imports torch (seconds) when installed."""
+  if name == "event_pb2":
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    return event_pb2
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,10 +10,8 @@ import io
 import time
 
 import jax
-import matplotlib.image
 import numpy as np
 from absl import logging
-from tensorboardX.proto import summary_pb2
 
 from diffjax.train import events as events_lib
 from diffjax.train import storage
@@ -46,6 +44,8 @@ class RunWriter:
                                               resume_step, evaluated_steps)
 
   def scalars(self, step: int, values: dict):
+    # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+    from tensorboardX.proto import summary_pb2  # pylint: disable=g-import-not-at-top
     if self._events is not None:
       for name, value in values.items():  # (NaN and inf are written as they are.)
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(
@@ -54,6 +54,8 @@ class RunWriter:
                                                       step=int(step), summary=summary))
 
   def _image(self, step: int, tag: str, png: bytes):
+    # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+    from tensorboardX.proto import summary_pb2  # pylint: disable=g-import-not-at-top
     if self._events is not None:
       summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(
           tag=tag, image=_png_summary_image(png))])
@@ -103,6 +105,10 @@ class RunWriter:
 
 
 def _png_summary_image(png: bytes):
+  # Imported here, not at the top: matplotlib takes about 0.5 s to import.
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+  # Imported here, not at the top: tensorboardX imports torch (seconds) when installed.
+  from tensorboardX.proto import summary_pb2  # pylint: disable=g-import-not-at-top
   height, width, channels = matplotlib.image.imread(io.BytesIO(png), format="png").shape
   return summary_pb2.Summary.Image(height=height, width=width, colorspace=channels,
                                    encoded_image_string=png)
