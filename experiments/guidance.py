@@ -105,8 +105,8 @@ def build_guided_images(config):
 
   def cfg_vs_cfgpp(params, key, step_figures=True):
     values, figures = {}, {}
-    for method, scales in (("cfg", section.cfg_scales), ("cfgpp", section.cfgpp_scales)):
-      letter = "w" if method == "cfg" else "l"
+    for method, letter, scales in (("cfg", "w", section.cfg_scales),
+                                   ("cfgpp", "l", section.cfgpp_scales)):
       for scale in scales:
         x = np.asarray(parallel.to_host(guided(params, key, method, float(scale))))
         name = f"{method}_{letter}{scale:g}"
