@@ -25,9 +25,12 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
   assert not [o for o in outputs if o.output_type == "error"]
   images = [o for o in outputs if "image/png" in o.get("data", {})]
   assert len(images) >= 5  # Two 2D scatters, trajectories, two digit grids.
+  sources = "".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+  assert "import experiments" not in sources and "from configs" not in sources
   text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
   assert "W2 to held-out moons" in text and "digits_frechet_proxy" in text
-  assert "step 100/200 | loss" in text and "eval at step 200: w2=" in text  # Progress.
+  assert "step 100/200 | loss" in text and "100/100 | loss" in text  # Engine and fit progress.
+  assert "loaded" in text and "at step 200" in text                   # runs.load.
 
 
 def _install_cell():
