@@ -10,13 +10,14 @@ from diffjax.bridges.host_coupling import coupled_batches
 from diffjax.bridges.metrics import earth_movers_distance
 from diffjax.bridges.reference import (check_reference, custom_family, reference_process)
 from diffjax.bridges.simulate import simulate_forward
+from diffjax.bridges.systems import simulate_snapshots
 from diffjax.data import get_sampler, snapshots
 from diffjax.errors import ConfigError
 
 
 def test_simulated_snapshots_follow_the_system():
   times = np.arange(0.0, 2.01, 0.5)
-  snaps = snapshots.simulate_snapshots(jax.random.PRNGKey(0), "lotka_volterra", times, 400)
+  snaps = simulate_snapshots(jax.random.PRNGKey(0), "lotka_volterra", times, 400)
   assert len(snaps) == 5 and snaps.dim == 2
   np.testing.assert_allclose(snaps.times, times)
   # The cloud starts at N((2, 1), 0.05^2 I) and moves along the deterministic orbit: at
