@@ -4,7 +4,7 @@
       [--dims=8]
   python -m experiments.bridge_studies toy --workdir=DIR        # IPF vs IMF, NFE
   python -m experiments.bridge_studies snapshots --workdir=DIR  # SBIRR vs vanilla, 3 seeds
-      [--system=repressilator]
+      [--system=repressilator] [--oracle]
 
 Each run is an ordinary run in its own subdirectory (rerunning resumes it); --tiny runs the
 configs' seconds-long versions. Tables: <study>.md (and .json with every run's last
@@ -92,10 +92,17 @@ def toy_study(workdir, tiny=False):
                         figure_to_png(fig))
 
 
-def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"):
-  """SBIRR vs vanilla multi-marginal SB on held-out snapshots over seeds."""
+# The snapshot study's columns: its config variants and their headers.
+SNAPSHOT_COLUMNS = {"vanilla": "vanilla SB", "refined": "SBIRR (refined)",
+                    "oracle": "SB under the true reference"}
+
+
+def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra",
+                   oracle=False):
+  """SBIRR vs vanilla multi-marginal SB on held-out snapshots over seeds (and, with
+  `oracle`, vanilla SB under the simulating system's true reference)."""
   module = {"lotka_volterra": lotka_volterra, "repressilator": repressilator}[system]
-  variants = ("vanilla", "refined")
+  variants = ("vanilla", "refined") + (("oracle",) if oracle else ())
   results = {}
   for variant in variants:
     for seed in seeds:
@@ -106,8 +113,8 @@ def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"
       results[(variant, seed)] = last
   rows = studies.snapshot_rows(results, variants, seeds, refined="refined")
   record = {f"{v}_seed{s}": r for (v, s), r in results.items()}
-  _write_table(workdir, f"{system}_study", ["held-out time (EMD) / parameter",
-                                            "vanilla SB", "SBIRR (refined)"], rows, record,
+  _write_table(workdir, f"{system}_study", ["held-out time (EMD) / parameter"]
+               + [SNAPSHOT_COLUMNS[v] for v in variants], rows, record,
                f"Earth mover's distance to held-out snapshots, mean ± std over seeds "
                f"{list(seeds)}; the refined reference's parameters' relative errors.")
 
@@ -131,10 +138,12 @@ def main(argv=None):
   parser.add_argument("--tiny", action="store_true")
   parser.add_argument("--system", default="lotka_volterra",
                       help="snapshots study: lotka_volterra or repressilator")
+  parser.add_argument("--oracle", action="store_true",
+                      help="snapshots study: also vanilla SB under the true reference")
   parser.add_argument("--dims", default="2,8",
                       help="gaussian study: the dimensions, comma-separated")
   args = parser.parse_args(argv)
-  options = {"snapshots": {"system": args.system},
+  options = {"snapshots": {"system": args.system, "oracle": args.oracle},
              "gaussian": {"dims": tuple(int(d) for d in args.dims.split(","))}
              }.get(args.study, {})
   STUDIES[args.study](args.workdir, tiny=args.tiny, **options)

@@ -19,8 +19,8 @@ from experiments import bridges
 from tests.helpers import assert_trees_equal
 
 CONFIGS = {"gaussian": ("sbcfm", "ipf", "imf"), "toy": ("ipf", "imf"),
-           "lotka_volterra": ("refined", "vanilla"),
-           "repressilator": ("refined", "vanilla")}
+           "lotka_volterra": ("refined", "vanilla", "oracle"),
+           "repressilator": ("refined", "vanilla", "oracle")}
 
 
 def test_every_config_has_its_command_and_phases():

@@ -61,6 +61,15 @@ def test_declared_cost_follows_the_phases(method):
           costs[0].num_steps * config.train.batch_size if method in ("imf", "sbcfm") else 0))
 
 
+def test_oracle_reference_starts_at_the_system_parameters():
+  oracle = build_problem(lotka_volterra.get_config("oracle,tiny"))
+  vanilla = build_problem(lotka_volterra.get_config("vanilla,tiny"))
+  assert {k: float(v) for k, v in oracle.reference.params.items()} == oracle.truth == {
+      "alpha": 1.0, "beta": 1.0, "gamma": 1.0, "delta": 1.0}
+  assert all(float(v) == 0.0 for v in vanilla.reference.params.values())
+  assert "the true lotka_volterra reference" in oracle.description
+
+
 def test_network_evaluations_of_the_toy_study():
   # The README's IPF vs IMF figures (moons -> 8 gaussians, batch 256, 1500 steps per
   # phase, caches of 2048 paths x 20 steps): IPF's run costs 7.37 M evaluations, IMF

@@ -60,6 +60,11 @@ CASES = [
     (LOTKA, ["--config.data.times_stop=0.0"], "at least two snapshots"),
     (LOTKA, ["--config.reference.family=repressilator"], "works in dimension 3; the data "
                                                          "have dimension 2"),
+    (LOTKA, ["--config.reference.start=truth"], "reference.start='truth' is not one of the "
+                                                "valid names: family, system"),
+    (LOTKA, ["--config.reference.start=system", "--config.reference.family=linear"],
+     "needs simulated snapshots (data.file='') of a system of family "
+     "reference.family='linear'"),
     ("--config=configs/bridges/lotka_volterra.py:refined,vanilla", [],
      "Give one of refined, vanilla"),
     # Snapshot files.

@@ -9,8 +9,10 @@ from diffjax.errors import ConfigError
 from diffjax.train.defaults import engine_config
 
 RUN_TO_PHASES_END = 10 ** 9   # train.num_steps: the phases end the run.
-# The snapshot configs' argument: SBIRR, or its baseline with the reference fixed.
-SNAPSHOT_VARIANTS = {"refined": "sbirr", "vanilla": "multimarginal"}
+# The snapshot configs' argument: SBIRR, its baseline with the reference fixed, and that
+# baseline under the true reference (reference.start "system", an oracle).
+SNAPSHOT_VARIANTS = {"refined": "sbirr", "vanilla": "multimarginal",
+                     "oracle": "multimarginal"}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -27,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
       system="lotka_volterra", file="", times_start=0.0, times_stop=6.0, times_step=0.5,
       num_points=1000, hold_out=True))
   config.reference = ml_collections.ConfigDict(dict(
-      family="zero", num_outer=1, refit_paths=256, lm_iterations=20))
+      family="zero", start="family", num_outer=1, refit_paths=256, lm_iterations=20))
   config.model = ml_collections.ConfigDict(dict(
       name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
       time_dim=32))
@@ -63,14 +65,15 @@ def set_intervals(config):
 def choose_method(config, arg, variants, default):
   """Sets bridge.method from the config argument's word: variants maps each word to a
   method name (`diffjax.bridges.BRIDGE_METHODS`), default is the word taken when the
-  argument has none; two words are refused."""
+  argument has none; two words are refused. Returns the word."""
   words, _ = parse_arg(arg, tuple(variants))
   chosen = sorted(set(words))
   if len(chosen) > 1:
     raise ConfigError(f"Give one of {', '.join(variants)} in the config argument; got "
                       f"{', '.join(chosen)}.")
-  config.bridge.method = variants[chosen[0] if chosen else default]
-  return config
+  word = chosen[0] if chosen else default
+  config.bridge.method = variants[word]
+  return word
 
 
 def apply_args(config, arg, allowed=()):

@@ -8,7 +8,9 @@ The data kinds of the bridges family are the entries of `BRIDGE_DATA` (config.da
   toy2d      two 2D samplers, data.source -> data.target (`diffjax.data.TOY_2D`)
   snapshots  unpaired snapshots (`diffjax.data.snapshots`), simulated from
              data.system (`diffjax.bridges.systems`) or read from data.file, under the
-             reference family reference.family
+             reference family reference.family, started at the family's neutral
+             parameters (reference.start "family") or at the simulating system's true
+             ones ("system": an oracle reference)
 
 Each entry declares the problem it gives (`diffjax.bridges.methods.PROBLEM_KINDS`: a
 method bridges one of them), the config keys it reads and build(config) -> problem.
@@ -35,6 +37,9 @@ from diffjax.registry import Registry
 from diffjax.train.validation import Key
 
 BRIDGE_DATA = Registry("bridge data kind")
+# Where a snapshot problem's reference starts: the family's neutral parameters, or the
+# simulating system's true ones (an oracle for the refinement to aim at).
+REFERENCE_STARTS = ("family", "system")
 
 
 # ----------------------------------------------------------------------------------------
@@ -243,14 +248,16 @@ def _snapshots(config) -> SnapshotProblem:
   d, c = config.data, config.bridge
   _, train, held, truth = load_study_snapshots(config)
   t0, span = float(train.times[0]), float(train.times[-1] - train.times[0])
-  reference = reference_process(DRIFT_FAMILIES.get(config.reference.family), c.sigma, None,
-                                train.dim).rescaled(t0, span)
+  from_system = config.reference.start == "system"
+  reference = reference_process(DRIFT_FAMILIES.get(config.reference.family), c.sigma,
+                                truth if from_system else None, train.dim).rescaled(t0, span)
   arrays = multimarginal.snapshot_arrays(train, t0, span)
   source = d.file or d.system
+  start = "the true" if from_system else "a"
   return SnapshotProblem(train, held, truth, reference, arrays,
                          multimarginal.segment_grids(arrays.times, c.num_steps),
                          c.num_steps, t0, span,
-                         f"{source}, {config.reference.family} reference")
+                         f"{source}, {start} {config.reference.family} reference")
 
 
 def _check_snapshots(config):
@@ -263,6 +270,11 @@ def _check_snapshots(config):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(
         value):
       raise ConfigError(f"data.{name}={value!r} must be a finite number (a snapshot time).")
+  family, start = config.reference.family, config.reference.start
+  if start == "system" and (d.file or SNAPSHOT_SYSTEMS.get(d.system).family != family):
+    raise ConfigError(f"reference.start='system' starts the reference at the simulating "
+                      f"system's parameters: it needs simulated snapshots (data.file='') of "
+                      f"a system of family reference.family={family!r}.")
 
 
 register_data(BridgeData(
@@ -282,5 +294,6 @@ register_data(BridgeData(
         Key("data.num_points", "int", 1, meaning="points per simulated snapshot"),
         Key("data.times_step", "float", 0.0, open_low=True),
         Key("data.hold_out", "bool"),
-        Key("reference.family", "name", names=DRIFT_FAMILIES.names)),
+        Key("reference.family", "name", names=DRIFT_FAMILIES.names),
+        Key("reference.start", "name", names=lambda: REFERENCE_STARTS)),
     _snapshots, _check_snapshots))
