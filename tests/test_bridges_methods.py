@@ -56,9 +56,9 @@ def test_declared_cost_follows_the_phases(method):
   assert all(c.regression == config.train.batch_size * (2 if p.name.endswith("_0") else 1)
              for c, p in zip(costs, task.phases))
   end = sum(c.num_steps for c in costs)
+  both_networks = costs[0].num_steps if method in ("imf", "sbcfm") else 0
   assert network_evaluations(config, end, segments) == (
-      sum(c.simulation for c in costs), end * config.train.batch_size + (
-          costs[0].num_steps * config.train.batch_size if method in ("imf", "sbcfm") else 0))
+      sum(c.simulation for c in costs), (end + both_networks) * config.train.batch_size)
 
 
 def test_oracle_reference_starts_at_the_system_parameters():
@@ -121,17 +121,20 @@ def test_study_tables_from_records():
   config = toy.get_config("imf")
   errors = {3000: (0.9, 1.0), 6000: (0.5, 0.3), 9000: (0.4, 0.2)}
   records = [{"step": 1500, "loss": 1.0}] + [
-      {"step": s, "forward_end_w2": f, "backward_end_w2": b, "forward_end_energy_distance": f,
-       "backward_end_energy_distance": b} for s, (f, b) in errors.items()]
+      {"step": s, "forward_end_w2": f, "backward_end_w2": b,
+       "forward_end_energy_distance": f, "backward_end_energy_distance": b}
+      for s, (f, b) in errors.items()]
   curve = studies.end_error_curve(config, records)
-  assert [p["step"] for p in curve] == [3000, 6000, 9000]     # Records without errors skipped.
+  assert [p["step"] for p in curve] == [3000, 6000, 9000]   # Records without errors: out.
   assert curve[1]["nfe"] == 2_042_880 and curve[1]["backward_w2"] == 0.3
   assert studies.first_reaching(curve, {"forward_w2": 0.5, "backward_w2": 0.5}, "w2") == (
       2_042_880)
-  assert studies.first_reaching(curve, {"forward_w2": 0.45, "backward_w2": 0.1}, "w2") is None
+  never = {"forward_w2": 0.45, "backward_w2": 0.1}
+  assert studies.first_reaching(curve, never, "w2") is None
   results = {("vanilla", s): {"emd_t0.5": 0.1 + s, "emd_mean": 0.2} for s in (0, 1)}
   results.update({("refined", s): {"emd_t0.5": 0.01, "emd_mean": 0.02,
-                                   "reference_alpha_relative_error": 0.1 * s} for s in (0, 1)})
+                                   "reference_alpha_relative_error": 0.1 * s}
+                  for s in (0, 1)})
   rows = studies.snapshot_rows(results, ("vanilla", "refined"), (0, 1), "refined")
   assert rows == [["t0.5", "0.6000 ± 0.7071", "0.0100 ± 0.0000"],
                   ["mean", "0.2000 ± 0.0000", "0.0200 ± 0.0000"],

@@ -15,8 +15,9 @@ LOTKA = "--config=configs/bridges/lotka_volterra.py:tiny"
 # (config, overrides, text the error line must contain).
 CASES = [
     # Names, each from its registry.
-    (TOY_IPF, ["--config.bridge.method=dsb"], "bridge.method='dsb' is not one of the valid "
-                                              "names: imf, ipf, multimarginal, sbcfm, sbirr"),
+    (TOY_IPF, ["--config.bridge.method=dsb"],
+     "bridge.method='dsb' is not one of the valid names: imf, ipf, multimarginal, sbcfm, "
+     "sbirr"),
     (TOY_IPF, ["--config.data.kind=images"], "data.kind='images' is not one of the valid "
                                              "names: gaussian, snapshots, toy2d"),
     (LOTKA, ["--config.reference.family=lotka"], "reference.family='lotka' is not one of"),
@@ -28,10 +29,12 @@ CASES = [
     (GAUSSIAN, ["--config.eval.end_metrics=('w2','w3')"], "'w3' is not a metric; valid "
                                                           "names: energy_distance, w2"),
     # The method and the data kind bridge different problems.
-    (TOY_IPF, ["--config.data.kind=snapshots"], "bridge.method='ipf' bridges two marginals "
-                                                "but data.kind='snapshots' gives snapshots"),
-    (TOY_IPF, ["--config.bridge.method=sbirr"], "choose bridge.method from imf, ipf, sbcfm"),
-    (LOTKA, ["--config.bridge.method=imf"], "choose bridge.method from multimarginal, sbirr"),
+    (TOY_IPF, ["--config.data.kind=snapshots"],
+     "bridge.method='ipf' bridges two marginals but data.kind='snapshots' gives snapshots"),
+    (TOY_IPF, ["--config.bridge.method=sbirr"],
+     "choose bridge.method from imf, ipf, sbcfm"),
+    (LOTKA, ["--config.bridge.method=imf"],
+     "choose bridge.method from multimarginal, sbirr"),
     # Non-positive sigma, steps, sizes.
     (TOY_IPF, ["--config.bridge.sigma=0"], "bridge.sigma must be a positive number"),
     (LOTKA, ["--config.bridge.sigma=-0.1"], "bridge.sigma must be a positive number"),
@@ -50,8 +53,8 @@ CASES = [
     (GAUSSIAN, ["--config.data.blocks=(3,-1)"], "data.blocks=(3, -1) must be positive "
                                                 "integers"),
     (TOY_IPF, ["--config.data.dim=3"], "data.dim=3 does not apply to data.kind='toy2d'"),
-    (TOY_IPF, ["--config.bridge.caches_per_phase=3"], "bridge.steps_per_phase=20 must be "
-                                                      "divisible by bridge.caches_per_phase=3"),
+    (TOY_IPF, ["--config.bridge.caches_per_phase=3"],
+     "bridge.steps_per_phase=20 must be divisible by bridge.caches_per_phase=3"),
     (TOY_IMF, ["--config.bridge.host_coupling=true",
                "--config.bridge.initial_coupling=sinkhorn_ot"],
      "bridge.initial_coupling='sinkhorn_ot' cannot be solved on the host"),

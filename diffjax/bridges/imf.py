@@ -122,7 +122,7 @@ def imf_schedule(apply_fn: Callable, make_pairs: Callable, initial_pairs: Callab
 
 
 # ----------------------------------------------------------------------------------------
-# The registered method: IMF between two marginals (SB-CFM reuses it, `diffjax.bridges.sbcfm`).
+# The registered method: IMF between two marginals (SB-CFM reuses it: `sbcfm`).
 
 
 def two_marginal_imf(setup: BridgeSetup, coupling: str, num_iterations: int
@@ -189,7 +189,8 @@ def check_host_coupling(config, coupling, key="bridge.initial_coupling"):
 
 # The keys of IMF's first phase, shared with SB-CFM.
 FIRST_PHASE_KEYS = (
-    Key("bridge.initial_steps", "int", 0, meaning="steps of imf_0; 0: bridge.steps_per_phase"),
+    Key("bridge.initial_steps", "int", 0,
+        meaning="steps of imf_0; 0: bridge.steps_per_phase"),
     Key("bridge.host_coupling", "bool"),
     Key("bridge.t_margin", "float", 0.0, 0.5, open_low=True, open_high=True),
 )

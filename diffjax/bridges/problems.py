@@ -249,8 +249,9 @@ def _snapshots(config) -> SnapshotProblem:
   _, train, held, truth = load_study_snapshots(config)
   t0, span = float(train.times[0]), float(train.times[-1] - train.times[0])
   from_system = config.reference.start == "system"
+  params = truth if from_system else None
   reference = reference_process(DRIFT_FAMILIES.get(config.reference.family), c.sigma,
-                                truth if from_system else None, train.dim).rescaled(t0, span)
+                                params, train.dim).rescaled(t0, span)
   arrays = multimarginal.snapshot_arrays(train, t0, span)
   source = d.file or d.system
   start = "the true" if from_system else "a"
@@ -273,8 +274,8 @@ def _check_snapshots(config):
   family, start = config.reference.family, config.reference.start
   if start == "system" and (d.file or SNAPSHOT_SYSTEMS.get(d.system).family != family):
     raise ConfigError(f"reference.start='system' starts the reference at the simulating "
-                      f"system's parameters: it needs simulated snapshots (data.file='') of "
-                      f"a system of family reference.family={family!r}.")
+                      "system's parameters: it needs simulated snapshots (data.file='') "
+                      f"of a system of family reference.family={family!r}.")
 
 
 register_data(BridgeData(

@@ -52,7 +52,8 @@ def make_snapshots(times, points) -> Snapshots:
     times = np.asarray(times, np.float64).reshape(-1)
     points = tuple(np.asarray(p, np.float32) for p in points)
   except (TypeError, ValueError) as error:
-    raise ConfigError(f"Snapshot times and points must be numeric arrays: {error}") from None
+    raise ConfigError(f"Snapshot times and points must be numeric arrays: {error}"
+                      ) from None
   if len(times) != len(points):
     raise ConfigError(f"Got {len(times)} snapshot times but {len(points)} point clouds; "
                       "give one time per snapshot.")
