@@ -4,7 +4,7 @@
       [--dims=8]
   python -m experiments.bridge_studies toy --workdir=DIR        # IPF vs IMF, NFE
   python -m experiments.bridge_studies snapshots --workdir=DIR  # SBIRR vs vanilla, 3 seeds
-      [--system=repressilator]
+      [--system=repressilator] [--oracle]
 
 Each run is an ordinary run in its own subdirectory (rerunning resumes it); --tiny runs the
 configs' seconds-long versions. Tables: <study>.md (and .json with every run's last
@@ -13,15 +13,12 @@ evaluation), plus the toy study's convergence plots.
 import argparse
 import json
 
-import numpy as np
-
 import experiments
 from configs.bridges import gaussian as gaussian_config
 from configs.bridges import lotka_volterra, repressilator, toy
-from diffjax.bridges import plots
+from diffjax.bridges import plots, studies
 from diffjax.train import storage
 from diffjax.train.writer import figure_to_png
-from experiments.bridges import network_evaluations
 
 
 def _read_metrics(workdir):
@@ -35,11 +32,6 @@ def _run(config, workdir):
   return _read_metrics(workdir)
 
 
-def _mean_std(values):
-  values = np.asarray(values, np.float64)
-  return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
-
-
 def gaussian_study(workdir, tiny=False, dims=(2, 8)):
   """SB-CFM, IPF and IMF between two 2D and two 8D Gaussians against the closed form."""
   rows, record = [], {}
@@ -48,13 +40,11 @@ def gaussian_study(workdir, tiny=False, dims=(2, 8)):
       config = gaussian_config.get_config(method + (",tiny" if tiny else ""))
       config.data.dim = dim
       last = _run(config, str(storage.workdir_path(workdir) / f"{method}_{dim}d"))[-1]
-      keys = ["forward_cross_cov", "forward_cov_t0.25", "forward_cov_t0.5",
-              "forward_cov_t0.75", "forward_cov_t1", "backward_cov_t0", "cov_error_floor"]
-      record[f"{method}_{dim}d"] = {k: last[k] for k in keys}
-      rows.append([f"{dim}D", method] + [f"{last[k]:.3f}" for k in keys])
-  header = ["dim", "method", "Cov(X0,X1)", "Cov t=.25", "Cov t=.5", "Cov t=.75", "Cov t=1",
-            "Cov t=0 (backward)", "MC floor"]
-  _write_table(workdir, "gaussian_study", header, rows, record,
+      record[f"{method}_{dim}d"] = {k: last[k] for k in studies.GAUSSIAN_STUDY_KEYS}
+      rows.append([f"{dim}D", method] + [f"{last[k]:.3f}"
+                                         for k in studies.GAUSSIAN_STUDY_KEYS])
+  _write_table(workdir, "gaussian_study",
+               ["dim", "method"] + list(studies.GAUSSIAN_STUDY_KEYS.values()), rows, record,
                "Relative Frobenius errors of the learned bridge's moments (forward SDE "
                "from N(a, A); the backward column: the backward SDE from N(b, B)) against "
                "the closed form.")
@@ -69,23 +59,18 @@ def toy_study(workdir, tiny=False):
   counts differ) and 0.22-0.25 for the moons, so W2 saturates early; the energy distance
   keeps falling. The summary says when IMF first reaches IPF's final errors at both ends.
   """
-  curves, record = {}, {}
   metrics = ("w2", "energy_distance")
+  curves = {}
   for method in ("ipf", "imf"):
     config = toy.get_config(method + (",tiny" if tiny else ""))
-    records = [r for r in _run(config, str(storage.workdir_path(workdir) / method))
-               if "forward_end_w2" in r]
-    curves[method] = [dict(step=r["step"], nfe=sum(network_evaluations(config, r["step"])),
-                           **{f"{end}_{m}": r[f"{end}_end_{m}"] for m in metrics
-                              for end in ("forward", "backward")})
-                      for r in records]
+    records = _run(config, str(storage.workdir_path(workdir) / method))
+    curves[method] = studies.end_error_curve(config, records, metrics)
   summary = {"ipf_nfe": curves["ipf"][-1]["nfe"], "imf_nfe": curves["imf"][-1]["nfe"]}
   for m in metrics:
-    final = {end: curves["ipf"][-1][f"{end}_{m}"] for end in ("forward", "backward")}
-    reached = [r for r in curves["imf"]
-               if all(r[f"{end}_{m}"] <= value for end, value in final.items())]
-    summary[f"ipf_final_{m}"] = final
-    summary[f"imf_nfe_to_reach_ipf_final_{m}"] = reached[0]["nfe"] if reached else None
+    final = curves["ipf"][-1]
+    summary[f"ipf_final_{m}"] = {end: final[f"{end}_{m}"] for end in studies.ENDS}
+    summary[f"imf_nfe_to_reach_ipf_final_{m}"] = studies.first_reaching(curves["imf"],
+                                                                        final, m)
   rows = [[m, i + 1, r["step"], r["nfe"]] + [f"{r[k]:.4f}" for k in
                                             ("forward_w2", "backward_w2",
                                              "forward_energy_distance",
@@ -100,36 +85,36 @@ def toy_study(workdir, tiny=False):
     fig = plots.convergence_figure(
         {f"{method} {end}": ([r["nfe"] for r in curves[method]],
                              [r[f"{end}_{m}"] for r in curves[method]])
-         for method in ("ipf", "imf") for end in ("forward", "backward")},
+         for method in ("ipf", "imf") for end in studies.ENDS},
         "network evaluations", f"{m} to the end marginal",
         "IPF vs IMF, moons -> 8 gaussians")
     storage.write_bytes(storage.workdir_path(workdir) / f"toy_study_{m}.png",
                         figure_to_png(fig))
 
 
-def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"):
-  """SBIRR vs vanilla multi-marginal SB on held-out snapshots over seeds."""
+# The snapshot study's columns: its config variants and their headers.
+SNAPSHOT_COLUMNS = {"vanilla": "vanilla SB", "refined": "SBIRR (refined)",
+                    "oracle": "SB under the true reference"}
+
+
+def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra",
+                   oracle=False):
+  """SBIRR vs vanilla multi-marginal SB on held-out snapshots over seeds (and, with
+  `oracle`, vanilla SB under the simulating system's true reference)."""
   module = {"lotka_volterra": lotka_volterra, "repressilator": repressilator}[system]
+  variants = ("vanilla", "refined") + (("oracle",) if oracle else ())
   results = {}
-  for variant in ("vanilla", "refined"):
+  for variant in variants:
     for seed in seeds:
       config = module.get_config(variant + (",tiny" if tiny else ""))
       config.seed = seed
       config.data.seed = seed
       last = _run(config, str(storage.workdir_path(workdir) / f"{variant}_seed{seed}"))[-1]
       results[(variant, seed)] = last
-  first = results[("vanilla", seeds[0])]
-  times = [k for k in first if k.startswith("emd_t")]
-  rows = []
-  for key in times + ["emd_mean"]:
-    rows.append([key.replace("emd_", "")] + [
-        _mean_std([results[(v, s)][key] for s in seeds]) for v in ("vanilla", "refined")])
-  params = sorted(k for k in results[("refined", seeds[0])] if k.endswith("relative_error"))
-  for key in params:
-    rows.append([key] + ["-", _mean_std([results[("refined", s)][key] for s in seeds])])
+  rows = studies.snapshot_rows(results, variants, seeds, refined="refined")
   record = {f"{v}_seed{s}": r for (v, s), r in results.items()}
-  _write_table(workdir, f"{system}_study", ["held-out time (EMD) / parameter",
-                                            "vanilla SB", "SBIRR (refined)"], rows, record,
+  _write_table(workdir, f"{system}_study", ["held-out time (EMD) / parameter"]
+               + [SNAPSHOT_COLUMNS[v] for v in variants], rows, record,
                f"Earth mover's distance to held-out snapshots, mean ± std over seeds "
                f"{list(seeds)}; the refined reference's parameters' relative errors.")
 
@@ -137,9 +122,7 @@ def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"
 def _write_table(workdir, name, header, rows, record, caption):
   directory = storage.workdir_path(workdir)
   storage.makedirs(directory)
-  lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-  text = f"# {name}\n\n{caption}\n\n" + "\n".join(lines) + "\n"
+  text = f"# {name}\n\n{caption}\n\n{studies.markdown_table(header, rows)}\n"
   storage.write_text(directory / f"{name}.md", text)
   storage.write_text(directory / f"{name}.json", json.dumps(record, indent=2, default=float))
   print(text)
@@ -155,10 +138,12 @@ def main(argv=None):
   parser.add_argument("--tiny", action="store_true")
   parser.add_argument("--system", default="lotka_volterra",
                       help="snapshots study: lotka_volterra or repressilator")
+  parser.add_argument("--oracle", action="store_true",
+                      help="snapshots study: also vanilla SB under the true reference")
   parser.add_argument("--dims", default="2,8",
                       help="gaussian study: the dimensions, comma-separated")
   args = parser.parse_args(argv)
-  options = {"snapshots": {"system": args.system},
+  options = {"snapshots": {"system": args.system, "oracle": args.oracle},
              "gaussian": {"dims": tuple(int(d) for d in args.dims.split(","))}
              }.get(args.study, {})
   STUDIES[args.study](args.workdir, tiny=args.tiny, **options)

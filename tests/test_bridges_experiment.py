@@ -19,8 +19,8 @@ from experiments import bridges
 from tests.helpers import assert_trees_equal
 
 CONFIGS = {"gaussian": ("sbcfm", "ipf", "imf"), "toy": ("ipf", "imf"),
-           "lotka_volterra": ("refined", "vanilla"),
-           "repressilator": ("refined", "vanilla")}
+           "lotka_volterra": ("refined", "vanilla", "oracle"),
+           "repressilator": ("refined", "vanilla", "oracle")}
 
 
 def test_every_config_has_its_command_and_phases():
@@ -38,8 +38,11 @@ def test_every_config_has_its_command_and_phases():
 @pytest.mark.parametrize("key,value,message", [
     ("bridge.sigma", -1.0, "bridge.sigma must be a positive number.*-1"),
     ("bridge.sigma", 0.0, "bridge.sigma must be a positive number.*got 0.0"),
-    ("bridge.method", "dsb", "bridge.method='dsb' is not one of the valid names: sbcfm, "),
-    ("data.kind", "snapshots", "snapshot data go with method 'sbirr'"),
+    ("bridge.method", "dsb", "bridge.method='dsb' is not one of the valid names: imf, ipf, "
+     "multimarginal, sbcfm, sbirr"),
+    ("data.kind", "snapshots", "bridge.method='ipf' bridges two marginals but "
+     "data.kind='snapshots' gives snapshots; with this data choose bridge.method from "
+     "multimarginal, sbirr"),
     ("bridge.steps_per_phase", 0, "bridge.steps_per_phase=0 is out of range: it must be "
      ">= 1"),
     ("bridge.t_margin", 0.5, "bridge.t_margin=0.5 is out of range"),

@@ -95,17 +95,48 @@ def test_bridge_matching_on_the_static_coupling_is_the_bridge_drift():
   sigma = 0.9
   bridge = gaussian.gaussian_bridge(a, cov_a, b, cov_b, reference.brownian(sigma))
   x0, x1 = bridge.sample_coupling(jax.random.PRNGKey(0), 40000)
+  path = bridge_matching.brownian_bridge(sigma)
   for t in (0.25, 0.5, 0.75):
-    xt = bridge_matching.brownian_bridge_sample(jax.random.PRNGKey(1), jnp.full(40000, t),
-                                                x0, x1, sigma)
+    z = jax.random.normal(jax.random.PRNGKey(1), x0.shape)
+    xt = path.interpolate(jnp.full(40000, t), x0, x1, z)
     for direction, exact in (("forward", bridge.forward_drift),
                              ("backward", bridge.backward_drift)):
-      target = bridge_matching.bridge_matching_target(jnp.full(40000, t), xt, x0, x1,
+      target = bridge_matching.bridge_matching_target(jnp.full(40000, t), x0, x1, z, sigma,
                                                       direction)
       slope, intercept = affine_fit(np.asarray(xt), np.asarray(target))
       exact_w, exact_c = affine_of(lambda x: exact(x, t), 2)
       np.testing.assert_allclose(slope, exact_w, atol=0.12)
       np.testing.assert_allclose(intercept, exact_c, atol=0.12)
+
+
+def test_brownian_bridge_is_the_linear_path_with_the_sqrt_gamma():
+  # The path's sampling and drift targets equal the Brownian bridge's own formulas:
+  # x_t = (1 - t) x0 + t x1 + sigma sqrt(t (1 - t)) z, forward (x1 - x_t) / (1 - t),
+  # backward (x0 - x_t) / t; at the ends (gamma = 0) x1 - x0 forward at t = 0 and x0 - x1
+  # backward at t = 1. Float32 rounding differs (sqrt(sigma^2 t (1 - t)) vs
+  # sigma sqrt(t (1 - t)); the targets' z terms combine gamma' z and -z / gamma).
+  sigma = 0.7
+  k_pairs, k_t, k_z = jax.random.split(jax.random.PRNGKey(0), 3)
+  x0, x1 = jax.random.normal(k_pairs, (2, 512, 3))
+  t = jnp.concatenate([jnp.array([1e-6, 1e-3, 0.5, 0.999]),
+                       jax.random.uniform(k_t, (508,), minval=1e-3, maxval=1 - 1e-3)])
+  z = jax.random.normal(k_z, x0.shape)
+  tc = t[:, None]
+  old = (1 - tc) * x0 + tc * x1 + sigma * jnp.sqrt(tc * (1 - tc)) * z
+  xt = bridge_matching.brownian_bridge(sigma).interpolate(t, x0, x1, z)
+  np.testing.assert_allclose(xt, old, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(
+      bridge_matching.brownian_bridge_sample(k_z, t, x0, x1, sigma), xt)
+  forward = bridge_matching.bridge_matching_target(t, x0, x1, z, sigma, "forward")
+  backward = bridge_matching.bridge_matching_target(t, x0, x1, z, sigma, "backward")
+  np.testing.assert_allclose(forward, (x1 - old) / (1 - tc), rtol=1e-4, atol=1e-3)
+  np.testing.assert_allclose(backward, (x0 - old) / tc, rtol=1e-4, atol=1e-3)
+  ends = jnp.array([0.0, 1.0])
+  targets = [bridge_matching.bridge_matching_target(ends, x0[:2], x1[:2], z[:2], sigma, d)
+             for d in ("forward", "backward")]
+  np.testing.assert_allclose(targets[0][0], (x1 - x0)[0], rtol=1e-6)
+  np.testing.assert_allclose(targets[1][1], (x0 - x1)[1], rtol=1e-6)
+  assert np.all(np.isfinite(np.asarray(targets)))
 
 
 def test_losses_are_smallest_at_the_exact_drift():

@@ -10,13 +10,14 @@ from diffjax.bridges.host_coupling import coupled_batches
 from diffjax.bridges.metrics import earth_movers_distance
 from diffjax.bridges.reference import (check_reference, custom_family, reference_process)
 from diffjax.bridges.simulate import simulate_forward
+from diffjax.bridges.systems import SNAPSHOT_SYSTEMS, simulate_snapshots
 from diffjax.data import get_sampler, snapshots
 from diffjax.errors import ConfigError
 
 
 def test_simulated_snapshots_follow_the_system():
   times = np.arange(0.0, 2.01, 0.5)
-  snaps = snapshots.simulate_snapshots(jax.random.PRNGKey(0), "lotka_volterra", times, 400)
+  snaps = simulate_snapshots(jax.random.PRNGKey(0), "lotka_volterra", times, 400)
   assert len(snaps) == 5 and snaps.dim == 2
   np.testing.assert_allclose(snaps.times, times)
   # The cloud starts at N((2, 1), 0.05^2 I) and moves along the deterministic orbit: at
@@ -118,6 +119,26 @@ def test_refit_recovers_lotka_volterra_parameters_from_its_own_paths():
       refinement.path_increments(paths, ts))
   for name, value in params.items():
     assert abs(float(value) - 1.0) < 0.05, (name, float(value))
+
+
+def test_refit_recovers_repressilator_parameters_from_its_own_paths():
+  # Nonlinear in n and k: Levenberg–Marquardt from beta = gamma = 0, n = k = 1 (the
+  # config's start, 50 iterations) on paths of the true system over the repressilator
+  # study's span (9 time units, 120 steps, 256 paths of noise 0.1) lands within 2% of
+  # (beta, n, k, gamma) = (10, 3, 1, 1) (measured within 0.5%): the refit is not why the
+  # repressilator study's refined reference is off (README).
+  system = SNAPSHOT_SYSTEMS.get("repressilator")
+  true = reference_process("repressilator", 0.1, system.params, 3).rescaled(0.0, 9.0)
+  ts = jnp.linspace(0.0, 1.0, 121)
+  x0 = jnp.asarray([system.start_mean]) + 0.2 * jax.random.normal(jax.random.PRNGKey(0),
+                                                                    (256, 3))
+  paths = simulate_forward(true.drift, x0, ts, jax.random.PRNGKey(1),
+                           true.diffusion()).trajectory
+  start = reference_process("repressilator", 0.1, dim=3).rescaled(0.0, 9.0)
+  params, _, _ = jax.jit(lambda i: refinement.refit_reference(start, i, 50))(
+      refinement.path_increments(paths, ts))
+  for name, value in params.items():
+    assert abs(float(value) / system.params[name] - 1) < 0.02, (name, float(value))
 
 
 def test_earth_movers_distance_is_exact_w1():

@@ -1,14 +1,18 @@
-"""The bridges family (`experiments.bridges`): SB-CFM, IPF, IMF and SBIRR.
+"""The bridges family (`experiments.bridges`): SB-CFM, IPF, IMF, SBIRR and vanilla
+multi-marginal SB (`diffjax.bridges.BRIDGE_METHODS`).
 """
-import functools
-import math
-
 import ml_collections
 
 from configs.common import parse_arg
+from diffjax.bridges.methods import BRIDGE_METHODS, call_length
+from diffjax.errors import ConfigError
 from diffjax.train.defaults import engine_config
 
 RUN_TO_PHASES_END = 10 ** 9   # train.num_steps: the phases end the run.
+# The snapshot configs' argument: SBIRR, its baseline with the reference fixed, and that
+# baseline under the true reference (reference.start "system", an oracle).
+SNAPSHOT_VARIANTS = {"refined": "sbirr", "vanilla": "multimarginal",
+                     "oracle": "multimarginal"}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -25,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
       system="lotka_volterra", file="", times_start=0.0, times_stop=6.0, times_step=0.5,
       num_points=1000, hold_out=True))
   config.reference = ml_collections.ConfigDict(dict(
-      family="zero", refine=False, num_outer=1, refit_paths=256, lm_iterations=20))
+      family="zero", start="family", num_outer=1, refit_paths=256, lm_iterations=20))
   config.model = ml_collections.ConfigDict(dict(
       name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
       time_dim=32))
@@ -41,39 +45,48 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def iteration_steps(config):
-  """Training steps of one iteration: two half-iterations (IPF, IMF), or one outer
-  iteration of SBIRR (its IPF iterations)."""
-  c = config.bridge
-  if c.method == "sbirr":
-    return 2 * c.num_iterations * c.steps_per_phase
-  return 2 * c.steps_per_phase
+  """Training steps of one iteration of the config's method (its declared `iteration`:
+  two half-iterations of IPF or IMF, one outer iteration of SBIRR)."""
+  return BRIDGE_METHODS.get(config.bridge.method).iteration(config)
 
 
 def set_intervals(config):
   """Evaluates and checkpoints once per iteration (`iteration_steps`) and logs once per
-  phase; train calls run whole phases (or their greatest common divisor), so each kind of
-  phase compiles one train call (a call's length is static: a new length compiles anew)."""
-  c = config.bridge
-  lengths = [c.steps_per_phase]
-  if c.method in ("imf", "sbcfm") and c.initial_steps:
-    lengths.append(c.initial_steps)
-  chunk = functools.reduce(math.gcd, lengths)
+  phase; train calls run whole phases (`diffjax.bridges.methods.call_length`: the
+  greatest common divisor of the phases' lengths), so each kind of phase compiles one
+  train call (a call's length is static: a new length compiles anew)."""
+  chunk = call_length(config)
   every = iteration_steps(config)
   config.train.update(eval_every=every, checkpoint_every=every, log_every=chunk,
                       steps_per_call=chunk)
   return config
 
 
+def choose_method(config, arg, variants, default):
+  """Sets bridge.method from the config argument's word: variants maps each word to a
+  method name (`diffjax.bridges.BRIDGE_METHODS`), default is the word taken when the
+  argument has none; two words are refused. Returns the word."""
+  words, _ = parse_arg(arg, tuple(variants))
+  chosen = sorted(set(words))
+  if len(chosen) > 1:
+    raise ConfigError(f"Give one of {', '.join(variants)} in the config argument; got "
+                      f"{', '.join(chosen)}.")
+  word = chosen[0] if chosen else default
+  config.bridge.method = variants[word]
+  return word
+
+
 def apply_args(config, arg, allowed=()):
-  """Applies a config file's argument ("a,tiny": `experiments.pipeline.parse_arg`): "tiny"
+  """Applies a config file's argument ("a,tiny": `configs.common.parse_arg`): "tiny"
   (seconds, for tests) and any of `allowed`, returned as a set; anything else is refused."""
   variants, tiny = parse_arg(arg, allowed)
   words = set(variants) | ({"tiny"} if tiny else set())
   if "tiny" in words:
     c = config.bridge
+    # One IPF iteration per outer iteration on snapshots, two iterations otherwise.
+    outer = BRIDGE_METHODS.get(c.method).problem == "snapshots"
     c.update(num_steps=min(c.num_steps, 8), steps_per_phase=20, cache_size=128,
-             initial_steps=0,
-             num_iterations=min(c.num_iterations, 1 if c.method == "sbirr" else 2))
+             initial_steps=0, num_iterations=min(c.num_iterations, 1 if outer else 2))
     config.reference.update(num_outer=min(config.reference.num_outer, 2), refit_paths=32,
                             lm_iterations=5)
     config.data.num_points = min(config.data.num_points, 200)

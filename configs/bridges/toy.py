@@ -9,20 +9,16 @@ and held-out 8-gaussian samples and between the backward SDE's at t = 0 and held
 (`forward_end_w2`, `backward_end_w2`). Both methods side by side, with their network
 evaluations: `python -m experiments.bridge_studies toy --workdir=DIR`.
 """
-from configs.bridges.base import apply_args, base_config
+from configs.bridges.base import apply_args, base_config, choose_method
 
 METHODS = ("ipf", "imf")
 
 
 def get_config(arg=None):
   config = base_config()
-  words = set(arg.split(",")) if arg else set()
-  methods = sorted(words & set(METHODS))
-  if len(methods) > 1:
-    raise ValueError(f"Give one method of {METHODS}; got {methods}.")
-  config.bridge.update(method=methods[0] if methods else "ipf", sigma=1.0, num_steps=20,
-                       num_iterations=8, steps_per_phase=1500, cache_size=2048,
-                       initial_coupling="independent")
+  choose_method(config, arg, {m: m for m in METHODS}, "ipf")
+  config.bridge.update(sigma=1.0, num_steps=20, num_iterations=8, steps_per_phase=1500,
+                       cache_size=2048, initial_coupling="independent")
   config.data.update(kind="toy2d", source="moons", target="eight_gaussians")
   config.model.update(width=128, depth=3)
   apply_args(config, arg, METHODS)

@@ -17,6 +17,14 @@ and no further iteration this is SB-CFM's drift ("Simulation-free Schrödinger b
 score and flow matching", Tong et al., AISTATS 2024: the SDE drift u_t + sigma^2/2 grad log
 p_t of the bridge mixture equals the forward target above).
 
+The Brownian bridge is the `linear` interpolant with the `sqrt` gamma of scale sigma
+(`diffjax.paths.interpolants`: a = 1 - t, b = t, gamma = sigma sqrt(t (1 - t))), and the
+targets are its conditional SDE drifts in the direction of travel, from the path's
+conditional velocity v = a' x0 + b' x1 + gamma' z and the score s = -z / gamma of x_t given
+(x0, x1) (the noise prediction is z: eta = -gamma s, `diffjax.fields`): forward v + eps s,
+backward -v + eps s with eps = sigma^2 / 2, the convention of `diffjax.solvers.sde`
+(drift v + sign(h) eps s). They equal the targets above.
+
 Regression targets are singular at one end; times are drawn in [0, 1 - t_margin] for the
 forward drift and [t_margin, 1] for the backward drift.
 """
@@ -25,12 +33,9 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import time_column
-from diffjax.solvers.integrate import integrate
-from diffjax.bridges.simulate import sde_stepper
-from diffjax.core import Fields
-
-DIRECTIONS = ("forward", "backward")
+from diffjax.bridges.simulate import check_direction, simulate
+from diffjax.core import TINY, Path, time_column
+from diffjax.paths.interpolants import linear
 
 
 class PairCache(NamedTuple):
@@ -39,21 +44,30 @@ class PairCache(NamedTuple):
   x1: jax.Array
 
 
+def brownian_bridge(sigma) -> Path:
+  """The Brownian bridge of variance sigma^2 per unit time as a path:
+  x_t = (1 - t) x0 + t x1 + sigma sqrt(t (1 - t)) z."""
+  return linear(gamma="sqrt", gamma_scale=sigma)
+
+
 def brownian_bridge_sample(key, t, x0, x1, sigma):
   """x_t of the Brownian bridge from x0 to x1: t (B,), x0, x1 (B, D) -> (B, D)."""
-  tc = time_column(t, x0)
-  z = jax.random.normal(key, x0.shape, x0.dtype)
-  return (1 - tc) * x0 + tc * x1 + sigma * jnp.sqrt(tc * (1 - tc)) * z
+  return brownian_bridge(sigma).sample(key, t, x0, x1)
 
 
-def bridge_matching_target(t, xt, x0, x1, direction):
-  """The drift target at (xt, t): (x1 - xt) / (1 - t) forward, (x0 - xt) / t backward."""
-  tc = time_column(t, xt)
-  if direction == "forward":
-    return (x1 - xt) / (1 - tc)
-  if direction == "backward":
-    return (x0 - xt) / tc
-  raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
+def bridge_matching_target(t, x0, x1, z, sigma, direction):
+  """The drift target of `direction` at x_t = brownian_bridge(sigma).interpolate(t, x0, x1,
+  z): sign v + (sigma^2 / 2) s (module docstring), i.e. (x1 - x_t) / (1 - t) forward and
+  (x0 - x_t) / t backward. t (B,), x0, x1, z (B, D) -> (B, D). Where gamma = 0 (t = 0 or
+  1) z does not enter x_t and its term is dropped: x1 - x0 forward at t = 0, x0 - x1
+  backward at t = 1."""
+  check_direction(direction)
+  path = brownian_bridge(sigma)
+  velocity = path.conditional_velocity(t, x0, x1, z)
+  gamma = time_column(path.coefficients(t)[2], z)
+  score = jnp.where(gamma > 0, -z / jnp.maximum(gamma, TINY), 0.0)
+  sign = 1.0 if direction == "forward" else -1.0
+  return sign * velocity + 0.5 * sigma ** 2 * score
 
 
 WEIGHTINGS = ("uniform", "bounded")
@@ -78,8 +92,9 @@ def bridge_matching_loss(drift_fn: Callable, key, x0, x1, sigma, direction,
   k_time, k_bridge = jax.random.split(key)
   u = jax.random.uniform(k_time, (x0.shape[0],), maxval=1.0 - t_margin)
   t = u if direction == "forward" else 1.0 - u
-  xt = brownian_bridge_sample(k_bridge, t, x0, x1, sigma)
-  target = bridge_matching_target(t, xt, x0, x1, direction)
+  z = jax.random.normal(k_bridge, x0.shape, x0.dtype)
+  xt = brownian_bridge(sigma).interpolate(t, x0, x1, z)
+  target = bridge_matching_target(t, x0, x1, z, sigma, direction)
   squared = jnp.sum((drift_fn(xt, t) - target) ** 2, -1) / x0.shape[-1]
   if weighting == "bounded":
     squared = squared * (1.0 - u)      # 1 - t forward, t backward.
@@ -97,11 +112,5 @@ def simulate_pairs(drift: Callable, x_start, ts, key, sigma, direction) -> PairC
   """The reciprocal projection's new coupling: paths of the fitted SDE from x_start (M, D),
   forward from rho0 with the forward drift (pairs (x_start, x_end)) or backward from rho1
   with the backward drift (pairs (x_end, x_start)), on the increasing grid ts."""
-  if direction == "forward":
-    fields, grid = Fields.of(velocity=drift), ts
-  elif direction == "backward":
-    fields, grid = Fields.of(velocity=lambda x, t: -drift(x, t)), ts[::-1]
-  else:
-    raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
-  x_end = integrate(sde_stepper(sigma), fields, x_start, grid, key).x
+  x_end = simulate(drift, x_start, ts, key, sigma, direction, return_trajectory=False).x
   return PairCache(x_start, x_end) if direction == "forward" else PairCache(x_end, x_start)

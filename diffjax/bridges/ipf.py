@@ -18,19 +18,25 @@ cache refresh). Every phase of one kind shares one loss, one trainable mask and 
 prepare function, so the engine compiles each once. The trajectory cache is the phase's
 context: it lives on device, and the regression steps of a phase draw from it with no host
 round trip.
+
+Registered as the bridge method "ipf" between two marginals (`diffjax.bridges.methods`):
+the Brownian reference's first cache, caches of `bridge.cache_size` paths from rho0 or
+rho1 on the problem's grid.
 """
 import dataclasses
 from typing import Callable, List
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from diffjax.bridges import mean_matching
+from diffjax.bridges.methods import (BridgeMethod, BridgePhases, BridgeSetup, PhaseCost,
+                                     register_method)
+from diffjax.bridges.simulate import DIRECTIONS
 from diffjax.errors import ConfigError
 from diffjax.train.task import Phase
-
-DIRECTIONS = ("forward", "backward")
-
+from diffjax.train.validation import Key
 
 def only(name):
   """trainable(params) marking only params[name] True (a prefix of the params' tree)."""
@@ -146,3 +152,63 @@ def ipf_phases(apply_fn, make_cache, reference_drift, *, num_iterations, steps_p
                           steps_per_phase=steps_per_phase, batch_size=batch_size,
                           caches_per_phase=caches_per_phase)
   return schedule.phases(range(1, num_iterations + 1))
+
+
+def ipf_cost(num_iterations, steps_per_phase, caches_per_phase, batch_size,
+             cache_evaluations, first_evaluations=0) -> List[PhaseCost]:
+  """The `PhaseCost`s of `IPFSchedule.phases(range(1, num_iterations + 1))`: every cache
+  costs cache_evaluations (mean matching evaluates the drift twice per path step), except
+  iteration 1's backward caches, which simulate the reference's drift and cost
+  first_evaluations (0, or e.g. SBIRR's refit simulation)."""
+  steps = steps_per_phase // caches_per_phase
+  return [PhaseCost(steps, first_evaluations if (n == 1 and direction == "backward")
+                    else cache_evaluations, batch_size)
+          for n in range(1, num_iterations + 1) for direction in ("backward", "forward")
+          for _ in range(caches_per_phase)]
+
+
+# ----------------------------------------------------------------------------------------
+# The registered method: IPF between two marginals.
+
+
+def check_caches(config):
+  """Refuses a half-iteration that does not split evenly into its caches."""
+  c = config.bridge
+  if c.steps_per_phase % c.caches_per_phase:
+    raise ConfigError(f"bridge.steps_per_phase={c.steps_per_phase} must be divisible by "
+                      f"bridge.caches_per_phase={c.caches_per_phase} (each cache serves "
+                      "an equal share of the half-iteration's steps).")
+
+
+def _phases(setup: BridgeSetup) -> BridgePhases:
+  cfg, problem = setup.config.bridge, setup.problem
+
+  def make_cache(drift, key, direction):
+    k_start, k_path = jax.random.split(key)
+    start = problem.starts(k_start, cfg.cache_size, direction)
+    return mean_matching.simulate_cache(drift, start, problem.ts, k_path, problem.sigma,
+                                        direction)
+
+  return BridgePhases(ipf_phases(setup.apply_fn, make_cache,
+                                 lambda params: problem.reference.drift,
+                                 num_iterations=cfg.num_iterations,
+                                 steps_per_phase=cfg.steps_per_phase,
+                                 batch_size=setup.config.train.batch_size,
+                                 caches_per_phase=cfg.caches_per_phase))
+
+
+def _cost(config, num_segments=1):
+  c = config.bridge
+  return ipf_cost(c.num_iterations, c.steps_per_phase, c.caches_per_phase,
+                  config.train.batch_size, 2 * c.cache_size * c.num_steps * num_segments)
+
+
+IPF_KEYS = (
+    Key("bridge.num_iterations", "int", 1, meaning="IPF iterations"),
+    Key("bridge.cache_size", "int", 1, meaning="paths per trajectory cache"),
+    Key("bridge.caches_per_phase", "int", 1, meaning="fresh caches per half-iteration"),
+)
+
+IPF = register_method(BridgeMethod(
+    name="ipf", label="IPF (DSB)", problem="two_marginal", keys=IPF_KEYS, phases=_phases,
+    cost=_cost, check=check_caches))

@@ -21,15 +21,15 @@ The trajectories are simulated once into a device-resident `TrajectoryCache` (th
 cache of `cache_npar` paths, refreshed every `cache_refresh_stride` steps) and each
 regression step draws a minibatch of (path, time) pairs from it. `mean_matching_stepper`
 computes the targets while it simulates (two field evaluations per step), so a cache is one
-`integrate` call.
+`diffjax.bridges.simulate.simulate` call.
 """
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Fields, Stepper
-from diffjax.solvers.integrate import integrate
+from diffjax.bridges.simulate import simulate, travel_grid
+from diffjax.core import Stepper
 
 
 class TrajectoryCache(NamedTuple):
@@ -81,16 +81,10 @@ def simulate_cache(drift: Callable, x_start, ts, key, diffusion, direction
     diffusion: g, the constant diffusion coefficient.
     direction: "forward" (fits the backward drift) or "backward" (fits the forward drift).
   """
-  if direction == "forward":
-    grid, velocity = ts, drift
-  elif direction == "backward":
-    grid, velocity = ts[::-1], (lambda x, t: -drift(x, t))
-  else:
-    raise ValueError(f"direction must be 'forward' or 'backward'; got {direction!r}.")
-  solution = integrate(mean_matching_stepper(diffusion), Fields.of(velocity=velocity),
-                       x_start, grid, key, return_trajectory=True,
-                       record=lambda x, state: state.target)
-  return TrajectoryCache(solution.trajectory[1:], grid[1:], solution.records)
+  solution = simulate(drift, x_start, ts, key, diffusion, direction,
+                      stepper=mean_matching_stepper, record=lambda x, state: state.target)
+  return TrajectoryCache(solution.trajectory[1:], travel_grid(ts, direction)[1:],
+                         solution.records)
 
 
 def cache_batch(cache: TrajectoryCache, key, batch_size):

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax.bridges import mean_matching
-from diffjax.bridges.simulate import simulate_backward, simulate_forward
+from diffjax.bridges.simulate import simulate
 
 
 class SnapshotArrays(NamedTuple):
@@ -70,9 +70,9 @@ def segment_caches(drift: Callable, data: SnapshotArrays, grids, key, num_paths,
   starts = segment_starts(data, k_start, num_paths,
                           "left" if direction == "forward" else "right")
   keys = jax.random.split(k_path, starts.shape[0])
-  simulate = lambda x, ts, k: mean_matching.simulate_cache(drift, x, ts, k, diffusion,
-                                                          direction)
-  caches = jax.vmap(simulate)(starts, grids, keys)
+  cache = lambda x, ts, k: mean_matching.simulate_cache(drift, x, ts, k, diffusion,
+                                                       direction)
+  caches = jax.vmap(cache)(starts, grids, keys)
   merge = lambda a: a.reshape((-1,) + a.shape[2:])
   return mean_matching.TrajectoryCache(*(merge(a) for a in caches))
 
@@ -84,8 +84,8 @@ def segment_forward_paths(forward_drift: Callable, data: SnapshotArrays, grids, 
   k_start, k_path = jax.random.split(key)
   starts = segment_starts(data, k_start, num_paths, "left")
   keys = jax.random.split(k_path, starts.shape[0])
-  simulate = lambda x, ts, k: simulate_forward(forward_drift, x, ts, k, diffusion)
-  return jax.vmap(simulate)(starts, grids, keys).trajectory
+  simulate_one = lambda x, ts, k: simulate(forward_drift, x, ts, k, diffusion, "forward")
+  return jax.vmap(simulate_one)(starts, grids, keys).trajectory
 
 
 def segment_paths(forward_drift: Callable, backward_drift: Callable, data: SnapshotArrays,
@@ -98,8 +98,8 @@ def segment_paths(forward_drift: Callable, backward_drift: Callable, data: Snaps
   count = left.shape[0]
 
   def one(x_left, x_right, ts, k1, k2):
-    forward = simulate_forward(forward_drift, x_left, ts, k1, diffusion).trajectory
-    backward = simulate_backward(backward_drift, x_right, ts, k2, diffusion).trajectory
+    forward = simulate(forward_drift, x_left, ts, k1, diffusion, "forward").trajectory
+    backward = simulate(backward_drift, x_right, ts, k2, diffusion, "backward").trajectory
     return jnp.concatenate([forward, backward[::-1]], 1)
 
   return jax.vmap(one)(left, right, grids, jax.random.split(k_fwd, count),
