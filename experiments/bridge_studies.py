@@ -18,12 +18,12 @@ from configs.bridges import gaussian as gaussian_config
 from configs.bridges import lotka_volterra, repressilator, toy
 from diffjax.bridges import plots, studies
 from diffjax.train import storage
+from diffjax.train import workdir as workdir_lib
 from diffjax.train.writer import figure_to_png
 
 
 def _read_metrics(workdir):
-  text = storage.read_text(storage.workdir_path(workdir) / "metrics.jsonl")
-  return [json.loads(line) for line in text.splitlines() if line]
+  return workdir_lib.read_metrics(workdir, null_as_nan=True)   # Non-finite metrics: NaN.
 
 
 def _run(config, workdir):

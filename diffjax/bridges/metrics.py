@@ -10,7 +10,6 @@ import numpy as np
 
 def earth_movers_distance(x, y):
   """Exact W1 between uniform empirical measures: x (N, D), y (M, D) -> float."""
-  import ot  # pylint: disable=g-import-not-at-top  (POT imports torch: loaded when used)
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
     raise ValueError(f"Expected (N, D) and (M, D) point clouds; got {x.shape} and "
