@@ -21,5 +21,4 @@ from diffjax.data.images import load_image_dataset
 from diffjax.data.conditional_mixture import ClassConditionalMixture
 from diffjax.data.conditional_mixture import two_class_mixture
 from diffjax.data.manifolds import MANIFOLDS
-from diffjax.data.snapshots import SNAPSHOT_SYSTEMS
 from diffjax.data.text import TEXT_DATASETS
