@@ -30,7 +30,6 @@ from diffjax.errors import ConfigError
 from diffjax.registry import Registry
 
 COUPLINGS = Registry("coupling")
-EXACT_SOLVERS = ("pot", "hungarian")
 
 
 @COUPLINGS.register("independent")
@@ -79,19 +78,34 @@ def exact_assignment(x0, x1, solver="pot", labels0=None, labels1=None):
                      f"{x1.shape[0]}.")
   if (labels0 is None) != (labels1 is None):
     raise ValueError("Give both labels0 and labels1, or neither.")
-  if solver == "hungarian":
-    if labels0 is not None:
-      raise ValueError("Label-conditional OT uses solver='pot' (float64 penalties).")
-    rows, cols = assignment.hungarian_algorithm(squared_distances(x0, x1))
-    return jnp.zeros(x0.shape[0], jnp.int32).at[rows].set(cols.astype(jnp.int32))
-  if solver != "pot":
-    raise ValueError(f"Unknown exact OT solver {solver!r}; valid: {EXACT_SOLVERS}.")
+  if solver not in EXACT_SOLVERS:
+    raise ValueError(f"Unknown exact OT solver {solver!r}; valid: {EXACT_SOLVERS.names()}.")
+  return EXACT_SOLVERS.get(solver)(x0, x1, labels0, labels1)
+
+
+def _pot_assignment(x0, x1, labels0, labels1):
+  """POT's network simplex on the host (float64; label penalties allowed)."""
   out = jax.ShapeDtypeStruct((x0.shape[0],), jnp.int32)
   if labels0 is None:
     fn = lambda u, v: _host_assignment(u, v, None, None)
     return jax.pure_callback(fn, out, x0, x1, vmap_method="sequential")
   return jax.pure_callback(_host_assignment, out, x0, x1, labels0, labels1,
                            vmap_method="sequential")
+
+
+def _hungarian_assignment(x0, x1, labels0, labels1):
+  """optax's Hungarian algorithm on the device (no label penalties)."""
+  del labels1
+  if labels0 is not None:
+    raise ValueError("Label-conditional OT uses solver='pot' (float64 penalties).")
+  rows, cols = assignment.hungarian_algorithm(squared_distances(x0, x1))
+  return jnp.zeros(x0.shape[0], jnp.int32).at[rows].set(cols.astype(jnp.int32))
+
+
+# name -> assign(x0, x1, labels0, labels1) -> (B,) int32 permutation.
+EXACT_SOLVERS = Registry("exact OT solver")
+EXACT_SOLVERS.register("pot", _pot_assignment)
+EXACT_SOLVERS.register("hungarian", _hungarian_assignment)
 
 
 @COUPLINGS.register("exact_ot")

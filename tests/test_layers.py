@@ -64,6 +64,7 @@ def code_lines(path):
 # A test of a method's or a sampler's name: `method == "cfg"`, `solver in ("ddim", ...)`.
 NAME_TEST = re.compile(r"\b(method|sampler|solver|sampler_name)\b\s*(==|!=|\bin\b|\bnot in\b)"
                        r"\s*[\"'(\[]")
+LOOP = re.compile(r"\bfor\s+(method|sampler|solver)\s+in\b")   # Iterating, not testing.
 
 
 @pytest.mark.parametrize("folder", ["diffjax", "experiments"])
@@ -72,5 +73,5 @@ def test_no_dispatch_on_method_or_sampler_names(folder):
   needs, cost), never a list of names."""
   found = [f"{os.path.relpath(path, REPO)}:{number}: {line.strip()}"
            for path in python_files(folder) for number, line in code_lines(path)
-           if NAME_TEST.search(line)]
+           if NAME_TEST.search(line) and not LOOP.search(line)]
   assert found == []
