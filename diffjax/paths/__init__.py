@@ -11,3 +11,8 @@ from diffjax.paths.interpolants import build_gamma
 from diffjax.paths.interpolants import custom_interpolant
 from diffjax.paths import gaussian as _gaussian  # Registers the Gaussian diffusion paths.
 from diffjax.paths.gaussian import gaussian_path
+from diffjax.paths import ddpm as _ddpm  # Registers "ddpm_discrete".
+from diffjax.paths.ddpm import DDPMSchedule
+from diffjax.paths.ddpm import diffusers_grid
+from diffjax.paths.ddpm import read_schedule
+from diffjax.paths.ddpm import schedule_path
