@@ -11,6 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
+import experiments
+from configs.pretrained import ddpm
 from experiments import main as cli
 
 diffusers = pytest.importorskip("diffusers")
@@ -112,3 +114,30 @@ def test_bad_checkpoints_are_refused_before_the_workdir(checkpoint, tmp_path, ca
   assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], output
   assert "Traceback" not in output
   assert not workdir.exists()
+
+
+@pytest.fixture(scope="module")
+def conditional_checkpoint(checkpoint, tmp_path_factory):
+  """The tiny DDPM with a class embedding (10 digits + the null class)."""
+  folder = tmp_path_factory.mktemp("tiny_conditional_ddpm")
+  shutil.copy(os.path.join(checkpoint, "scheduler_config.json"), folder)
+  with open(os.path.join(checkpoint, "config.json")) as f:
+    config = json.load(f)
+  config.pop("_class_name")
+  config = {k: v for k, v in config.items() if not k.startswith("_")}
+  torch.manual_seed(0)
+  diffusers.UNet2DModel(**dict(config, num_class_embeds=11)).save_pretrained(folder)
+  return str(folder)
+
+
+@pytest.mark.parametrize("variant,conditional,experiment", [
+    ("h_space,tiny", False, "h_space"), ("cfgpp,tiny", True, "guided_images"),
+    ("digits", False, "images")])
+def test_every_variant_builds_its_task_on_a_checkpoint(checkpoint, conditional_checkpoint,
+                                                      variant, conditional, experiment):
+  """Building a task reads and checks the checkpoint (nothing compiles)."""
+  config = ddpm.get_config(variant)
+  config.model.pretrained = conditional_checkpoint if conditional else checkpoint
+  assert config.experiment == experiment and config.path.scheduler == config.model.pretrained
+  task = experiments.EXPERIMENTS.get(config.experiment)(config)
+  assert task.init_params is not None

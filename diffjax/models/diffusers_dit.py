@@ -30,8 +30,8 @@ import numpy as np
 
 from diffjax.errors import ConfigError
 from diffjax.models.base import MODELS, Model, check_condition
-from diffjax.models.diffusers_layers import SelfAttention, TimestepMLP, timestep_embedding
-from diffjax.models.diffusers_unet import image_channels, timestep_model
+from diffjax.models.diffusers_layers import (SelfAttention, TimestepMLP, image_channels,
+                                             timestep_embedding, timestep_model)
 
 _zeros = nn.initializers.zeros
 

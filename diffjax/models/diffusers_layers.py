@@ -7,13 +7,16 @@ integer timesteps k in [0, T); their `Model` wrappers feed them k(t) of the disc
 path (`diffjax.paths.ddpm.timestep_of`).
 """
 import math
-from typing import Any
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
-from diffjax.models.unet import multi_head_attention
+from diffjax.models.base import Model, broadcast_time
+from diffjax.models.unet import fast_init_rng, multi_head_attention
+from diffjax.paths.ddpm import timestep_of
 
 # Scopes that diffusers holds in lists (nn.ModuleList / nn.Sequential): "name_i" <-> "name.i".
 LIST_SCOPES = ("down_blocks", "up_blocks", "resnets", "attentions", "downsamplers",
@@ -72,3 +75,52 @@ class SelfAttention(nn.Module):
                for name in ("to_q", "to_k", "to_v"))
     h = multi_head_attention(q, k, v).reshape(b, n, d)
     return project("to_out_0", True)(h)
+
+
+def image_channels(data_shape, out_channels, name):
+  """(H, W, C) of data_shape, checking out_channels is C or 2C (a learned variance)."""
+  if len(data_shape) != 3:
+    raise ConfigError(f"{name} needs images of shape (H, W, C); got data_shape "
+                      f"{tuple(data_shape)}.")
+  c = data_shape[-1]
+  out_channels = c if out_channels is None else out_channels
+  if out_channels not in (c, 2 * c):
+    raise ConfigError(f"{name}: out_channels={out_channels} must be the image's {c} "
+                      f"channels or twice them (a learned variance).")
+  return out_channels
+
+
+def timestep_model(module, data_shape, out_channels, num_classes, num_train_timesteps,
+                   bottleneck: bool) -> Model:
+  """Model(init, apply) on diffjax time for a flax module called as
+  module(x, timesteps, cond[, bottleneck_edit]) -> out or (out, bottleneck)."""
+  channels = data_shape[-1]
+  init_cond = jnp.zeros((1,), jnp.int32) if num_classes else None
+
+  def init(key):
+    with fast_init_rng():
+      return module.init(key, jnp.zeros((1, *data_shape)), jnp.zeros((1,)),
+                         init_cond)["params"]
+
+  def network(params, x, t, cond, dropout_key, *edit):
+    timesteps = timestep_of(broadcast_time(t, x.shape[0]), num_train_timesteps)
+    rngs = {} if dropout_key is None else {"dropout": dropout_key}
+    return module.apply({"params": params}, x, timesteps, cond, *edit, rngs=rngs)
+
+  def image(out, full_output):
+    return out if full_output or out_channels == channels else out[..., :channels]
+
+  if not bottleneck:
+    def apply(params, x, t, cond=None, *, dropout_key=None, full_output=False):
+      return image(network(params, x, t, cond, dropout_key), full_output)
+    return Model(init, apply)
+
+  def apply_with_bottleneck(params, x, t, cond=None, *, dropout_key=None,
+                            return_bottleneck: bool = False,
+                            bottleneck_edit: Optional[Callable[[jax.Array], jax.Array]] = None,
+                            full_output: bool = False):
+    out, h = network(params, x, t, cond, dropout_key, bottleneck_edit)
+    out = image(out, full_output)
+    return (out, h) if return_bottleneck else out
+
+  return Model(init, apply_with_bottleneck)

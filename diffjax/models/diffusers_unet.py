@@ -34,18 +34,16 @@ positional time embedding, conv up/downsampling, resnet_time_scale_shift default
 scale_shift, act_fn silu, class embedding by label (class_embed_type None).
 """
 import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
-from diffjax.models.base import MODELS, Model, broadcast_time, check_condition
-from diffjax.models.diffusers_layers import (TimestepMLP, check_activation,
-                                             timestep_embedding)
-from diffjax.models.unet import GroupNorm, fast_init_rng, multi_head_attention
-from diffjax.paths.ddpm import timestep_of
+from diffjax.models.base import MODELS, Model, check_condition
+from diffjax.models.diffusers_layers import (TimestepMLP, check_activation, image_channels,
+                                             timestep_embedding, timestep_model)
+from diffjax.models.unet import GroupNorm, multi_head_attention
 
 DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D")
 UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D")
@@ -291,7 +289,7 @@ class UNet2D(nn.Module):
 def check_unet_config(block_out_channels, down_block_types, up_block_types,
                       mid_block_type, time_embedding_type, class_embed_type,
                       resnet_time_scale_shift, downsample_type, upsample_type, act_fn,
-                      norm_num_groups):
+                      norm_num_groups, attention_head_dim):
   """ConfigError naming the first value of a UNet2DModel config diffjax does not build."""
   for kinds, valid, key in ((down_block_types, DOWN_BLOCKS, "down_block_types"),
                             (up_block_types, UP_BLOCKS, "up_block_types")):
@@ -314,58 +312,11 @@ def check_unet_config(block_out_channels, down_block_types, up_block_types,
                         f"{', '.join(str(v) for v in valid)}.")
   check_activation(act_fn)
   for c in block_out_channels:
-    if c % norm_num_groups:
-      raise ConfigError(f"block_out_channels {tuple(block_out_channels)} must be divisible "
-                        f"by norm_num_groups={norm_num_groups}.")
-
-
-def image_channels(data_shape, out_channels, name):
-  """(H, W, C) of data_shape, checking out_channels is C or 2C (a learned variance)."""
-  if len(data_shape) != 3:
-    raise ConfigError(f"{name} needs images of shape (H, W, C); got data_shape "
-                      f"{tuple(data_shape)}.")
-  c = data_shape[-1]
-  out_channels = c if out_channels is None else out_channels
-  if out_channels not in (c, 2 * c):
-    raise ConfigError(f"{name}: out_channels={out_channels} must be the image's {c} "
-                      f"channels or twice them (a learned variance).")
-  return out_channels
-
-
-def timestep_model(module, data_shape, out_channels, num_classes, num_train_timesteps,
-                   bottleneck: bool) -> Model:
-  """Model(init, apply) on diffjax time for a flax module called as
-  module(x, timesteps, cond[, bottleneck_edit]) -> out or (out, bottleneck)."""
-  channels = data_shape[-1]
-  init_cond = jnp.zeros((1,), jnp.int32) if num_classes else None
-
-  def init(key):
-    with fast_init_rng():
-      return module.init(key, jnp.zeros((1, *data_shape)), jnp.zeros((1,)),
-                         init_cond)["params"]
-
-  def network(params, x, t, cond, dropout_key, *edit):
-    timesteps = timestep_of(broadcast_time(t, x.shape[0]), num_train_timesteps)
-    rngs = {} if dropout_key is None else {"dropout": dropout_key}
-    return module.apply({"params": params}, x, timesteps, cond, *edit, rngs=rngs)
-
-  def image(out, full_output):
-    return out if full_output or out_channels == channels else out[..., :channels]
-
-  if not bottleneck:
-    def apply(params, x, t, cond=None, *, dropout_key=None, full_output=False):
-      return image(network(params, x, t, cond, dropout_key), full_output)
-    return Model(init, apply)
-
-  def apply_with_bottleneck(params, x, t, cond=None, *, dropout_key=None,
-                            return_bottleneck: bool = False,
-                            bottleneck_edit: Optional[Callable[[jax.Array], jax.Array]] = None,
-                            full_output: bool = False):
-    out, h = network(params, x, t, cond, dropout_key, bottleneck_edit)
-    out = image(out, full_output)
-    return (out, h) if return_bottleneck else out
-
-  return Model(init, apply_with_bottleneck)
+    for divisor, key in ((norm_num_groups, "norm_num_groups"),
+                         (attention_head_dim, "attention_head_dim")):
+      if divisor and c % divisor:
+        raise ConfigError(f"block_out_channels {tuple(block_out_channels)} must be "
+                          f"divisible by {key}={divisor}.")
 
 
 @MODELS.register("diffusers_unet")
@@ -391,7 +342,8 @@ def diffusers_unet(data_shape: Sequence[int], *, out_channels=None,
   check_condition(num_classes, 0)
   check_unet_config(block_out_channels, down_block_types, up_block_types, mid_block_type,
                     time_embedding_type, class_embed_type, resnet_time_scale_shift,
-                    downsample_type, upsample_type, act_fn, norm_num_groups)
+                    downsample_type, upsample_type, act_fn, norm_num_groups,
+                    attention_head_dim)
   out_channels = image_channels(data_shape, out_channels, "diffusers_unet")
   height, width, _ = data_shape
   factor = 2 ** (len(block_out_channels) - 1)
