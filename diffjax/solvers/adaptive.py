@@ -142,14 +142,16 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
   def probed(s, y):
     del y
     h = _initial_step(s.x, s.ks[0], s.ks[1], s.h, rtol, atol, span)
-    return s._replace(h=h, ks=fresh(s.ks[0]), point=row(_FIRST_STAGE))
+    return s._replace(h=h, point=row(_FIRST_STAGE))
 
   def staged(s, y):
     del y
     return s._replace(point=s.point + 1)
 
   def attempted(s, y):
-    """Accepts or rejects the step to y (the 5th-order solution, ks[6] = f there)."""
+    """Accepts or rejects the step to y (the 5th-order solution, ks[6] = f there). The
+    next attempt starts from zeroed stages: a rejected attempt's non-finite stages would
+    turn into NaN through the zero entries of the rows."""
     h = direction * s.h
     err = (error_scale * h) * jnp.tensordot(weights, s.ks, axes=1)
     scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(y))
