@@ -81,6 +81,23 @@ def test_cfgpp_lambda0_is_unconditional_ddim_and_differs_from_cfg_otherwise():
   assert float(jnp.max(jnp.abs(_cfgpp(LABELS, 0.5) - _cfg(LABELS, 0.5)))) > 1e-2
 
 
+def test_guidance_takes_the_grid_of_sample_with_an_adaptive_sampler():
+  """Guided like unguided: dopri5 without num_steps makes one adaptive solve over [0, 1]
+  (the same steps and result as unguided sampling of the same fields), and with a
+  trajectory of num_steps = 3 records 4 states."""
+  model = _model(VP, LABELS[:64])
+  cfg = classifier_free(model, 2.0)
+  x0 = X0[:64]
+  guided, plain, recorded = jax.jit(lambda x: (
+      sample("dopri5", None, VP, x, guidance=Guidance(cfg), rtol=1e-3, atol=1e-3),
+      sample("dopri5", cfg, VP, x, rtol=1e-3, atol=1e-3),
+      sample("dopri5", None, VP, x, num_steps=3, return_trajectory=True,
+             guidance=Guidance(cfg), rtol=1e-3, atol=1e-3)))(x0)
+  assert int(guided.nfe) == int(plain.nfe)
+  np.testing.assert_array_equal(guided.x, plain.x)
+  assert recorded.trajectory.shape == (4, 64, 2)
+
+
 def test_large_w_concentrates_on_the_class():
   """The fraction of class-1 samples on the class's side (x > 0) and their mean along the
   class axis grow with w: w = 0 is the unconditional mixture (mean 0, half on each side),

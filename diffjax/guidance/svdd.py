@@ -17,9 +17,8 @@ is a function value_fn(fields, x, t) -> (B,) (`posterior_mean_value` for SVDD-PM
 continuous data; token models pass their own, e.g. the reward of the argmax of the
 logits). With `shared_evaluation` (samplers that evaluate once per step at the current
 state: their declaration's `evaluates_once_at_start`), the model is evaluated once on the
-B states and its
-predictions are repeated for the M candidates; the value costs one evaluation on the B M
-candidates. The chosen candidate's base-stepper state travels with it.
+B states and its predictions are repeated for the M candidates; the value costs one
+evaluation on the B M candidates. The chosen candidate's base-stepper state travels with it.
 nfe per step: 1 + M (shared) or 2 M, in evaluations of a batch of B.
 """
 from typing import Any, NamedTuple
@@ -123,8 +122,8 @@ def _build(section, context):
 
 
 def _cost(section, sampler):
-  """M candidate steps and M values on B examples per step: 1 + M calls with a shared
-  evaluation, M (e + 1) for a sampler of e evaluations per step."""
+  """M candidate steps and M values per step, in calls on B examples: 1 + M with a
+  shared evaluation, else M (e + 1) against the unguided sampler's e."""
   m = section.get("num_candidates", 8)
   if sampler.evaluates_once_at_start:
     return Cost(1.0 + m)

@@ -3,8 +3,9 @@
   result = sample(name, fields, path, x0, key, num_steps=None, guidance=None,
                   return_trajectory=False, grid=None, record=None, **options)
 
-fields: the model's `Fields` (completed with exact conversions on `path`, so a velocity
-  network can drive DDIM and a noise network an ODE solver);
+fields: the model's `Fields` (completed with exact conversions on `path` where the
+  sampler needs predictions they lack, so a velocity network can drive DDIM and a noise
+  network an ODE solver);
 path: the sampling path (Gaussian-path samplers read alpha / sigma from `path.gaussian`);
 x0: (B, ...) source samples at t = 0 (or data at t = 1 on a decreasing grid);
 num_steps: grid steps (default: the sampler's `default_steps`);
@@ -118,5 +119,7 @@ def sample(name, fields, path, x0, key=None, *, num_steps=None, guidance=None,
                  **grid_options)
   if sampler.adaptive and not return_trajectory:
     ts = ts[::ts.shape[0] - 1]
-  return integrate(stepper, complete(fields, path), x0, ts, key,
-                   return_trajectory=return_trajectory, record=record)
+  if guidance is not None or not fields.provides(*stepper.needs):
+    fields = complete(fields, path)   # Guidance may read any prediction.
+  return integrate(stepper, fields, x0, ts, key, return_trajectory=return_trajectory,
+                   record=record)
