@@ -26,7 +26,7 @@ from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
 from diffjax.guidance import (ConditionalModel, GuidanceContext, build_guidance,
-                              check_guidance_section, guided_sample)
+                              check_guidance_section)
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
@@ -145,9 +145,9 @@ class Pipeline:
                     **options)
     context = GuidanceContext(self.conditional_model(params, labels, num_samples),
                               self.path, self.solver, options, **guidance_context)
-    return guided_sample(self.solver, build_guidance(section, context), self.path, x0,
-                         k_sampler, num_steps=self.num_steps,
-                         return_trajectory=return_trajectory, **options)
+    return sample(self.solver, None, self.path, x0, k_sampler, num_steps=self.num_steps,
+                  guidance=build_guidance(section, context),
+                  return_trajectory=return_trajectory, **options)
 
   def with_sampler(self, solver=None, num_steps=None, **sampler_options) -> "Pipeline":
     """The same pipeline generating with another sampler (a registered name), step count

@@ -13,7 +13,7 @@ import pytest
 
 from diffjax.data import isotropic_mixture, mixture_oracle, two_class_mixture
 from diffjax.errors import ConfigError
-from diffjax.guidance import GUIDANCE_METHODS, ConditionalModel, guided_sample
+from diffjax.guidance import GUIDANCE_METHODS, ConditionalModel
 from diffjax.guidance.build import GuidanceContext, build_guidance
 from diffjax.conditioning import class_condition
 from diffjax.paths import build_path, diffusers_grid, read_schedule
@@ -212,7 +212,8 @@ def test_every_guidance_method_runs_on_the_ddpm_path(method):
   guidance = build_guidance({"method": method, "scale": 0.6 if method == "cfgpp" else 2.0,
                              "step_size": 0.5}, context)
   key = jax.random.PRNGKey(3)
-  x = jax.jit(lambda x0: guided_sample(sampler, guidance, PATH, x0, key, num_steps=12).x)(
+  x = jax.jit(lambda x0: sample(sampler, None, PATH, x0, key, num_steps=12,
+                                      guidance=guidance).x)(
       _x0())
   assert np.all(np.isfinite(x))
   assert float(jnp.mean(x[:, 0])) > _unguided_mean() + 0.2

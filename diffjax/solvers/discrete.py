@@ -42,10 +42,8 @@ import jax.numpy as jnp
 from diffjax.categorical import check_method, sample_categorical, top_p_logits
 from diffjax.core import Fields, Stepper
 from diffjax.errors import ConfigError
-from diffjax.solvers.sampling import SAMPLERS, Sampler, sample
-
-# The token samplers' names in `diffjax.solvers.sampling.SAMPLERS`.
-TOKEN_SAMPLERS = ("masked_ancestral", "first_hitting", "semi_autoregressive", "autoregressive")
+from diffjax.solvers.sampler import SAMPLERS, Sampler
+from diffjax.solvers.sampling import sample
 
 
 def token_log_probs(logits, temperature=1.0, top_p=1.0):
@@ -237,39 +235,47 @@ def autoregressive(path, *, temperature=1.0, top_p=1.0, method="inverse_cdf") ->
   return Stepper(init, step, ("logits",))
 
 
-for _name, _build in zip(TOKEN_SAMPLERS, (ancestral, first_hitting, semi_autoregressive,
-                                         autoregressive)):
-  SAMPLERS.register(_name, Sampler(_build))
+def _semi_autoregressive_steps(x0, block_size, inner="first_hitting", steps_per_block=None,
+                               **_):
+  """One grid step per step of every block: block_size per block for first_hitting."""
+  blocks = -(-x0.shape[1] // block_size)
+  return blocks * (block_size if inner == "first_hitting" else steps_per_block)
 
 
-def default_num_steps(name, x0, options) -> int:
-  """Grid steps a sampler needs: L events for first_hitting / autoregressive, one per
-  step of every block for semi_autoregressive."""
-  length = x0.shape[1]
-  if name in ("first_hitting", "autoregressive"):
-    return length
-  if name == "semi_autoregressive":
-    blocks = -(-length // options["block_size"])
-    per_block = (options["block_size"] if options.get("inner", "first_hitting")
-                 == "first_hitting" else options["steps_per_block"])
-    return blocks * per_block
-  raise ConfigError(f"The {name} sampler needs num_steps.")
+def _one_per_position(x0, **_):
+  return x0.shape[1]
+
+
+# Token samplers are stochastic and read logits; none has an order in the step size.
+_TOKEN = dict(evaluations=1, stochastic=True, needs=("logits",))
+SAMPLERS.register("masked_ancestral", Sampler(ancestral, evaluates_once_at_start=True,
+                                              **_TOKEN))
+SAMPLERS.register("first_hitting", Sampler(first_hitting, default_steps=_one_per_position,
+                                           **_TOKEN))
+SAMPLERS.register("semi_autoregressive", Sampler(
+    semi_autoregressive, default_steps=_semi_autoregressive_steps, **_TOKEN))
+SAMPLERS.register("autoregressive", Sampler(autoregressive, evaluates_once_at_start=True,
+                                            default_steps=_one_per_position, **_TOKEN))
+
+
+def token_samplers():
+  """The names of the registered samplers that draw tokens."""
+  return tuple(name for name in SAMPLERS if SAMPLERS.get(name).tokens)
 
 
 def sample_tokens(name, fields: Fields, path, x0, key, *, num_steps=None,
                   return_trajectory=False, **options):
-  """Runs the token sampler registered as `name` (`TOKEN_SAMPLERS`, in the shared
+  """Runs the token sampler registered as `name` (`token_samplers()`, in the shared
   `SAMPLERS` registry) from x0 (B, L) (masked where free) on a uniform grid.
 
   num_steps: grid steps for masked_ancestral (required); the other samplers default to what
-  they need (`default_num_steps`). Returns `diffjax.solvers.integrate.Solution`.
+  they need (their `default_steps`: L events for first_hitting and autoregressive, every
+  step of every block for semi_autoregressive). Returns `diffjax.solvers.integrate.Solution`.
   """
-  SAMPLERS.get(name)
-  if name not in TOKEN_SAMPLERS:
-    raise ConfigError(f"{name!r} is not a token sampler; valid: {TOKEN_SAMPLERS}.")
-  if num_steps is None:
-    num_steps = default_num_steps(name, x0, options)
-  if num_steps < 1:
+  if not SAMPLERS.get(name).tokens:
+    raise ConfigError(f"{name!r} is not a token sampler; valid: "
+                      f"{', '.join(token_samplers())}.")
+  if num_steps is not None and num_steps < 1:
     raise ConfigError(f"num_steps must be >= 1; got {num_steps}.")
   return sample(name, fields, path, x0, key, num_steps=num_steps,
                 return_trajectory=return_trajectory, **options)
