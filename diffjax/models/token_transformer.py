@@ -80,6 +80,11 @@ class TokenTransformer(nn.Module):
     return logits.astype(jnp.float32)
 
 
+def token_model_names():
+  """The registered models that embed token ids (declared by `models_tokens`)."""
+  return tuple(n for n in MODELS.names() if getattr(MODELS.get(n), "models_tokens", False))
+
+
 @MODELS.register("token_transformer")
 def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=256, depth=6,
                       num_heads=4, mlp_ratio=4.0, positions="rope", time_input=True,
@@ -113,10 +118,14 @@ def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=2
       return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
                          cond)["params"]
 
-  def apply(params, x, t, cond=None):
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del dropout_key  # The token transformer has no dropout.
     if x.ndim != 2 or x.shape[1] > max_length:
       raise ConfigError(f"token_transformer takes (B, N <= {max_length}) token ids; got "
                         f"shape {x.shape}. Build the model with a larger max length.")
     return module.apply({"params": params}, x, t, cond)
 
   return Model(init, apply)
+
+
+token_transformer.models_tokens = True

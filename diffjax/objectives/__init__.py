@@ -11,3 +11,7 @@ from diffjax.objectives import score_matching as _score_matching  # Registers sc
 from diffjax.objectives.score_matching import WEIGHTINGS
 from diffjax.objectives.score_matching import denoising_score_matching
 from diffjax.objectives.score_matching import edm_objective
+from diffjax.objectives import masked as _masked  # Registers "masked_diffusion".
+from diffjax.objectives.masked import masked_diffusion
+from diffjax.objectives import autoregressive as _autoregressive  # Registers "autoregressive".
+from diffjax.objectives.autoregressive import autoregressive

@@ -25,15 +25,52 @@ loss is the batch mean of the per-sequence estimate divided by L (nats per token
 (lambda, k) are drawn "uniform", "antithetic" (t and 1 - t) or "low_discrepancy"
 ((u + i / B) mod 1, "Variational Diffusion Models", Kingma et al., appendix I.2).
 """
+from typing import Any, Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Fields
+from diffjax.core import Fields, Predictions
 from diffjax.errors import ConfigError
-from diffjax.objectives.base import OBJECTIVES, Objective
+from diffjax.objectives.base import OBJECTIVES
 
 ESTIMATORS = ("nelbo", "lambda_dce", "k_dce")
 TIME_SAMPLING = ("uniform", "antithetic", "low_discrepancy")
+
+
+class TokenObjective(NamedTuple):
+  """An objective on token sequences: `loss` and `fields` as every `Objective`, and
+
+  sequence_nll(apply_fn, params, key, x1, cond=None, num_samples=16) -> (B,) nats: the
+    negative log-likelihood of x1 (B, L), exact for the autoregressive model, a Monte
+    Carlo estimate of an upper bound (the NELBO) over num_samples draws for masked
+    diffusion;
+  causal: True when the network must be causal (attend only to earlier positions).
+  """
+  loss: Callable[..., Any]
+  fields: Callable[..., Any]
+  sequence_nll: Callable[..., Any]
+  causal: bool = False
+
+
+def token_objective(factory):
+  """Declares an `OBJECTIVES` factory as one that models token sequences on the masked
+  path (`models_tokens`): families of token data offer exactly these."""
+  factory.models_tokens = True
+  return factory
+
+
+def token_objective_names():
+  """The registered objectives declared with `token_objective`."""
+  return tuple(n for n in OBJECTIVES.names()
+               if getattr(OBJECTIVES.get(n), "models_tokens", False))
+
+
+def require_masking_path(path, who: str):
+  """Refuses a path without a mask (a continuous path) for a token objective."""
+  if getattr(path, "mask_id", None) is None:
+    raise ConfigError(f"{who} models tokens on the masked path (path.name='masked'); got "
+                      f"the path {getattr(path, 'name', path)!r}.")
 
 
 def unit_times(key, n: int, how: str = "low_discrepancy"):
@@ -106,15 +143,19 @@ def check_estimator(path, estimator, time_sampling="low_discrepancy"):
 
 
 @OBJECTIVES.register("masked_diffusion")
+@token_objective
 def masked_diffusion(path, estimator: str = "nelbo",
-                     time_sampling: str = "low_discrepancy") -> Objective:
+                     time_sampling: str = "low_discrepancy") -> TokenObjective:
   """The masked-diffusion NELBO on a `MaskingPath` (see the module docstring).
 
   loss(apply_fn, params, key, x0, x1, cond=None) -> (nats per token, aux): x0 is unused
   (the source is the all-mask sequence) and may be None; x1 (B, L) int tokens;
   apply_fn(params, x_t, t, cond) -> (B, L, V) logits.
-  fields(apply_fn, params, cond=None) -> Fields with `logits`.
+  fields(apply_fn, params, cond=None) -> Fields with `logits` (also read as
+  `next_token_logits`: with every later position masked they are the left-to-right
+  conditionals). sequence_nll: `nelbo` with this estimator.
   """
+  require_masking_path(path, "The masked_diffusion objective")
   check_estimator(path, estimator, time_sampling)
 
   def loss(apply_fn, params, key, x0, x1, cond=None):
@@ -125,9 +166,16 @@ def masked_diffusion(path, estimator: str = "nelbo",
     return per_token, {"nelbo_per_token": per_token}
 
   def fields(apply_fn, params, cond=None):
-    return Fields.of(logits=lambda x, t: apply_fn(params, x, t, cond))
+    def evaluate(x, t):
+      logits = apply_fn(params, x, t, cond)
+      return Predictions(logits=logits, next_token_logits=logits)
+    return Fields(evaluate, ("logits", "next_token_logits"))
 
-  return Objective(loss, fields)
+  def sequence_nll(apply_fn, params, key, x1, cond=None, num_samples=16):
+    return nelbo(path, apply_fn, params, key, x1, cond, estimator=estimator,
+                 num_samples=num_samples)
+
+  return TokenObjective(loss, fields, sequence_nll)
 
 
 def nelbo(path, apply_fn, params, key, x1, cond=None, *, estimator="nelbo",

@@ -11,3 +11,5 @@ from diffjax.paths.interpolants import build_gamma
 from diffjax.paths.interpolants import custom_interpolant
 from diffjax.paths import gaussian as _gaussian  # Registers the Gaussian diffusion paths.
 from diffjax.paths.gaussian import gaussian_path
+from diffjax.paths.masked import SCHEDULES as MASKING_SCHEDULES
+from diffjax.paths.masked import masking_path
