@@ -14,7 +14,6 @@ sample and train.label_dropout. Every key is checked before the workdir is touch
 """
 import functools
 import inspect
-import numbers
 
 import jax
 import jax.numpy as jnp
@@ -27,8 +26,7 @@ from diffjax.models import MODELS
 from diffjax.models.token_transformer import POSITIONS
 from diffjax.objectives import OBJECTIVES
 from diffjax.paths import MASKING_SCHEDULES, PATHS
-from diffjax.pipeline import DataSpec, build_pipeline, component_options
-from diffjax.runs import pipeline_record
+from diffjax.pipeline import DataSpec, build_pipeline, component_options, pipeline_record
 from diffjax.solvers import SAMPLERS, discrete, sample
 from diffjax.text_plots import text_figure
 from diffjax.train import Task, parallel
@@ -67,16 +65,9 @@ TEXT_KEYS = (
     Key("eval.nelbo_samples", "int", 1, meaning="time draws per validation NELBO"),
     Key("eval.num_shown", "int", 0),
     Key("eval.fast_compile", "bool"),
+    Key("eval.cfg_weights", "floats", meaning="unsupervised CFG weights"),
+    Key("eval.label_cfg_weights", "floats", meaning="label CFG weights"),
 )
-
-
-def _weights(config, key):
-  values = config.eval.get(key, ())
-  if not isinstance(values, (tuple, list)) or not all(
-      isinstance(w, numbers.Real) and not isinstance(w, bool) and np.isfinite(w)
-      for w in values):
-    raise ConfigError(f"eval.{key}={values!r} must be a tuple of finite numbers.")
-  return tuple(float(w) for w in values)
 
 
 def _check_options(config, section, registry):
@@ -143,8 +134,8 @@ def build_task(config) -> Task:
                       f"{config.objective.name} objective, which needs "
                       f"model.causal={objective.causal}.")
   _check_sampler(pipeline, config, length)
-  cfg_weights, label_weights = _weights(config, "cfg_weights"), _weights(
-      config, "label_cfg_weights")
+  cfg_weights = tuple(float(w) for w in config.eval.get("cfg_weights", ()))
+  label_weights = tuple(float(w) for w in config.eval.get("label_cfg_weights", ()))
   if cfg_weights and data.language is None:
     raise ConfigError(f"eval.cfg_weights={cfg_weights} guide answers infilled from prompts "
                       "of the arithmetic language; set it to () for a corpus.")

@@ -3,7 +3,7 @@
 value, no traceback, and no workdir (see tests/test_cli_fuzz.py for the engine's keys)."""
 import pytest
 
-from experiments import main as cli
+from tests.test_cli_fuzz import _assert_refused, _run
 
 ARITHMETIC = "--config=configs/discrete/arithmetic.py:tiny"
 ANCESTRAL = "--config=configs/discrete/arithmetic.py:ancestral,tiny"
@@ -49,6 +49,8 @@ CASES = [
     (ARITHMETIC, "--config.eval.prompt=ab", "Characters ['a', 'b'] are not in the "
                                             "tokenizer's alphabet"),
     (ARITHMETIC, "--config.eval.nelbo_samples=0", "eval.nelbo_samples=0 is out of range"),
+    (ARITHMETIC, "--config.eval.cfg_weights=abc", "eval.cfg_weights='abc' must be a number"),
+    (CHARS, "--config.eval.cfg_weights=(1.0,)", "eval.cfg_weights=(1.0,) guide answers"),
 ]
 
 
@@ -57,11 +59,6 @@ CASES = [
 def test_bad_text_value_is_refused_before_the_workdir(tmp_path, capfd, config, override,
                                                       text):
   workdir = tmp_path / "run"
-  code = cli.cli(["main", config, f"--workdir={workdir}", override])
-  out, err = capfd.readouterr()
-  lines = [line for line in (out + err).splitlines() if line.strip()]
-  assert code == 2, out + err
-  assert len(lines) == 1 and lines[0].startswith("error: "), out + err
-  assert text in lines[0], lines[0]
-  assert "Traceback" not in out + err
+  code, output = _run([config, f"--workdir={workdir}", override], capfd)
+  _assert_refused(code, output, 2, text)
   assert not workdir.exists()
