@@ -32,6 +32,7 @@ from diffjax.models.transformer import DiTBlock, _modulate
 from diffjax.models.unet import fast_init_rng
 
 POSITIONS = ("rope", "learned")
+_EMBED_STD = 0.02
 _zeros = nn.initializers.zeros
 
 
@@ -56,16 +57,24 @@ class TokenTransformer(nn.Module):
   def __call__(self, x, t, cond=None):
     b, n = x.shape
     d = self.hidden_dim
-    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(1.0))(x)
+    # Tokens and learned positions start at the same small scale (GPT-2's 0.02): larger
+    # token embeddings drown the positional signal and the adaLN-Zero blocks' outputs,
+    # which start at zero.
+    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(_EMBED_STD))(x)
     if self.positions == "learned":
-      table = self.param("position_embedding", nn.initializers.normal(0.02),
+      table = self.param("position_embedding", nn.initializers.normal(_EMBED_STD),
                          (self.max_length, d))
       h = h + table[None, :n]
     h = h.astype(self.dtype)
     if self.time_input:
       c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
     else:
-      c = jnp.broadcast_to(self.param("condition", _zeros, (d,)), (b, d))
+      # A learned constant, initialised away from zero: at c = 0, SiLU(c) = 0 and neither c
+      # nor the zero-initialised modulation kernels would ever receive a gradient, leaving
+      # the adaLN-Zero gates to grow through their biases alone (the blocks stayed nearly
+      # off for hundreds of steps and masked diffusion at the unigram level).
+      c = jnp.broadcast_to(self.param("condition", nn.initializers.normal(1.0), (d,)),
+                           (b, d))
     embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
     if embedding is not None:
       c = c + embedding
