@@ -98,10 +98,10 @@ def test_the_discrete_time_nelbo_falls_from_independent_tokens_to_the_entropy():
                         for l in range(4)])  # (L, V)
   bounds = {steps: np.asarray(_jit(lambda k, s=steps: discrete_time_nelbo(
       path, apply, None, k, x, num_steps=s, num_samples=1024))(jax.random.PRNGKey(0)))
-            for steps in (1, 2, 4, 256)}
+            for steps in (1, 4, 256)}
   np.testing.assert_allclose(
       bounds[1], -np.log(marginals[np.arange(4), LANGUAGE.sequences]).sum(-1), rtol=1e-5)
-  mean = [float(np.sum(p * bounds[s])) for s in (1, 2, 4, 256)]
-  assert mean[0] > mean[1] > mean[2] > mean[3]
+  mean = [float(np.sum(p * bounds[s])) for s in (1, 4, 256)]
+  assert mean[0] > mean[1] > mean[2]
   assert mean[0] == pytest.approx(-np.sum(marginals * np.log(marginals)), rel=1e-5)
-  assert mean[3] == pytest.approx(-np.sum(p * LANGUAGE.log_probs), rel=0.01)
+  assert mean[2] == pytest.approx(-np.sum(p * LANGUAGE.log_probs), rel=0.01)

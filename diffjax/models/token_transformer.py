@@ -17,8 +17,8 @@ Models the Conditional Distributions of Clean Data", section 3), plus embed(clas
 `num_classes` > 0 (label `num_classes`, also used when cond is None, is the null class of
 classifier-free guidance), or embed(array) for (B, cond_dim + 1) conditioning arrays
 (`diffjax.models.base.embed_condition`). positions: "rope" (rotary, "RoFormer", Su et
-al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
-logits stay float32.
+al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in
+bfloat16; parameters and logits stay float32.
 """
 from typing import Any
 
