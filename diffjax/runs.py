@@ -2,7 +2,8 @@
 teacher, a prior, a target or a model to adapt.
 
   run = diffjax.runs.load("workdirs/quickstart")        # a local directory or gs://...
-  x = run.sample(jax.random.PRNGKey(0), 1000)           # the run's own sampler
+  x = run.sample(jax.random.PRNGKey(0), 1000)           # the run's own sampler (token ids
+                                                        # (1000, L) for a text run)
   fields = run.fields()                                  # velocity, score, data, noise
   run.config, run.step, run.params, run.path, run.objective, run.model, run.spec
 
@@ -107,7 +108,8 @@ def _data_spec(record) -> Optional[DataSpec]:
   spec = (record or {}).get("data_spec")
   if spec is None:
     return None
-  return DataSpec(tuple(spec["shape"]), spec.get("num_classes", 0), spec.get("cond_dim", 0))
+  return DataSpec(tuple(spec["shape"]), spec.get("num_classes", 0), spec.get("cond_dim", 0),
+                  spec.get("vocab_size", 0))
 
 
 def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = None,

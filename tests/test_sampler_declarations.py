@@ -16,6 +16,7 @@ from diffjax.registry import UnknownComponentError
 from diffjax.solvers import SAMPLERS, Sampler, sample, sampler_for
 
 VP = build_path("vp")
+MASKED = build_path("masked", vocab_size=5)
 
 
 def toy_euler_maruyama(path):
@@ -124,8 +125,8 @@ def test_every_declaration_matches_its_stepper():
   the declaration says; a step makes `evaluations` field calls (counted as they run, over
   3 steps on the exact fields of a Gaussian) and reports them as its nfe; a stochastic
   sampler refuses to run without a key, a deterministic one runs without. (diffrax, a
-  peer, is left to tests/test_solvers_adaptive.py.) Token samplers read logits and have
-  no order."""
+  peer, is left to tests/test_solvers_adaptive.py.) Token samplers read logits (autoregressive:
+  next-token logits), as their steppers do, and have no order."""
   exact = mixture_oracle(VP, GaussianMixture(jnp.ones(1), jnp.zeros((1, 1)),
                                              jnp.ones((1, 1, 1)))).fields()
   calls = []
@@ -155,4 +156,7 @@ def test_every_declaration_matches_its_stepper():
                        x0)
   for name in SAMPLERS:
     if SAMPLERS.get(name).tokens:
-      assert sampler_for(name).needs == ("logits",) and sampler_for(name).order is None
+      options = {"block_size": 2} if name == "semi_autoregressive" else {}
+      declared = sampler_for(name, options)
+      assert declared.build(MASKED, **options).needs == declared.needs, name
+      assert declared.needs in (("logits",), ("next_token_logits",)) and declared.order is None

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Fields, Stepper
+from diffjax.core import TOKEN_PREDICTIONS, Fields, Stepper
 from diffjax.solvers.grids import check_time_grid
 
 
@@ -43,13 +43,14 @@ def check_predictions(out, names, x):
   structure and leaf shapes."""
   for name in names:
     value = getattr(out, name)
-    if name == "logits":
+    if name in TOKEN_PREDICTIONS:
       ok = value.shape[:-1] == x.shape
     else:
       ok = (jax.tree.structure(value) == jax.tree.structure(x)
             and _shapes(value) == _shapes(x))
     if not ok:
-      expected = f"{x.shape} + (vocabulary,)" if name == "logits" else f"{_shapes(x)}"
+      expected = (f"{x.shape} + (vocabulary,)" if name in TOKEN_PREDICTIONS
+                  else f"{_shapes(x)}")
       raise ValueError(f"The {name} field returned shape {_shapes(value)} for a state of "
                        f"shape {_shapes(x)}; it must return {expected}.")
 

@@ -24,7 +24,7 @@ NFE accounting; the token front end; configs), never a list of names:
   adaptive                 it chooses its own steps inside each grid interval, so the grid
                            only says where a trajectory is recorded (without one, `sample`
                            makes one solve from the grid's first time to its last)
-`tokens` (the sampler reads token logits) follows from `needs`. A property that depends on
+`tokens` (the sampler reads token logits or next-token logits) follows from `needs`. A property that depends on
 the sampler's options is a function of them, e.g. DDIM's `stochastic=lambda eta=0.0, **_:
 eta != 0`, and `default_steps` may be a function default_steps(x0, **options);
 `sampler_for(name, options)` returns the declaration with them evaluated for one run.
@@ -39,7 +39,7 @@ a notebook may). Guidance reads its declaration: nothing in `diffjax.guidance` c
 """
 from typing import Any, Callable, NamedTuple, Optional
 
-from diffjax.core import Fields, Stepper
+from diffjax.core import TOKEN_PREDICTIONS, Fields, Stepper
 from diffjax.registry import Registry
 
 # The properties that may be functions of the sampler's options (`Sampler.bind`).
@@ -66,7 +66,7 @@ class Sampler(NamedTuple):
   @property
   def tokens(self) -> bool:
     """Whether the sampler draws tokens (reads logits)."""
-    return "logits" in _evaluated(self.needs, {})
+    return any(n in TOKEN_PREDICTIONS for n in _evaluated(self.needs, {}))
 
   def bind(self, name: str, options: Optional[dict] = None) -> "Sampler":
     """This declaration for one run: `name` set and every option-dependent property
