@@ -5,8 +5,9 @@ the shared pipeline and measures in its evaluation.
                        eval.num_samples points recording x1_hat, counts samples farther
                        than eval.support_radius (in component stds) from every mode, fits
                        the detector threshold on one half and reports the share of
-                       hallucinations removed / in-support samples kept on the other half;
-                       a histogram of detector scores and of the samples.
+                       hallucinations removed / in-support samples kept on the other half,
+                       and the W2 of the in-support samples to the true mixture beside its
+                       sampling floor; a histogram of detector scores and of the samples.
   intrinsic_dimension  data on a known manifold (`diffjax.data.manifolds`) or the digits;
                        the rank of the learned score's Jacobian near data points at
                        eval.noise_levels, and its asymmetry (conservativity).
@@ -75,6 +76,9 @@ def build_hallucination(config) -> Task:
     hallucinated = ~np.asarray(hal.in_support(x, mixture.means, radius))
     values = {"hallucination_rate": float(hallucinated.mean()),
               "num_hallucinated": int(hallucinated.sum())}
+    if not hallucinated.all():
+      values.update(hal.in_support_w2(x, hallucinated, mixture.sample,
+                                      jax.random.fold_in(key, 1)))
     figures = {"samples": plots.mode_samples_figure(
         x, mixture.means, hallucinated,
         f"{dim}D modes: {hallucinated.mean():.2%} of {num} samples hallucinated")}
