@@ -22,6 +22,7 @@ from diffjax.graphs.datasets import load_graph_data
 from diffjax.graphs.diffusion import GraphDiffusion
 from diffjax.graphs.erdos_renyi import ErdosRenyi
 from diffjax.graphs.evaluation import mmd_table
+from diffjax.graphs.evaluation import pool_over_runs
 from diffjax.graphs.mmd import GRAPH_STATISTICS
 from diffjax.graphs.mmd import graph_mmd
 from diffjax.graphs.mmd import graph_mmd_over_seeds

@@ -45,3 +45,28 @@ def mmd_table(train: Sequence, test: Sequence, generated: Sequence, num_sets: in
                  mean_edges=float(np.mean([g.sum() / 2 for g in generated])),
                  test_mean_edges=float(np.mean([g.sum() / 2 for g in test])))
   return metrics, rows
+
+
+def pool_over_runs(records: Sequence[Mapping[str, float]],
+                   statistics=("degree", "clustering", "orbit")) -> Dict[str, dict]:
+  """Rows of the MMD table pooled over several runs (e.g. training seeds), from each run's
+  evaluation record (`mmd_table`'s metrics, as metrics.jsonl holds them).
+
+  Each run holds num_seeds sets with mean m_i and population std s_i per statistic; the
+  pooled mean and population std over all the sets are mean_i m_i and
+  sqrt(mean_i (s_i^2 + m_i^2) - (mean_i m_i)^2) (runs with equal num_seeds). Returns
+  {label: {statistic: (mean, std)}} for the measured rows of `ROW_PREFIXES`.
+  """
+  if len({r["num_seeds"] for r in records}) != 1:
+    raise ValueError("Pooling needs runs with the same num_seeds; got "
+                     f"{[r['num_seeds'] for r in records]}.")
+  rows = {}
+  for label, prefix in ROW_PREFIXES.items():
+    row = {}
+    for name in statistics:
+      means = np.array([r[prefix + name] for r in records])
+      stds = np.array([r[f"{prefix}{name}_std"] for r in records])
+      mean = float(means.mean())
+      row[name] = (mean, float(np.sqrt(max(np.mean(stds ** 2 + means ** 2) - mean ** 2, 0.0))))
+    rows[label] = row
+  return rows
