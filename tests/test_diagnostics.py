@@ -95,6 +95,12 @@ def test_detector_rates_and_best_threshold():
   assert hal.detector_rates(scores, hallucinated, 0.15) == {"removed": 1.0, "kept": 1 / 3}
   with pytest.raises(ValueError, match="both hallucinated and in-support"):
     hal.best_threshold(scores, np.zeros(6, bool))
+  # Fitted on the first four samples (threshold 0.3), rated on the last two: 0.35 > 0.3
+  # removes the hallucination, and the in-support 0.25 is kept.
+  held_out = hal.held_out_rates(np.append(scores[:4], [0.35, 0.25]),
+                                np.append(hallucinated[:4], [True, False]), 4)
+  assert held_out == {"threshold": 0.3, "removed": 1.0, "kept": 1.0}
+  assert hal.held_out_rates(scores, hallucinated, 3) is None   # no hallucination to fit
 
 
 def test_adaptive_sampler_refused():

@@ -62,7 +62,8 @@ def hallucination_config(case="1d") -> ml_collections.ConfigDict:
     config.train.update(num_steps=40_000, batch_size=2048, eval_every=20_000,
                         checkpoint_every=5_000, log_every=2_000)
     config.sample.num_steps = 1000
-    config.eval.update(num_samples=20_000, window=10)
+    # The detector also over other windows: removed_window<n> / kept_window<n>.
+    config.eval.update(num_samples=20_000, window=10, windows=(3, 5, 20, 50, 100))
   return config
 
 

@@ -37,6 +37,7 @@ def get_config(arg=None):
       # samples within 15 stds (0.27, about 0.4 of the spacing) as in support, so that
       # both groups exist.
       config.path.update(beta_max=5.0, s_min=1e-3)
+      config.eval.windows = (3, 10)
       config.model.time_dim = 32
       config.eval.support_radius = 15.0
   return config

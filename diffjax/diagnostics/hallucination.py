@@ -132,6 +132,19 @@ def best_threshold(scores, hallucinated):
   return float(candidates[np.argmax(removed + kept)])
 
 
+def held_out_rates(scores, hallucinated, split: int):
+  """The detector with its threshold fitted on samples [:split] (`best_threshold`) and
+  rated on [split:] (`detector_rates`): {"threshold", "removed", "kept"}, or None when the
+  fitting part lacks hallucinated or in-support samples. scores, hallucinated: (B,)."""
+  scores, hallucinated = np.asarray(scores), np.asarray(hallucinated, bool)
+  fit = hallucinated[:split]
+  if fit.all() or not fit.any():
+    return None
+  threshold = best_threshold(scores[:split], fit)
+  return dict(threshold=threshold,
+              **detector_rates(scores[split:], hallucinated[split:], threshold))
+
+
 def in_support_w2(samples, hallucinated, sample_target, key, max_points=2000,
                   num_draws=5):
   """W2 of the in-support samples to the true mixture, and its sampling floor.
