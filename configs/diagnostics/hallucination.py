@@ -14,7 +14,7 @@ About 3 minutes on a shared 2-core CPU.
 
 `:2d` is the paper's 5 x 5 grid in the paper's code's setting (their normalised grid,
 T = 1,000 DDPM schedule, 1,000 ancestral steps, window 10; see
-`configs.diagnostics.base.hallucination_config`): 40,000 steps of batch 2,048 and 20,000
+`configs.diagnostics.base.hallucination_config`): 40,000 steps of batch 2,048 and 50,000
 samples, which take hours on a shared 2-core CPU. `:tiny` (or `:2d,tiny`) runs in seconds.
 """
 from configs.diagnostics.base import hallucination_config
