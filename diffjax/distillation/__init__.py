@@ -15,3 +15,6 @@ from diffjax.distillation.teachers import Teacher
 from diffjax.distillation.teachers import oracle_teacher
 from diffjax.distillation.teachers import run_teacher
 from diffjax.distillation.teachers import teacher_from_config
+from diffjax.distillation import consistency as _consistency  # Registers consistency_*.
+from diffjax.distillation import meanflow as _meanflow  # Registers meanflow.
+from diffjax.distillation import shortcut as _shortcut  # Registers shortcut.
