@@ -130,9 +130,11 @@ def _cd_options(**changes):
   return dict(cm.CD_DEFAULTS, **changes)
 
 
-def _cd_loss(f, key, x1, step_fn, fields_of, **options):
-  return cm.consistency_distillation_loss(f, None, key, x1, None, fields_of, step_fn,
-                                          LEVELS, _cd_options(**options))[0]
+def _cd_loss(f, x1, step_fn, fields_of, **options):
+  """key -> the consistency-distillation loss of f on data x1 (compiled once)."""
+  options = _cd_options(**options)
+  return jax.jit(lambda key: cm.consistency_distillation_loss(
+      f, None, key, x1, None, fields_of, step_fn, LEVELS, options)[0])
 
 
 @pytest.mark.parametrize("distance", ["squared_l2", "pseudo_huber"])
@@ -142,10 +144,11 @@ def test_consistency_distillation_loss_vanishes_at_the_exact_map(distance):
   exact = lambda params, x, t, labels: consistency_map(x, t)
   perturbed = lambda params, x, t, labels: consistency_map(x, t) + _wiggle(t, x)
   _, x1 = _pairs(jax.random.PRNGKey(0))
+  exact_loss = _cd_loss(exact, x1, step_fn, fields_of, distance=distance)
+  perturbed_loss = _cd_loss(perturbed, x1, step_fn, fields_of, distance=distance)
   for i in range(3):
     key = jax.random.PRNGKey(10 + i)
-    zero = _cd_loss(exact, key, x1, step_fn, fields_of, distance=distance)
-    positive = _cd_loss(perturbed, key, x1, step_fn, fields_of, distance=distance)
+    zero, positive = exact_loss(key), perturbed_loss(key)
     # The pseudo-Huber distance is about |a - b| (not squared): float32 noise shows more.
     assert float(zero) < 1e-4 * float(positive) and float(positive) > 1e-3, (zero, positive)
 
@@ -165,9 +168,9 @@ def test_consistency_distillation_loss_vanishes_for_the_ring_oracle():
   x1 = TEACHER_MIXTURES.get("eight_gaussians")().sample(jax.random.PRNGKey(0), 16)
   step_fn = cm.ode_step("rk4", PATH)
   key = jax.random.PRNGKey(1)
-  zero = _cd_loss(ode_map, key, x1, step_fn, lambda labels: ring)
+  zero = _cd_loss(ode_map, x1, step_fn, lambda labels: ring)(key)
   perturbed = lambda p, x, t, labels: ode_map(p, x, t, labels) + _wiggle(t, x)
-  positive = _cd_loss(perturbed, key, x1, step_fn, lambda labels: ring)
+  positive = _cd_loss(perturbed, x1, step_fn, lambda labels: ring)(key)
   assert float(zero) < 1e-6 and float(positive) > 1e-3, (zero, positive)
 
 
@@ -190,9 +193,11 @@ class _Context:
     del key, n
 
 
-def _meanflow(u, key, options, velocity=_teacher_velocity):
+def _meanflow(u, options, velocity=_teacher_velocity):
+  """key -> the MeanFlow loss of u on fixed pairs (compiled once)."""
   x0, x1 = _pairs(jax.random.PRNGKey(3))
-  return meanflow_loss(u, None, key, x0, x1, None, PATH, velocity, options)[0]
+  return jax.jit(lambda key: meanflow_loss(u, None, key, x0, x1, None, PATH, velocity,
+                                           options)[0])
 
 
 @pytest.mark.parametrize("adaptive_p", [0.0, 1.0])
@@ -200,35 +205,39 @@ def test_meanflow_loss_vanishes_at_the_exact_average_velocity(adaptive_p):
   options = dict(MEANFLOW_DEFAULTS, adaptive_p=adaptive_p, ratio=0.5)
   exact = lambda params, x, t, s, labels: average_velocity(x, t, s)
   perturbed = lambda params, x, t, s, labels: average_velocity(x, t, s) + 0.1 * (s - t)[:, None]
+  exact_loss, perturbed_loss = _meanflow(exact, options), _meanflow(perturbed, options)
   for i in range(3):
     key = jax.random.PRNGKey(i)
-    zero, positive = _meanflow(exact, key, options), _meanflow(perturbed, key, options)
+    zero, positive = exact_loss(key), perturbed_loss(key)
     assert float(zero) < 1e-8 and float(positive) > 1e-4, (zero, positive)
   # With the pairs' conditional velocity the exact map is the minimiser, not a zero.
-  assert float(_meanflow(exact, jax.random.PRNGKey(0), options,
-                         lambda x_t, t, x0, x1, labels: x1 - x0)) > 1e-2
+  conditional = _meanflow(exact, options, lambda x_t, t, x0, x1, labels: x1 - x0)
+  assert float(conditional(jax.random.PRNGKey(0))) > 1e-2
 
 
-def _shortcut(u, key, **options):
+def _shortcut(u, **options):
+  """key -> the shortcut loss and its aux for u on fixed pairs (compiled once)."""
   x0, x1 = _pairs(jax.random.PRNGKey(4))
-  return shortcut_loss(u, None, key, x0, x1, None, PATH, _teacher_velocity,
-                       dict(SHORTCUT_DEFAULTS, **options))
+  options = dict(SHORTCUT_DEFAULTS, **options)
+  return jax.jit(lambda key: shortcut_loss(u, None, key, x0, x1, None, PATH,
+                                           _teacher_velocity, options))
 
 
 def test_shortcut_loss_vanishes_at_the_exact_flow_map():
   exact = lambda params, x, t, s, labels: average_velocity(x, t, s)
   perturbed = lambda params, x, t, s, labels: (average_velocity(x, t, s)
                                                + 0.1 * (s - t)[:, None] ** 2)
+  exact_loss = _shortcut(exact, flow_matching_anchor=False, self_consistency_share=0.5)
+  perturbed_loss = _shortcut(perturbed, flow_matching_anchor=False,
+                             self_consistency_share=0.5)
   for i in range(3):
     key = jax.random.PRNGKey(i)
-    zero, aux = _shortcut(exact, key, flow_matching_anchor=False, self_consistency_share=0.5)
-    positive, _ = _shortcut(perturbed, key, flow_matching_anchor=False,
-                            self_consistency_share=0.5)
+    (zero, aux), (positive, _) = exact_loss(key), perturbed_loss(key)
     assert float(zero) < 1e-9 and float(positive) > 1e-5, (zero, positive)
     assert float(aux["self_consistency"]) < 1e-9
   # The paper's anchor (two flow-matching half steps at d = 1/128) is a second-order
   # approximation of the finest step: small, not zero.
-  anchored, _ = _shortcut(exact, jax.random.PRNGKey(0), self_consistency_share=1.0)
+  anchored, _ = _shortcut(exact, self_consistency_share=1.0)(jax.random.PRNGKey(0))
   assert float(anchored) < 1e-4
 
 
@@ -270,7 +279,7 @@ def test_consistency_sampler_on_the_ring_matches_the_exact_target():
 
   x0 = jax.random.normal(jax.random.PRNGKey(0), (1000, 2))
   reference = np.asarray(target.sample(jax.random.PRNGKey(2), 1000))
-  floor, spread = metrics.w2_floor(target.sample, reference, num_draws=5, seed=3)
+  floor, spread = metrics.w2_floor(target.sample, reference, num_draws=4, seed=3)
   for num_steps in (1, 2):
     out = sample("consistency", Fields.of(data=ode_data), PATH, x0, jax.random.PRNGKey(1),
                  num_steps=num_steps, sigma_min=LEVELS.sigma_min).x

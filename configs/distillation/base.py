@@ -29,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.method = ml_collections.ConfigDict(dict(name=""))
   config.model = ml_collections.ConfigDict(dict(
       name="mlp", width=128, depth=3, activation="silu", time_embedding="sinusoidal",
-      time_dim=32))
+      time_dim=32, num_classes=0))
   config.train.update(num_steps=20_000, batch_size=256, eval_every=5_000,
                       checkpoint_every=5_000)
   config.optim.update(learning_rate=1e-3, schedule="constant", warmup_steps=0,
@@ -40,7 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
-def use_data(config, data, needs_teacher):
+def use_data(config, data, needs_teacher=True):
   """Points the config at `data` (`DATA_VARIANTS`): the data, the student's network and,
   for a method with a teacher, the teacher (a run of `teacher.py`, or the oracle)."""
   if data == "oracle":
@@ -70,7 +70,7 @@ def method_config(arg, name, needs_teacher, options, per_data=None):
   data = variants[0] if variants else "moons"
   config = use_data(base_config(), data, needs_teacher)
   config.method = ml_collections.ConfigDict(
-      dict(name=name, **options, **(per_data or {}).get(data, {})))
+      dict(name=name, **dict(options, **(per_data or {}).get(data, {}))))
   return finish(config, tiny)
 
 

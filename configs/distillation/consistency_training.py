@@ -9,6 +9,7 @@ Data variants: moons (default), eight_gaussians, oracle (the exact 8-Gaussian ta
 digits; `tiny` shrinks any of them to seconds (e.g. `:moons,tiny`).
 """
 from configs.distillation.base import method_config
+from diffjax.distillation.consistency import CT_DEFAULTS
 
 # sigma_data is the data's standard deviation (EDM's preconditioning).
 PER_DATA = {"moons": dict(sigma_data=2.2), "eight_gaussians": dict(sigma_data=3.6),
@@ -16,4 +17,4 @@ PER_DATA = {"moons": dict(sigma_data=2.2), "eight_gaussians": dict(sigma_data=3.
 
 
 def get_config(arg=None):
-  return method_config(arg, "consistency_training", False, {}, PER_DATA)
+  return method_config(arg, "consistency_training", False, CT_DEFAULTS, PER_DATA)

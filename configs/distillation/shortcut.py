@@ -10,7 +10,11 @@ digits; `tiny` shrinks any of them to seconds. --config.method.velocity=teacher 
 on a teacher's velocity instead of the pairs' (give teacher.kind and its workdir/mixture).
 """
 from configs.distillation.base import method_config
+from diffjax.distillation.shortcut import DEFAULTS
 
 
 def get_config(arg=None):
-  return method_config(arg, "shortcut", False, {})
+  config = method_config(arg, "shortcut", False, DEFAULTS)
+  # The network's step input h = s - t (diffjax.models.step_conditioned).
+  config.model.update(step_dim=32, step_embedding="sinusoidal", step_frequency=1000.0)
+  return config

@@ -136,12 +136,14 @@ def sample_level_index(key, shape, num_levels, max_levels, levels: NoiseLevels,
   index = jnp.arange(max_levels - 1)
   valid = index < num_levels - 1
   if sampling == "uniform":
-    logits = jnp.where(valid, 0.0, -jnp.inf)
+    mass = jnp.ones(index.shape)
   else:
     cdf = lambda s: erf((jnp.log(s) - p_mean) / (math.sqrt(2) * p_std))
     mass = cdf(levels.level(index + 1, num_levels)) - cdf(levels.level(index, num_levels))
-    logits = jnp.where(valid, jnp.log(jnp.maximum(mass, 1e-30)), -jnp.inf)
-  return jax.random.categorical(key, logits, shape=shape)
+  # Inverse-CDF sampling: one uniform draw per example (not one per level and example).
+  cumulative = jnp.cumsum(jnp.where(valid, jnp.maximum(mass, 0.0), 0.0))
+  u = jax.random.uniform(key, shape) * cumulative[-1]
+  return jnp.minimum(jnp.searchsorted(cumulative, u, side="right"), num_levels - 2)
 
 
 def distance(a, b, kind="pseudo_huber", c=0.0):
