@@ -179,8 +179,9 @@ def test_a_stochastic_or_unusable_ode_step_is_refused():
     step_fn = cm.ode_step("euler_maruyama", PATH)
     cm.check_ode_step(step_fn, lambda labels: ORACLE, _Context(), "euler_maruyama")
   assert "\n" not in str(error.value)
-  with pytest.raises(ConfigError, match="average_velocity"):
-    cm.ode_step("flow_map", PATH)
+  with pytest.raises(ConfigError, match="'logits'"):   # a token sampler
+    step_fn = cm.ode_step("masked_ancestral", PATH)
+    cm.check_ode_step(step_fn, lambda labels: ORACLE, _Context(), "masked_ancestral")
 
 
 class _Context:
@@ -249,6 +250,10 @@ def test_flow_map_sampler_with_the_exact_map_is_exact(num_steps):
                average_velocity=average_velocity)
   np.testing.assert_allclose(out.x, M[None] + S[None] * x0, rtol=1e-5, atol=1e-5)
   assert int(out.nfe) == num_steps
+  # Without a flow map it steps with the fields' velocity: Euler.
+  euler = sample("euler", fields, PATH, x0, num_steps=num_steps).x
+  np.testing.assert_allclose(sample("flow_map", fields, PATH, x0, num_steps=num_steps).x,
+                             euler, rtol=1e-6)
 
 
 @pytest.mark.parametrize("num_steps", [1, 2, 4])

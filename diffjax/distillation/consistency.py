@@ -218,6 +218,7 @@ def ode_step(name: str, path, options=None):
     per_example = lambda xi, li, ti, ni: one(fields_of, xi, li, ti, ni)
     return jax.vmap(per_example)(x, labels, t, t_next)
 
+  step.needs = stepper.needs   # the predictions it reads (checked by check_ode_step)
   return step
 
 
@@ -343,13 +344,15 @@ def build_consistency_distillation(context) -> Student:
 
 
 def check_ode_step(step_fn, fields_of, context, name):
-  """Traces one teacher ODE step on a batch of two (no computation): a stochastic sampler
-  that does not declare itself, or one the teacher's fields cannot drive, is refused here
-  with one ConfigError line."""
+  """Checks the sampler's needs against the teacher's fields and traces one ODE step on a
+  batch of two (no computation): a stochastic sampler that does not declare itself, or one
+  the teacher's fields cannot drive (a token sampler), is refused with one ConfigError
+  line."""
   x = jnp.zeros((2, *context.spec.shape), jnp.float32)
   labels = context.random_labels(jax.random.PRNGKey(0), 2)
   t = jnp.full((2,), 0.5, jnp.float32)
   try:
+    fields_of(labels).require(step_fn.needs, f"method.ode_solver={name!r}")
     jax.eval_shape(lambda x: step_fn(fields_of, x, labels, t, t + 0.1), x)
   except ValueError as error:
     raise ConfigError(f"method.ode_solver={name!r} cannot step the teacher's probability-"

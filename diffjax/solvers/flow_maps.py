@@ -16,9 +16,10 @@ flow_map     x_{t'} = x_t + (t' - t) u(x_t, t, t'): the jump of a flow map given
              average velocity u over [t, t'] (MeanFlow's u(z, r, t), "Mean Flows for One-step
              Generative Modeling", eq. 3; a shortcut model's s(x_t, t, d) with d = t' - t,
              "One Step Diffusion via Shortcut Models", eq. 4; both written in diffjax time).
-             u is the sampler's option average_velocity(x, t, t_next) -> (B, ...); the
-             fields are not read. With the exact average velocity of the probability-flow
-             ODE the jump is exact on any grid.
+             u is the sampler's option average_velocity(x, t, t_next) -> (B, ...), and
+             the fields are then not read; without it u is the fields' velocity at the
+             step's start (u(x, t, t) = v(x, t): the Euler step). With the exact average
+             velocity of the probability-flow ODE the jump is exact on any grid.
 
 Both are registered in `diffjax.solvers.SAMPLERS` ("consistency", "flow_map"); a flow-map
 student of `diffjax.distillation` generates through them.
@@ -58,23 +59,30 @@ def consistency_sampler(path, *, sigma_min=0.0) -> Stepper:
 
 
 def flow_map_sampler(path=None, *, average_velocity=None) -> Stepper:
-  """Jumps x + (t' - t) average_velocity(x, t, t') of a flow map (module docstring).
+  """Jumps x + (t' - t) u(x, t, t') of a flow map (module docstring).
 
   Args:
     path: unused (a flow map needs no path coefficients).
     average_velocity: u(x (B, ...), t (), t_next ()) -> (B, ...), the flow map's average
-      velocity over [t, t_next] (a student's, `diffjax.distillation`).
+      velocity over [t, t_next] (a student's, `diffjax.distillation`); None: the fields'
+      velocity at t (Euler).
   """
   del path
-  if not callable(average_velocity):
-    raise ValueError("The flow_map sampler needs average_velocity=u(x, t, t_next), a flow "
-                     "map's average velocity (a flow-map student of diffjax.distillation).")
+  if average_velocity is not None and not callable(average_velocity):
+    raise ValueError(f"average_velocity must be a function u(x, t, t_next); got "
+                     f"{average_velocity!r}.")
 
   def step(fields, x, t, t_next, key):
-    del fields, key
-    return x + (t_next - t) * average_velocity(x, t, t_next), 1
+    del key
+    u = (fields.velocity(x, t) if average_velocity is None
+         else average_velocity(x, t, t_next))
+    return x + (t_next - t) * u, 1
 
-  return stateless(step, needs=())
+  return stateless(step, needs=_flow_map_needs(average_velocity))
+
+
+def _flow_map_needs(average_velocity=None, **_):
+  return ("velocity",) if average_velocity is None else ()
 
 
 def _declare(build, **properties) -> Sampler:
@@ -87,5 +95,5 @@ SAMPLERS.register("consistency", _declare(
     consistency_sampler, evaluations=1, order=None, stochastic=True, needs=("data",),
     evaluates_once_at_start=True, default_grid="uniform", default_steps=1))
 SAMPLERS.register("flow_map", _declare(
-    flow_map_sampler, evaluations=1, order=None, stochastic=False, needs=(),
+    flow_map_sampler, evaluations=1, order=None, stochastic=False, needs=_flow_map_needs,
     evaluates_once_at_start=False, default_grid="uniform", default_steps=1))
