@@ -161,11 +161,18 @@ TASK = two_class_mixture(separation=1.0, std=0.5)
 N = 128
 
 
+# Multistep consistency sampling lands on the data only with a consistency function (a
+# distilled student, tests/test_distillation_flow_maps.py); with a diffusion model's
+# denoiser it returns posterior means, whose spread is below the data's.
+STUDENT_ONLY = ("consistency",)
+
+
 def _x0(n=N):
   return PATH.source_sample(jax.random.PRNGKey(0), (n, 2))
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLERS.names() if not SAMPLERS.get(n).tokens])
+@pytest.mark.parametrize("name", [n for n in SAMPLERS.names()
+                                  if not SAMPLERS.get(n).tokens and n not in STUDENT_ONLY])
 def test_every_sampler_runs_on_the_ddpm_path(name):
   """With the exact fields of N((1, -0.5), 0.5^2 I), 20 steps of every continuous sampler
   land on it: the mean within 0.15, the std within 30% (first-order samplers shrink it at

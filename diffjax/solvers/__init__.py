@@ -27,3 +27,4 @@ from diffjax.solvers.sampler import Sampler
 from diffjax.solvers.sampler import sampler_for
 from diffjax.solvers.sampling import sample
 from diffjax.solvers import discrete as _discrete  # Registers the token samplers.
+from diffjax.solvers import flow_maps as _flow_maps  # Registers "consistency" and "flow_map".
