@@ -1,0 +1,1 @@
+"""Few-step and one-step generation (placeholder until the scaffold merges)."""
