@@ -40,7 +40,7 @@ def test_named_weights_and_unknown_divergence():
   np.testing.assert_allclose(get_divergence("forward_kl").weight(r), r)
   np.testing.assert_allclose(get_divergence("jensen_shannon").weight(r), r / (r + 1))
   np.testing.assert_allclose(batch_normalized(r), r / 1.25)
-  with pytest.raises(ConfigError, match=r"distill.divergence='kl' is not a registered "
+  with pytest.raises(ConfigError, match=r"method.divergence='kl' is not a registered "
                      r"f-divergence; valid: forward_kl, jensen_shannon, reverse_kl"):
     get_divergence("kl")
 

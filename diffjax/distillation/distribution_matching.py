@@ -26,12 +26,19 @@ import jax
 import jax.numpy as jnp
 
 from diffjax.core import Fields, time_column
-from diffjax.distillation.discriminator import (Head, discriminator_loss, layer_output,
-                                                ratio_from_logits)
-from diffjax.distillation.divergences import Divergence, batch_normalized, binned_ratio
-from diffjax.distillation.score_distillation import (ScoreDistillation, direction_loss,
-                                                     per_example_mean_abs)
+from diffjax.distillation.discriminator import (Head, discriminator_head, discriminator_loss,
+                                                layer_output, ratio_from_logits)
+from diffjax.distillation.divergences import (DIVERGENCES, Divergence, batch_normalized,
+                                              binned_ratio, get_divergence)
+from diffjax.distillation.methods import (DISTILLATION_METHODS, DistillationMethod, Student,
+                                          player, sampler_generate)
+from diffjax.distillation.score_distillation import (SCORE_KEYS, ScoreDistillation,
+                                                     check_score_options, core_from_context,
+                                                     direction_loss, per_example_mean_abs,
+                                                     section_or_default, teacher_completed)
 from diffjax.errors import ConfigError
+from diffjax.train.task import Phase
+from diffjax.train.validation import Key
 
 sg = jax.lax.stop_gradient
 
@@ -101,12 +108,6 @@ class FDistill:
       raise ValueError(f"The {self.divergence.name} weight reads the density ratio: give "
                        "a discriminator head.")
 
-  @property
-  def networks(self):
-    """The networks the players train, in update order."""
-    return ("fake", "discriminator", "generator") if self.divergence.uses_ratio else (
-        "fake", "generator")
-
   def fake_outputs(self, fake_params, x_t, t, labels):
     """(the fake network's completed predictions, its features (B, F) or None)."""
     evaluate = self.core.fake_fields(fake_params, labels).evaluate
@@ -159,7 +160,7 @@ class FDistill:
     fake, _ = self.fake_outputs(sg(self.fake_params(params, context)), held, t, labels)
     weight = TIME_WEIGHTS[self.time_weight](self.core.view, t, sg(x), teacher.data)
     aux = {}
-    if self.divergence.uses_ratio:
+    if self.head is not None:   # Reverse KL ignores r but logs it.
       r = self.ratio(params, context, held, t, labels)
       h = self.divergence.weight(binned_ratio(r, t, self.ratio_bins))
       h = batch_normalized(h) if self.normalize else h
@@ -168,3 +169,111 @@ class FDistill:
     gap = fake.score - teacher.score
     loss = direction_loss(x_t, time_column(weight, x) * gap)
     return loss, {"score_gap": jnp.mean(per_example_mean_abs(gap)), **aux}
+
+
+# ---- The registered methods: f_distill (three players) and dmd (reverse KL, two) ----
+MATCHING_KEYS = SCORE_KEYS + (
+    Key("method.time_weight", "name", names=lambda: tuple(sorted(TIME_WEIGHTS))),)
+DISCRIMINATOR_KEYS = (
+    Key("method.divergence", "name", names=DIVERGENCES.names),
+    Key("method.disc_width", "int", 1),
+    Key("method.disc_depth", "int", 1),
+    Key("method.max_log_ratio", "float", 0.0, open_low=True),
+    Key("method.ratio_bins", "int", 0, meaning="0: no per-time normalisation"),
+    Key("method.train_features", "bool"),
+    Key("method.teacher_samples", "int", 1, meaning="teacher samples the discriminator "
+        "draws its real examples from"),
+    Key("method.teacher_steps", "int", 1, meaning="sampler steps of a run teacher's samples"),
+)
+
+
+def check_matching(config, keys=MATCHING_KEYS):
+  """ConfigError (one line) for a bad option of a distribution-matching method."""
+  if "divergence" in config.method:
+    get_divergence(config.method.divergence)
+  check_score_options(config, keys)
+
+
+def teacher_cache(teacher, num_classes: int, num_samples: int, num_steps: int):
+  """prepare(params, key) -> {"teacher_samples" (n, *shape), "teacher_labels" (n,)}: the
+  real examples of the discriminator, drawn once when the phase starts (and again, the
+  same, when a run resumes): exact draws of an oracle's target, or a run teacher's own
+  `num_steps`-step Heun samples for uniform labels. No training data is read."""
+  def prepare(params, key):
+    del params
+    k_labels, k_sample = jax.random.split(key)
+    labels = (jax.random.randint(k_labels, (num_samples,), 0, num_classes) if num_classes
+              else jnp.zeros((num_samples,), jnp.int32))
+    if teacher.exact:
+      drawn = teacher.target_sample(k_sample, num_samples)
+      x, labels = drawn if isinstance(drawn, tuple) else (drawn, labels)
+    else:
+      x = teacher.sample(k_sample, num_samples, solver="heun", num_steps=num_steps,
+                         labels=labels if num_classes else None).x
+    return {"teacher_samples": x, "teacher_labels": labels.astype(jnp.int32)}
+  return prepare
+
+
+def one_step_generate(context, core: ScoreDistillation):
+  """The student's `generate`: DDIM's single step on the generator's fields (= G(z))."""
+  return sampler_generate(
+      context, "ddim", lambda params, labels: core.generator.fields(params["generator"],
+                                                                   labels), 1)
+
+
+def _feature_dim(matching: FDistill, core: ScoreDistillation, fake_params):
+  shape = (core.batch_size, *core.fake.spec.shape)
+  labels = jnp.zeros((core.batch_size,), jnp.int32) if core.num_classes else None
+  features = jax.eval_shape(
+      lambda p: matching.fake_outputs(p, jnp.zeros(shape), jnp.full(shape[:1], 0.5),
+                                      labels)[1], fake_params)
+  return features.shape[-1]
+
+
+def build_matching(context, *, discriminator: bool) -> Student:
+  """The f_distill (discriminator True) or dmd student of `context` (module docstring)."""
+  options, config = context.options, context.config
+  core, init_core = core_from_context(context)
+  divergence = get_divergence(options.divergence if discriminator else "reverse_kl")
+  head = (discriminator_head(options.disc_width, options.disc_depth) if discriminator
+          else None)
+  teacher = teacher_completed(context.teacher.fields, context.path)
+  matching = FDistill(core, lambda labels, phase_context: teacher(labels), divergence, head,
+                      options.get("feature_layer", ""), options.time_weight,
+                      options.get("max_log_ratio", 10.0), options.get("ratio_bins", 0),
+                      train_features=options.get("train_features", False))
+
+  def init(key):
+    k_core, k_head = jax.random.split(key)
+    params = init_core(k_core)
+    if head is not None:
+      params["discriminator"] = head.init(k_head, _feature_dim(matching, core,
+                                                               params["fake"]))
+    return params
+
+  players = [player("fake", matching.fake_loss, ("fake",),
+                    section_or_default(config, "optim_fake"))]
+  prepare = None
+  if head is not None:
+    trained = ("discriminator", "fake") if matching.train_features else ("discriminator",)
+    players.append(player("discriminator", matching.discriminator_loss, trained,
+                          section_or_default(config, "optim_discriminator")))
+    prepare = teacher_cache(context.teacher, context.num_classes, options.teacher_samples,
+                            options.teacher_steps)
+  players.append(player("generator", matching.generator_loss, ("generator",)))
+  if head is not None:   # A bad feature_layer fails here, before any workdir is touched.
+    _feature_dim(matching, core, jax.eval_shape(init_core, jax.random.PRNGKey(0))["fake"])
+  names = tuple(p.name for p in players)
+  phases = (Phase("distill", config.train.num_steps, players=names, prepare=prepare),)
+  return Student(init, tuple(players), one_step_generate(context, core), phases)
+
+
+DISTILLATION_METHODS.register("f_distill", DistillationMethod(
+    "f_distill", lambda context: build_matching(context, discriminator=True),
+    check=lambda config: check_matching(config, MATCHING_KEYS + DISCRIMINATOR_KEYS),
+    players=("fake", "discriminator", "generator"), sampler="ddim", num_steps=1,
+    paper="One-step Diffusion Models with f-Divergence Distribution Matching"))
+DISTILLATION_METHODS.register("dmd", DistillationMethod(
+    "dmd", lambda context: build_matching(context, discriminator=False),
+    check=check_matching, players=("fake", "generator"), sampler="ddim", num_steps=1,
+    paper="One-step Diffusion with Distribution Matching Distillation"))

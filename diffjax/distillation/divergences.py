@@ -63,7 +63,7 @@ _register(Divergence("squared_hellinger", lambda r: (jnp.sqrt(r) - 1) ** 2,
 def get_divergence(name: str) -> Divergence:
   """The registered divergence `name`; ConfigError (one line, the valid names) otherwise."""
   if name not in DIVERGENCES:
-    raise ConfigError(f"distill.divergence={name!r} is not a registered f-divergence; "
+    raise ConfigError(f"method.divergence={name!r} is not a registered f-divergence; "
                       f"valid: {', '.join(DIVERGENCES.names())}.")
   return DIVERGENCES.get(name)
 

@@ -14,15 +14,18 @@ t: their t is 1 - t here, and their "t near 0" (little noise) is t near 1 here.
   t, x_t = core.noise(key, x)
 """
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from diffjax.core import Fields, require_gaussian, time_column
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
-from diffjax.pipeline import Pipeline
+from diffjax.objectives import OBJECTIVES
+from diffjax.pipeline import Pipeline, build_pipeline
+from diffjax.train.validation import Key, check_keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +159,78 @@ def teacher_completed(fields_of: Callable, path) -> Callable:
   return lambda labels: complete(fields_of(labels), path)
 
 
-def optional_labels(labels: Optional[Any], num_classes: int):
-  """labels for a class-conditional model, None for an unconditional one."""
-  return labels if num_classes else None
+# ---- From a distillation context (`diffjax.distillation.context`) ----
+GENERATOR_KINDS = ("network", "teacher")
+FAKE_INITS = ("scratch", "teacher")
+SCORE_KEYS = (
+    Key("method.generator", "name", names=lambda: GENERATOR_KINDS),
+    Key("method.generator_time", "float", 0.0, 1.0, open_high=True),
+    Key("method.fake_init", "name", names=lambda: FAKE_INITS),
+    Key("method.fake_objective", "name", names=OBJECTIVES.names),
+    Key("method.t_min", "float", 0.0, 1.0),
+    Key("method.t_max", "float", 0.0, 1.0),
+)
+
+
+def check_score_options(config, keys=SCORE_KEYS):
+  """ConfigError (one line) for a bad option of a score-distillation method."""
+  check_keys(config, keys)
+  if not config.method.t_min < config.method.t_max:
+    raise ConfigError(f"method.t_min={config.method.t_min} must be below method.t_max="
+                      f"{config.method.t_max}.")
+
+
+def _teacher_run(context, key, value):
+  run = None if context.teacher is None else context.teacher.run
+  if run is None:
+    raise ConfigError(f"method.{key}={value!r} starts from the teacher's network: it needs "
+                      "a trained teacher run (teacher.kind='run'); use 'scratch' / "
+                      "'network' with an oracle teacher.")
+  return run
+
+
+def generator_from_context(context) -> OneStepGenerator:
+  """method.generator: "network" (config.model from scratch, x = net(z, 0, labels)) or
+  "teacher" (the teacher run's denoiser at method.generator_time, `denoiser_generator`)."""
+  options = context.options
+  if options.generator == "teacher":
+    run = _teacher_run(context, "generator", "teacher")
+    return denoiser_generator(run.pipeline, run.params, options.generator_time)
+  return network_generator(context.network())
+
+
+def fake_from_context(context):
+  """(the fake score's `Pipeline`, init(key) -> its parameters): method.fake_init
+  "teacher" copies the teacher run (its network, objective and parameters, as DMD and SiD
+  do); "scratch" builds config.model trained by the objective method.fake_objective on
+  the student's path."""
+  options = context.options
+  if options.fake_init == "teacher":
+    run = _teacher_run(context, "fake_init", "teacher")
+    return fake_pipeline(run.pipeline), lambda key: run.params
+  section = ml_collections.ConfigDict(dict(
+      path=context.config.path.to_dict(), model=context.config.model.to_dict(),
+      objective=dict(name=options.fake_objective)))
+  pipeline = fake_pipeline(build_pipeline(section, context.spec))
+  return pipeline, pipeline.model.init
+
+
+def core_from_context(context):
+  """(the `ScoreDistillation` of the context's options, init(key) -> {"generator",
+  "fake"} parameters)."""
+  generator = generator_from_context(context)
+  fake, fake_init = fake_from_context(context)
+  options = context.options
+  core = ScoreDistillation(generator, fake, context.source, context.num_classes,
+                           context.batch_size, options.t_min, options.t_max)
+
+  def init(key):
+    k_gen, k_fake = jax.random.split(key)
+    return {"generator": generator.init(k_gen), "fake": fake_init(k_fake)}
+  return core, init
+
+
+def section_or_default(config, name):
+  """A player's optimizer: the config section `name` when the config has it (its keys
+  over config.optim), else None (config.optim itself)."""
+  return name if name in config else None
