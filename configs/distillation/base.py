@@ -3,8 +3,14 @@
 """
 import ml_collections
 
-from configs.common import shrink_to_tiny
+from configs.common import parse_arg, shrink_to_tiny
+from diffjax.errors import ConfigError
 from diffjax.train.defaults import engine_config
+
+# The data a method config runs on (its argument): the moons or the 8 Gaussians with a
+# trained flow-matching teacher, the 8 Gaussians with the exact oracle as teacher (and its
+# exact target as data), or the digits.
+DATA_VARIANTS = ("moons", "eight_gaussians", "oracle", "digits")
 
 # Teacher runs the configs distil by default (`configs/distillation/teacher.py`).
 TEACHER_WORKDIRS = {"moons": "workdirs/teacher_moons",
@@ -34,9 +40,13 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
-def use_data(config, data):
-  """Points the config at `data` ("moons", "eight_gaussians" or "digits"): the data, the
-  student's network and, for a method with a teacher, the teacher run of `teacher.py`."""
+def use_data(config, data, needs_teacher):
+  """Points the config at `data` (`DATA_VARIANTS`): the data, the student's network and,
+  for a method with a teacher, the teacher (a run of `teacher.py`, or the oracle)."""
+  if data == "oracle":
+    config.data = ml_collections.ConfigDict(dict(name="teacher"))
+    config.teacher.update(kind="oracle", mixture="eight_gaussians")
+    return config
   if data == "digits":
     config.data = ml_collections.ConfigDict(dict(name="digits"))
     config.model = ml_collections.ConfigDict(dict(
@@ -45,8 +55,23 @@ def use_data(config, data):
     config.eval.update(num_samples=500, metrics=())
   else:
     config.data.update(name="toy2d", target=data, dim=2)
-  config.teacher.workdir = TEACHER_WORKDIRS[data]
+  if needs_teacher:
+    config.teacher.update(kind="run", workdir=TEACHER_WORKDIRS[data])
   return config
+
+
+def method_config(arg, name, needs_teacher, options, per_data=None):
+  """The config of method `name` with `options` (config.method) on the data its argument
+  names (`DATA_VARIANTS`, default moons; "tiny" shrinks it), with per_data[data] options
+  over `options`."""
+  variants, tiny = parse_arg(arg, DATA_VARIANTS)
+  if len(variants) > 1:
+    raise ConfigError(f"Give one data variant of {', '.join(DATA_VARIANTS)}; got {arg!r}.")
+  data = variants[0] if variants else "moons"
+  config = use_data(base_config(), data, needs_teacher)
+  config.method = ml_collections.ConfigDict(
+      dict(name=name, **options, **(per_data or {}).get(data, {})))
+  return finish(config, tiny)
 
 
 def finish(config, tiny):

@@ -29,6 +29,7 @@ from diffjax.errors import ConfigError
 from diffjax.registry import Registry
 from diffjax.solvers import sample
 from diffjax.train.task import Phase, Player, Task
+from diffjax.train.validation import check_keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +153,21 @@ def load_student(workdir: str, *, use_ema: Optional[bool] = None,
                         "distillation run.")
   _, context, student = build_student(run.config)
   return student, run.params, context
+
+
+def method_options(config, defaults) -> dict:
+  """`defaults` (a dict of the method's options) with config.method's values over them."""
+  return dict(defaults, **{k: v for k, v in config.method.items() if k in defaults})
+
+
+def check_options(config, keys, names):
+  """Refuses a config.method key outside `names` (one ConfigError line listing the valid
+  ones), then checks `keys` (`diffjax.train.validation.Key`s of config.method)."""
+  unknown = sorted(set(config.method.keys()) - set(names))
+  if unknown:
+    raise ConfigError(f"method.{unknown[0]} is not an option of method.name="
+                      f"{config.method.name!r}; valid: {', '.join(sorted(names))}.")
+  check_keys(config, keys)
 
 
 def player(name: str, loss: Callable, networks: Sequence[str], optimizer=None) -> Player:

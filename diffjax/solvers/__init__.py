@@ -25,3 +25,4 @@ from diffjax.solvers.sampling import SAMPLERS
 from diffjax.solvers.sampling import Sampler
 from diffjax.solvers.sampling import sample
 from diffjax.solvers import discrete as _discrete  # Registers the token samplers.
+from diffjax.solvers import flow_maps as _flow_maps  # Registers "consistency" and "flow_map".
