@@ -26,8 +26,7 @@ def matching_config(variant: str, tiny: bool, method: str, discriminator: bool =
     config.data = ml_collections.ConfigDict(dict(name="teacher"))
     config.teacher.update(kind="oracle", mixture="imbalanced_eight_gaussians")
   else:
-    use_data(config, variant)
-    config.teacher.kind = "run"
+    use_data(config, variant, needs_teacher=True)
   digits = variant == "digits"
   config.method = ml_collections.ConfigDict(dict(
       name=method, generator="teacher" if digits else "network", generator_time=0.3,
@@ -48,7 +47,8 @@ def matching_config(variant: str, tiny: bool, method: str, discriminator: bool =
                         checkpoint_every=1_000)
     config.optim.learning_rate = 2e-5
     config.optim_fake.learning_rate = 2e-5
-    config.method.teacher_samples = 2_000 if discriminator else 0
+    if discriminator:
+      config.method.teacher_samples = 2_000
     config.eval.num_samples = 1_000
   finish(config, tiny)
   config.eval.num_steps = (1,)

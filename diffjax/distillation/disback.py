@@ -23,8 +23,9 @@ As engine phases and players (`diffjax.train.task`), parameters {"generator", "c
   degrade_k    the "fake" player fits the copy to the (frozen) initial generator's
                samples, degrade_steps / K steps each;
   backtrack_k  for k = K, ..., 1, 0: "fake" (still the copy, so the fake score starts
-               from s'_K) and "generator" distil against node k; the last stage's target
-               is the teacher itself (for an oracle the exact fields, not its fitted copy).
+               from s'_K) and "generator" distil against node k, node_steps each; the last
+               stage's target, for final_steps, is the teacher itself (for an oracle its
+               exact fields, not the fitted copy).
 
 The nodes a backtrack phase reads come in its context (`Phase.prepare`), so every
 backtrack phase shares one compiled step; the run resumes bit for bit like any phased
@@ -52,6 +53,7 @@ DISBACK_KEYS = MATCHING_KEYS + (
     Key("method.fit_steps", "int", 0, meaning="steps fitting the copy to an oracle"),
     Key("method.degrade_steps", "int", 1, meaning="degradation steps over all nodes"),
     Key("method.node_steps", "int", 1, meaning="generator steps per intermediate node"),
+    Key("method.final_steps", "int", 1, meaning="generator steps against the teacher"),
 )
 
 
@@ -73,14 +75,22 @@ def record_loss(params, key, shard, step, batch, slot):
   return 0.5 * total, {}
 
 
-def disback_phases(options, num_steps: int, exact: bool):
+def disback_phases(options, exact: bool):
   """The phases of the module docstring: fit (exact teacher), record_0, degrade_k and
-  record_k for k = 1..K, backtrack_K .. backtrack_1, backtrack_0 (the rest of the run)."""
+  record_k for k = 1..K, backtrack_K .. backtrack_1 (method.node_steps each) and
+  backtrack_0 (method.final_steps). They do not depend on train.num_steps, which only
+  stops a run earlier (`diffjax.train.task`)."""
   k_nodes = options.num_nodes
+  if exact and not options.fit_steps:
+    raise ConfigError("method.fit_steps=0: an oracle teacher has no network to degrade; "
+                      "give the steps that fit its copy (e.g. 2000).")
+  share = options.degrade_steps // k_nodes
+  if share < 1:
+    raise ConfigError(f"method.degrade_steps={options.degrade_steps} gives no step to "
+                      f"each of the {k_nodes} nodes.")
   slot = lambda k: (lambda params, key: jax.nn.one_hot(k, k_nodes + 1))
   phases = [Phase("fit", options.fit_steps, players=("fit",))] if exact else []
   phases.append(Phase("record_0", 1, players=("record",), prepare=slot(0)))
-  share = options.degrade_steps // k_nodes
   for k in range(1, k_nodes + 1):
     phases += [Phase(f"degrade_{k}", share, players=("fake",)),
                Phase(f"record_{k}", 1, players=("record",), prepare=slot(k))]
@@ -89,22 +99,9 @@ def disback_phases(options, num_steps: int, exact: bool):
       del key
       return {"teacher": node(params["nodes"], k),
               "exact": jnp.float32(exact and k == 0)}
-    phases.append(Phase(f"backtrack_{k}", options.node_steps, players=("fake", "generator"),
+    steps = options.final_steps if k == 0 else options.node_steps
+    phases.append(Phase(f"backtrack_{k}", steps, players=("fake", "generator"),
                         prepare=target))
-  last = num_steps - sum(p.num_steps for p in phases[:-1])
-  if last < 1:
-    raise ConfigError(f"train.num_steps={num_steps} leaves no steps for the last stage "
-                      f"(the teacher itself) after {num_steps - last} steps of fitting, "
-                      "degradation and intermediate nodes; raise train.num_steps or lower "
-                      "method.degrade_steps / node_steps / fit_steps.")
-  phases[-1] = Phase("backtrack_0", last, players=("fake", "generator"),
-                     prepare=phases[-1].prepare)
-  if exact and not options.fit_steps:
-    raise ConfigError("method.fit_steps=0: an oracle teacher has no network to degrade; "
-                      "give the steps that fit its copy (e.g. 2000).")
-  if share < 1:
-    raise ConfigError(f"method.degrade_steps={options.degrade_steps} gives no step to "
-                      f"each of the {k_nodes} nodes.")
   return tuple(phases)
 
 
@@ -155,7 +152,7 @@ def build_disback(context) -> Student:
              trainable=lambda params: {k: k == "nodes" for k in params}),
       player("fake", matching.fake_loss, ("copy",), section_or_default(config, "optim_fake")),
       player("generator", matching.generator_loss, ("generator",)))
-  phases = disback_phases(options, config.train.num_steps, exact)
+  phases = disback_phases(options, exact)
   return Student(init, players, one_step_generate(context, core), phases)
 
 

@@ -189,9 +189,11 @@ DISCRIMINATOR_KEYS = (
 
 def check_matching(config, keys=MATCHING_KEYS):
   """ConfigError (one line) for a bad option of a distribution-matching method."""
+  strings = ()
   if "divergence" in config.method:
     get_divergence(config.method.divergence)
-  check_score_options(config, keys)
+    strings = ("feature_layer",)   # Checked against the network when the task is built.
+  check_score_options(config, keys, strings)
 
 
 def teacher_cache(teacher, num_classes: int, num_samples: int, num_steps: int):

@@ -25,7 +25,8 @@ from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.objectives import OBJECTIVES
 from diffjax.pipeline import Pipeline, build_pipeline
-from diffjax.train.validation import Key, check_keys
+from diffjax.distillation.methods import check_options
+from diffjax.train.validation import Key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +173,11 @@ SCORE_KEYS = (
 )
 
 
-def check_score_options(config, keys=SCORE_KEYS):
-  """ConfigError (one line) for a bad option of a score-distillation method."""
-  check_keys(config, keys)
+def check_score_options(config, keys=SCORE_KEYS, strings=()):
+  """ConfigError (one line) for a bad or unknown option of a score-distillation method
+  (`keys`, each a method.* `Key`; `strings`: names of free-form string options)."""
+  check_options(config, keys,
+                ("name",) + tuple(strings) + tuple(k.path.split(".", 1)[1] for k in keys))
   if not config.method.t_min < config.method.t_max:
     raise ConfigError(f"method.t_min={config.method.t_min} must be below method.t_max="
                       f"{config.method.t_max}.")
