@@ -105,6 +105,13 @@ def disback_phases(options, exact: bool):
   return tuple(phases)
 
 
+def backtracking_start(options, exact: bool) -> int:
+  """The step at which backtracking (the generator's first step) begins: the fit,
+  degradation and record steps before it."""
+  phases = disback_phases(options, exact)
+  return sum(p.num_steps for p in phases if not p.name.startswith("backtrack_"))
+
+
 def build_disback(context) -> Student:
   """The DisBack student of `context` (module docstring)."""
   options, config = context.options, context.config

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from diffjax.core import Fields
 from diffjax.distillation.distribution_matching import one_step_generate
@@ -36,6 +37,7 @@ from diffjax.distillation.score_distillation import (SCORE_KEYS, ScoreDistillati
                                                      per_example_mean_abs, section_or_default,
                                                      teacher_completed)
 from diffjax.errors import ConfigError
+from diffjax.image_metrics import frechet_distance_from_features
 from diffjax.train.validation import Key
 
 sg = jax.lax.stop_gradient
@@ -157,3 +159,24 @@ DISTILLATION_METHODS.register("sfd", DistillationMethod(
     "sfd", build_sfd, check=check_sfd, players=("fake", "generator"), sampler="ddim",
     num_steps=1, paper="Score Forgetting Distillation: A Swift, Data-Free Method for "
                        "Machine Unlearning in Diffusion Models"))
+
+
+def forgetting_metrics(images, labels, forget: int, reference, reference_labels,
+                       classifier) -> dict:
+  """How well a class-conditional sampler has forgotten class `forget`, by a classifier
+  (`diffjax.image_metrics.DigitsClassifier`): images (N, ...) generated for labels (N,).
+
+  Returns {"forget_share": the share of the forgotten class's samples the classifier
+  assigns to it (0 when forgotten), "kept_accuracy": its accuracy on the other classes'
+  samples, "kept_frechet": the proxy Fréchet distance between the other classes' samples
+  and the held-out reference images (M, ...) of those classes (reference_labels (M,))}.
+  """
+  labels, reference_labels = np.asarray(labels), np.asarray(reference_labels)
+  predicted = np.argmax(classifier.logits(images), -1)
+  forgotten, kept = labels == forget, labels != forget
+  kept_reference = np.asarray(reference)[reference_labels != forget]
+  return {
+      "forget_share": float(np.mean(predicted[forgotten] == forget)),
+      "kept_accuracy": float(np.mean(predicted[kept] == labels[kept])),
+      "kept_frechet": float(frechet_distance_from_features(
+          classifier.features(np.asarray(images)[kept]), classifier.features(kept_reference)))}
