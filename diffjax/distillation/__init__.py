@@ -18,3 +18,6 @@ from diffjax.distillation.teachers import teacher_from_config
 from diffjax.distillation import consistency as _consistency  # Registers consistency_*.
 from diffjax.distillation import meanflow as _meanflow  # Registers meanflow.
 from diffjax.distillation import shortcut as _shortcut  # Registers shortcut.
+from diffjax.distillation import distribution_matching as _matching  # f_distill, dmd.
+from diffjax.distillation import disback as _disback  # Registers disback.
+from diffjax.distillation import sfd as _sfd  # Registers sfd.
