@@ -23,7 +23,6 @@ benchmarks/results. --quick: two tiny sizes and budgets, for a smoke test.
 """
 import argparse
 import json
-import os
 import time
 
 import jax
@@ -39,13 +38,13 @@ from diffjax.pipeline import DataSpec, build_pipeline
 from diffjax.text_plots import compute_figure
 from diffjax.train import storage
 from diffjax.train.workdir import read_metrics
+from diffjax.train.writer import figure_to_png
 
 OBJECTIVES = {"masked_diffusion": None, "autoregressive": "ar"}  # name -> chars.py arg
 SIZES = ((32, 2), (64, 2), (96, 3))  # (hidden_dim, depth), 4 heads
 BUDGETS = (0.5e12, 1.5e12, 4.5e12)  # XLA FLOPs of training
 QUICK_SIZES, QUICK_BUDGETS = ((16, 1), (32, 1)), (2e10, 6e10)
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "benchmarks", "results")
+RESULTS = "benchmarks/results"   # Relative to the repository root, where it runs.
 
 
 def run_config(objective, size, steps, quick=False):
@@ -200,18 +199,17 @@ def main(argv=None):
       "command": "python -m experiments.text_scaling --workdir=workdirs/text_scaling"
                  + (" --quick" if args.quick else ""),
       "wall_s": time.time() - start}
-  os.makedirs(args.out, exist_ok=True)
+  out = storage.workdir_path(args.out)
+  storage.makedirs(out)
   name = "text_scaling_quick" if args.quick else "text_scaling"
-  with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-    json.dump(summary, f, indent=2, default=float)
+  storage.write_text(out / f"{name}.json", json.dumps(summary, indent=2, default=float))
   figure = compute_figure({o: (np.asarray([r["flops"] for r in record if r["objective"] == o]),
                                np.asarray([r["bits_per_char"] for r in record
                                            if r["objective"] == o]))
                            for o in OBJECTIVES}, fits,
                           {f"unigram entropy ({unigram:.2f})": unigram})
-  figure.savefig(os.path.join(args.out, f"{name}.png"), dpi=120)
-  with open(os.path.join(args.out, f"{name}.md"), "w") as f:
-    f.write(markdown(summary))
+  storage.write_bytes(out / f"{name}.png", figure_to_png(figure))
+  storage.write_text(out / f"{name}.md", markdown(summary))
   print(markdown(summary))
 
 

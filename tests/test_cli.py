@@ -102,8 +102,8 @@ def test_user_errors_exit_with_a_message_not_a_traceback(tmp_path):
   result = run_main([TINY, f"--workdir={tmp_path}", "--config.model.name=transformerr"])
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: Unknown model 'transformerr'; valid names are: "
-                                   "dit, mlp, stacked_fields, time_affine, "
-                                   "token_transformer, unet.")
+                                   "diffusers_dit, diffusers_unet, dit, mlp, stacked_fields, "
+                                   "time_affine, token_transformer, unet.")
 
 
 def test_incompatible_workdir_message(tmp_path, capfd):
@@ -164,7 +164,8 @@ def test_usage_errors_print_one_line_without_loading_other_families(tmp_path, ba
   printed = [line for line in lines if not line.startswith("import time:")]
   assert result.returncode == 2 and len(printed) == 1, result.stderr[-3000:]
   assert printed[0].startswith(message), printed
-  assert "experiments.toy2d" in imported
+  families = {name for name in imported if name.startswith("experiments.")}
+  assert families <= {"experiments.toy2d", "experiments.main"}, families   # Its own, if any.
   assert not imported & {"experiments.text", "experiments.guidance", "experiments.bridges",
                          "experiments.images", "matplotlib", "torch", "ot", "sklearn"}
   assert not (tmp_path / "run").exists()

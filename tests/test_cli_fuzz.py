@@ -127,12 +127,15 @@ def _assert_refused(code, output, expected_code, text):
 
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
-  """A workdir holding a run of the tiny config (its config.json, a metrics record and an
-  events file; no training needed)."""
+  """A workdir holding a run of the tiny config (its config.json, a metrics record, an
+  events file and samples, which a rerun would keep: a run with data; no checkpoint, no
+  training needed). A run without any data would be replaced by a rerun (test_engine)."""
   workdir = str(tmp_path_factory.mktemp("fuzz") / "run")
   os.makedirs(workdir)
   workdir_lib.prepare_workdir(workdir, tiny_config())
   workdir_lib.add_metrics_record(workdir, {"step": 100, "w2": 0.5})
+  with open(os.path.join(workdir, "samples.npz"), "wb") as f:
+    f.write(b"\0" * 16)
   os.makedirs(os.path.join(workdir, "events"))
   with open(os.path.join(workdir, "events", "events.out.tfevents.1.host"), "wb") as f:
     f.write(b"\0" * 16)
