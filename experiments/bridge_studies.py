@@ -17,6 +17,7 @@ import experiments
 from configs.bridges import gaussian as gaussian_config
 from configs.bridges import lotka_volterra, repressilator, toy
 from diffjax.bridges import plots, studies
+from diffjax import tables
 from diffjax.train import storage
 from diffjax.train import workdir as workdir_lib
 from diffjax.train.writer import figure_to_png
@@ -120,12 +121,7 @@ def snapshot_study(workdir, tiny=False, seeds=(0, 1, 2), system="lotka_volterra"
 
 
 def _write_table(workdir, name, header, rows, record, caption):
-  directory = storage.workdir_path(workdir)
-  storage.makedirs(directory)
-  text = f"# {name}\n\n{caption}\n\n{studies.markdown_table(header, rows)}\n"
-  storage.write_text(directory / f"{name}.md", text)
-  storage.write_text(directory / f"{name}.json", json.dumps(record, indent=2, default=float))
-  print(text)
+  print(tables.write_table(workdir, name, header, rows, record, caption))
 
 
 STUDIES = {"gaussian": gaussian_study, "toy": toy_study, "snapshots": snapshot_study}

@@ -14,7 +14,6 @@ ring (its own 50-step Heun samples are the reference row), and for the digits a 
 class-conditional `configs/guidance/digits.py` run.
 """
 import argparse
-import json
 
 import jax
 import numpy as np
@@ -31,6 +30,7 @@ from diffjax.distillation.sfd import forgetting_metrics
 from diffjax.distillation.teachers import mixture_of
 from diffjax.image_metrics import digits_classifier, digits_reference_images, digits_scores
 from diffjax.image_plots import sample_grid_figure
+from diffjax import tables
 from diffjax.train import storage
 from diffjax.train.workdir import read_metrics
 from diffjax.train.writer import figure_to_png
@@ -216,14 +216,7 @@ def sfd_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_class=1
 
 
 def _write_table(workdir, name, header, rows, record, caption):
-  directory = storage.workdir_path(workdir)
-  storage.makedirs(directory)
-  lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-  text = f"# {name}\n\n{caption}\n\n" + "\n".join(lines) + "\n"
-  storage.write_text(directory / f"{name}.md", text)
-  storage.write_text(directory / f"{name}.json", json.dumps(record, indent=2, default=float))
-  print(text)
+  print(tables.write_table(workdir, name, header, rows, record, caption))
 
 
 STUDIES = {"imbalanced": imbalanced_study, "disback": disback_study, "digits": digits_study,

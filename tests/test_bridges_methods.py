@@ -11,6 +11,7 @@ from configs.bridges import lotka_volterra, toy
 from diffjax.bridges import (BRIDGE_DATA, BRIDGE_METHODS, BridgeMethod, build_problem,
                              check_bridge_config, network_evaluations, register_method,
                              studies)
+from diffjax import tables
 from diffjax.bridges.config import COMMON_KEYS, declared_keys
 from diffjax.bridges.imf import IMF, two_marginal_imf
 from experiments import bridges
@@ -139,5 +140,5 @@ def test_study_tables_from_records():
   assert rows == [["t0.5", "0.6000 ± 0.7071", "0.0100 ± 0.0000"],
                   ["mean", "0.2000 ± 0.0000", "0.0200 ± 0.0000"],
                   ["reference_alpha_relative_error", "-", "0.0500 ± 0.0707"]]
-  assert studies.markdown_table(["a", "b"], rows[:1]).splitlines() == [
+  assert tables.markdown_table(["a", "b"], rows[:1]).splitlines() == [
       "| a | b |", "|---|---|", "| t0.5 | 0.6000 ± 0.7071 | 0.0100 ± 0.0000 |"]

@@ -32,11 +32,6 @@ def mean_std(values) -> str:
   return f"{values.mean():.4f} ± {std:.4f}"
 
 
-def markdown_table(header: Sequence, rows: Sequence[Sequence]) -> str:
-  lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-  return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
-
-
 def end_error_curve(config, records, metrics=("w2", "energy_distance")) -> List[Dict]:
   """One point per evaluation record of a two-marginal run of `config`: its step, the
   network evaluations used by then (simulation + regression) and the end errors
