@@ -4,7 +4,8 @@ Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 con
 `diffjax.guidance.model`). One method per module: `cfg` (with a guidance interval),
 `cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf;
 `noisy_classifier` trains the noise-aware one),
-`reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`; `build` maps a config section to
+`reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`, `input_guidance` (SeisFusion's
+re-imposed known entries); `build` maps a config section to
 any of them and `sampling.guided_sample` runs it.
 """
 from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS
@@ -41,3 +42,4 @@ from diffjax.guidance.build import GUIDANCE_METHODS
 from diffjax.guidance.build import GuidanceContext
 from diffjax.guidance.build import build_guidance
 from diffjax.guidance.build import check_guidance_section
+from diffjax.guidance.input_guidance import input_guidance  # Registers "input".
