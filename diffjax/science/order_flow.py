@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from diffjax.data.order_book import (DEPTH_LEVELS, MARKET_BUY, MARKET_SELL, NUM_TYPES,
-                                     OrderBook, book_state, record_stream,
+                                     OrderBook, OrderStream, book_state, record_stream,
                                      stream_from_records)
 from diffjax.errors import ConfigError
 
@@ -158,7 +158,7 @@ def _targets(stream, window, horizon):
 def predictive_score(train_streams, test_stream, window=20, horizon=20, ridge=1e-3):
   """MAE (ticks) on `test_stream` of the ridge regression of the next-`horizon` mid change
   on `flow_features`, fitted on the streams `train_streams` (one or a list)."""
-  streams = train_streams if isinstance(train_streams, (list, tuple)) else [train_streams]
+  streams = [train_streams] if isinstance(train_streams, OrderStream) else train_streams
   pairs = [_targets(s, window, horizon) for s in streams]
   x = np.concatenate([p[0] for p in pairs])
   y = np.concatenate([p[1] for p in pairs])
