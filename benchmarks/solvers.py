@@ -42,19 +42,18 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.core import Fields
-from diffjax.solvers import sample
+from diffjax.solvers import sample, sampler_for
 from diffjax.solvers.diffrax_adapter import diffrax_solve
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGETS = (5, 10, 20, 50, 100)
-# Field evaluations per step and options of each sampler in the quality sweep.
+# Options of each sampler in the quality sweep (its steps per budget follow from the
+# field evaluations per step that it declares).
 SWEEP = {
-    "euler": (1, {}), "heun": (2, {}), "midpoint": (2, {}), "rk4": (4, {}),
-    "heun_edm_grid": (2, {"grid": "edm"}),
-    "ddim": (1, {}), "dpm_solver_pp_1s": (1, {}), "dpm_solver_pp_2m": (1, {}),
-    "dpm_solver_pp_3m": (1, {}), "exponential_pc": (1, {}),
-    "euler_maruyama": (1, {"eps": "reverse_sde"}), "ancestral": (1, {}),
-    "pc_langevin": (2, {"snr": 0.05}), "edm_churn": (2, {"s_churn": 10.0}),
+    "euler": {}, "heun": {}, "midpoint": {}, "rk4": {}, "heun_edm_grid": {"grid": "edm"},
+    "ddim": {}, "dpm_solver_pp_1s": {}, "dpm_solver_pp_2m": {}, "dpm_solver_pp_3m": {},
+    "exponential_pc": {}, "euler_maruyama": {"eps": "reverse_sde"}, "ancestral": {},
+    "pc_langevin": {"snr": 0.05}, "edm_churn": {"s_churn": 10.0},
 }
 DOPRI5_TOLERANCES = (1e-1, 3e-2, 1e-2, 1e-3, 1e-4)
 TARGET = {"radius": 1.0, "std": 0.02}
@@ -105,8 +104,10 @@ def quality_sweep(num_samples):
   floor = wasserstein2(np.asarray(law1.sample(jax.random.PRNGKey(2), num_samples)),
                        np.asarray(law1.sample(jax.random.PRNGKey(1), num_samples)))
   rows, table = [], {}
-  for label, (per_step, options) in SWEEP.items():
+  for label, options in SWEEP.items():
     name = "heun" if label == "heun_edm_grid" else label
+    sampler = sampler_for(name, {k: v for k, v in options.items() if k != "grid"})
+    per_step = sampler.evaluations
     table[label] = {}
     for budget in BUDGETS:
       nfe, w2 = _w2_at(name, fields, path, x0, reference, max(1, budget // per_step), options)
@@ -129,7 +130,8 @@ def plot_quality(table, floor, filename):
   ax = fig.subplots()
   for label, entries in table.items():
     points = sorted((v["nfe"], v["w2"]) for v in entries.values())
-    style = "--" if label in ("euler_maruyama", "ancestral", "pc_langevin", "edm_churn") else "-"
+    name = "heun" if label == "heun_edm_grid" else label
+    style = "--" if sampler_for(name, SWEEP.get(label, {})).stochastic else "-"
     ax.plot(*zip(*points), style, marker="o", markersize=3, label=label)
   ax.axhline(floor, color="gray", linestyle=":", label="floor of independent samples")
   ax.set_xscale("log")
@@ -247,7 +249,8 @@ def speed_comparison(batch, heun_steps, tol, repeats, compile_repeats):
     out = fn(x0)
     if label == "ours_dopri5":
       entry["nfe"] = int(out.nfe)
-      entry["steps"] = (int(out.nfe) - 2) // 6   # accepted + rejected, after 2 initial
+      # Accepted and rejected attempts, after the start and the initial-step probe.
+      entry["steps"] = (int(out.nfe) - 2) // sampler_for("dopri5").evaluations
     if label == "diffrax_dopri5":
       entry["steps"] = int(out.stats["num_steps"])
     results[label] = entry

@@ -20,6 +20,7 @@ from diffjax import paths
 from diffjax import solvers
 from diffjax import train
 from diffjax import bridges
+from diffjax import distillation
 from diffjax import graphs
 from diffjax import guidance
 from diffjax import image_metrics

@@ -103,6 +103,10 @@ def _gumbel_float32(key, logits, shape):
   return jnp.argmax(logits + noise, -1).astype(jnp.int32)
 
 
+_DRAWS = {"inverse_cdf": _inverse_cdf, "gumbel_float32": _gumbel_float32}
+assert tuple(_DRAWS) == METHODS
+
+
 def sample_categorical(key, logits, *, method: str = "inverse_cdf", shape=None):
   """Draws ids from softmax(logits) along the last axis.
 
@@ -118,8 +122,7 @@ def sample_categorical(key, logits, *, method: str = "inverse_cdf", shape=None):
     int32 ids of shape `shape` (default logits.shape[:-1]).
   """
   check_method(method)
-  sampler = _inverse_cdf if method == "inverse_cdf" else _gumbel_float32
-  return sampler(key, logits, shape)
+  return _DRAWS[method](key, logits, shape)
 
 
 def top_p_logits(logits, top_p: float):

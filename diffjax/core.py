@@ -8,8 +8,16 @@ Path     x_t = a(t) x0 + b(t) x1 + gamma(t) z, z ~ N(0, I) ("Stochastic Interpol
          Unifying Framework for Flows and Diffusions", Albergo, Boffi & Vanden-Eijnden,
          eq. 2.1). A one-sided path draws x0 from N(0, source_std^2 I) itself; with gamma = 0
          it is a Gaussian diffusion x_t = alpha(t) x1 + sigma(t) eps, and `path.gaussian`
-         gives that view (alpha, sigma, log-SNR) to the samplers that need it. A masking
-         process for tokens (`diffjax.paths.masked`) offers the same `sample(key, t, x0, x1)`.
+         gives that view (alpha, sigma, log-SNR) to the samplers that need it.
+         The path protocol (`PathProtocol`) is what the pipeline, objectives, fields and
+         samplers read of any path, continuous or not: `name`; `sample(key, t, x0, x1)` ->
+         x_t; `one_sided`, and for a one-sided path its own source `source_sample(key,
+         shape)` and `source_log_prob(x)`; `gaussian` (a `GaussianView`, or None). The
+         masking process for tokens (`diffjax.paths.masked.MaskingPath`, registered as the
+         `masked` path) satisfies it: one-sided, its source the all-mask sequence, no
+         Gaussian view. The interpolant members of `Path` (coefficients, their derivatives,
+         `interpolate`, `conditional_velocity`, `has_noise`) are read only by the objectives
+         and conversions of continuous paths, which refuse other paths.
 Fields   a model's named predictions (velocity, score, data, noise, logits) at (x, t):
          `evaluate(x, t)` is one model evaluation returning every prediction it can give;
          conversions between them live in `diffjax.fields`, guidance maps fields to fields.
@@ -18,7 +26,7 @@ Stepper  an optax-style pair of pure functions: `init(x0, ts) -> state` and
          `diffjax.solvers.integrate` runs any stepper over an increasing or decreasing grid.
 """
 import dataclasses
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +54,25 @@ def _zero(t):
 
 # ----------------------------------------------------------------------------------------
 # Path
+
+
+@runtime_checkable
+class PathProtocol(Protocol):
+  """What every consumer reads of a path (module docstring); `Path` and the masking
+  process satisfy it. Shapes: x0, x1, x_t (B, ...); t () or (B,)."""
+  name: str
+
+  def sample(self, key, t, x0, x1): ...
+
+  @property
+  def one_sided(self) -> bool: ...
+
+  def source_sample(self, key, shape, dtype=None): ...
+
+  def source_log_prob(self, x): ...
+
+  @property
+  def gaussian(self) -> Optional["GaussianView"]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,7 +260,9 @@ class GaussianView:
 # ----------------------------------------------------------------------------------------
 # Fields
 
-PREDICTION_NAMES = ("velocity", "score", "data", "noise", "logits")
+PREDICTION_NAMES = ("velocity", "score", "data", "noise", "logits", "next_token_logits")
+# Predictions over a vocabulary: shaped like the state x (B, L) plus a last axis (V,).
+TOKEN_PREDICTIONS = ("logits", "next_token_logits")
 
 
 class Predictions(NamedTuple):
@@ -243,13 +272,18 @@ class Predictions(NamedTuple):
   score     grad log rho_t(x), (B, ...);
   data      E[x1 | x_t = x] (the denoiser), (B, ...);
   noise     E[eps | x_t = x] on a Gaussian path, E[z | x_t = x] on an interpolant, (B, ...);
-  logits    unnormalised log-probabilities of the clean tokens, (B, L, V) for x (B, L).
+  logits    unnormalised log-probabilities of the clean tokens given every visible token
+            of x, (B, L, V) for x (B, L) (a masked model: valid in any order of reveal);
+  next_token_logits  the same for position i given the tokens before it only, read where
+            every position before i is known (left to right: a causal model gives only
+            these; a masked model's logits are also these).
   """
   velocity: Any = None
   score: Any = None
   data: Any = None
   noise: Any = None
   logits: Any = None
+  next_token_logits: Any = None
 
 
 class Fields(NamedTuple):

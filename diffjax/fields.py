@@ -185,13 +185,14 @@ _CONTINUOUS = ("velocity", "score", "data", "noise")
 
 
 def complete(fields: Fields, path) -> Fields:
-  """`fields` with every continuous prediction that `path` lets one derive exactly from
-  those given (the given ones are kept as they are). On a Gaussian path any one of data,
-  noise, velocity or score gives all four; on an interpolant the velocity (and the score,
-  when gamma != 0) give the data prediction and the noise. Other fields (token logits, a
-  path that is not a `Path`) are returned unchanged."""
+  """`fields` with every continuous prediction that `path` (any `diffjax.core.PathProtocol`)
+  lets one derive exactly from those given (the given ones are kept as they are). On a
+  Gaussian path any one of data, noise, velocity or score gives all four; on an
+  interpolant the velocity (and the score, when gamma != 0) give the data prediction and
+  the noise. Fields with no continuous prediction (token logits on the masking process)
+  or with all of them are returned unchanged."""
   names = set(fields.names)
-  if not isinstance(path, Path) or "logits" in names or set(_CONTINUOUS) <= names:
+  if not names & set(_CONTINUOUS) or set(_CONTINUOUS) <= names:
     return fields
   view = path.gaussian
   evaluate = fields.evaluate

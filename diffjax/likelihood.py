@@ -20,9 +20,9 @@ import jax.numpy as jnp
 
 from diffjax.core import Fields
 from diffjax.registry import Registry
-from diffjax.solvers.adaptive import dopri5_stepper
 from diffjax.solvers.integrate import integrate
 from diffjax.solvers.ode import runge_kutta
+from diffjax.solvers.sampler import SAMPLERS, sampler_for
 
 DIVERGENCES = Registry("divergence estimator")
 PROBES = Registry("Hutchinson probe")
@@ -85,8 +85,8 @@ def log_likelihood(velocity, x, *, source_log_prob, key=None, divergence="exact"
     return jnp.concatenate([v, div[:, None]], axis=1)
 
   state = jnp.concatenate([x.reshape(batch, d), jnp.zeros((batch, 1), x.dtype)], axis=1)
-  if solver == "dopri5":
-    stepper = dopri5_stepper(rtol=rtol, atol=atol, max_steps=max_steps)
+  if sampler_for(solver).adaptive:   # One solve; the sampler picks its own steps.
+    stepper = SAMPLERS.get(solver).build(None, rtol=rtol, atol=atol, max_steps=max_steps)
     ts = jnp.asarray([1.0, 0.0])
   else:
     stepper = runge_kutta(solver)

@@ -26,7 +26,7 @@ from diffjax.couplings import COUPLINGS
 from diffjax.data import get_sampler
 from diffjax.errors import ConfigError
 from diffjax.guidance import (ConditionalModel, GuidanceContext, build_guidance,
-                              check_guidance_section, guided_sample)
+                              check_guidance_section)
 from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
@@ -55,12 +55,15 @@ def component_options(section: ml_collections.ConfigDict, exclude=("name",)) -> 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
   """What a family's data provide: the shape of one example, the number of classes
-  (0: unlabelled; labelled data train a class-conditional model when the model asks) and
+  (0: unlabelled; labelled data train a class-conditional model when the model asks),
   the dimension of a conditioning array per example (0: none; a model with
-  model.cond_dim = cond_dim is then conditioned on it)."""
+  model.cond_dim = cond_dim is then conditioned on it) and, for token data, the number
+  of real tokens (0: continuous data; V > 0: int ids in [0, V), which the path (the
+  masked path) and the model receive as vocab_size)."""
   shape: Tuple[int, ...]
   num_classes: int = 0
   cond_dim: int = 0
+  vocab_size: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,9 +148,9 @@ class Pipeline:
                     **options)
     context = GuidanceContext(self.conditional_model(params, labels, num_samples),
                               self.path, self.solver, options, **guidance_context)
-    return guided_sample(self.solver, build_guidance(section, context), self.path, x0,
-                         k_sampler, num_steps=self.num_steps,
-                         return_trajectory=return_trajectory, **options)
+    return sample(self.solver, None, self.path, x0, k_sampler, num_steps=self.num_steps,
+                  guidance=build_guidance(section, context),
+                  return_trajectory=return_trajectory, **options)
 
   def with_sampler(self, solver=None, num_steps=None, **sampler_options) -> "Pipeline":
     """The same pipeline generating with another sampler (a registered name), step count
@@ -204,7 +207,8 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
   UnknownComponentError), before any workdir is touched.
   """
   check_keys(config, tuple(k for k in PIPELINE_KEYS if _has(config, k.path)))
-  path = build_path(config.path.name, **component_options(config.path))
+  tokens = {"vocab_size": spec.vocab_size} if spec.vocab_size else {}
+  path = build_path(config.path.name, **tokens, **component_options(config.path))
   objective = build_objective(config.objective.name, path,
                               **component_options(config.objective))
   num_classes = config.model.get("num_classes", 0)
@@ -219,7 +223,10 @@ def build_pipeline(config, spec: DataSpec) -> Pipeline:
                       "that ignores them).")
   label_dropout = _section(config, "train", {}).get("label_dropout", 0.0)
   conditioning.check_dropout(label_dropout)
-  model = build_model(config.model.name, spec.shape, **component_options(config.model))
+  if tokens:  # A token model embeds the real tokens and the path's mask.
+    tokens["mask_id"] = path.mask_id
+  model = build_model(config.model.name, spec.shape, **tokens,
+                      **component_options(config.model))
   coupling_section = _section(config, "coupling", {"name": "independent"})
   coupling = functools.partial(COUPLINGS.get(coupling_section.name),
                                **component_options(coupling_section))

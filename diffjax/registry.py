@@ -4,6 +4,7 @@ Every kind of component (paths, objectives, couplings, models, solvers, datasets
 metrics, ...) has one `Registry`. Looking up an unknown name raises a `KeyError`
 whose message lists the valid names, so a typo in a config fails loudly and helpfully.
 """
+import contextlib
 from typing import Dict, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -38,6 +39,22 @@ class Registry(Generic[T]):
       self._entries[name] = obj
       return obj
     return add if component is None else add(component)
+
+  def unregister(self, name: str) -> T:
+    """Removes `name` and returns its component (an unknown name raises as `get` does)."""
+    component = self.get(name)
+    del self._entries[name]
+    return component
+
+  @contextlib.contextmanager
+  def registered(self, name: str, component: T):
+    """`component` under `name` inside a `with` block only (a test's or a notebook's
+    temporary entry); removed on exit, also after an error."""
+    self.register(name, component)
+    try:
+      yield component
+    finally:
+      self.unregister(name)
 
   def get(self, name: str) -> T:
     try:

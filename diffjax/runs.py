@@ -2,9 +2,15 @@
 teacher, a prior, a target or a model to adapt.
 
   run = diffjax.runs.load("workdirs/quickstart")        # a local directory or gs://...
-  x = run.sample(jax.random.PRNGKey(0), 1000)           # the run's own sampler
+  x = run.sample(jax.random.PRNGKey(0), 1000)           # the run's own sampler (token ids
+                                                        # (1000, L) for a text run)
   fields = run.fields()                                  # velocity, score, data, noise
   run.config, run.step, run.params, run.path, run.objective, run.model, run.spec
+
+`from_diffusers(folder)` wraps a diffusers checkpoint (a UNet2DModel or DiTTransformer2DModel
+folder with its scheduler config, `diffjax.interop.diffusers`) as a run at step 0: its
+pipeline is the discrete DDPM path of the scheduler, score matching with its prediction
+type, and the converted network, sampled with DDIM (50 steps) unless told otherwise.
 
 `load` reads the config the run recorded (config.json), what the engine recorded beside it
 (run.json: the data's shape and classes, the run's length) and one checkpoint, with no
@@ -19,6 +25,7 @@ import jax
 import ml_collections
 
 from diffjax.errors import ConfigError
+from diffjax.interop import diffusers as diffusers_interop
 from diffjax.pipeline import DataSpec, Pipeline, build_pipeline, pipeline_record  # pylint: disable=unused-import
 from diffjax.train import storage
 from diffjax.train.checkpoint import CheckpointError, Checkpointer
@@ -101,7 +108,8 @@ def _data_spec(record) -> Optional[DataSpec]:
   spec = (record or {}).get("data_spec")
   if spec is None:
     return None
-  return DataSpec(tuple(spec["shape"]), spec.get("num_classes", 0), spec.get("cond_dim", 0))
+  return DataSpec(tuple(spec["shape"]), spec.get("num_classes", 0), spec.get("cond_dim", 0),
+                  spec.get("vocab_size", 0))
 
 
 def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = None,
@@ -148,3 +156,15 @@ def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = 
   spec = _data_spec(record)
   pipeline = build_pipeline(config, spec) if spec is not None else None
   return Run(str(workdir), config, saved_step, num_steps, params, pipeline)
+
+
+def from_diffusers(folder: str, *, solver: str = "ddim", num_steps: int = 50,
+                   dtype: str = "float32") -> Run:
+  """A diffusers model folder (or pipeline folder) with its scheduler config as a `Run`
+  (module docstring): run.sample, run.fields, run.generate(..., guidance=...) as for a
+  trained run; run.config records the pipeline it builds."""
+  config, (shape, num_classes) = diffusers_interop.run_config(
+      folder, solver=solver, num_steps=num_steps, dtype=dtype)
+  pipeline = build_pipeline(config, DataSpec(shape, num_classes))
+  params = pipeline.model.init(jax.random.PRNGKey(0))
+  return Run(str(folder), config, 0, 0, params, pipeline)

@@ -39,6 +39,7 @@ FAMILIES = {
     "intrinsic_dimension": ("experiments.diagnostics", "build_intrinsic_dimension"),
     "h_space": ("experiments.h_space", "build_h_space"),
     "bridges": ("experiments.bridges", "build_task"),
+    "distillation": ("experiments.distillation", "build_task"),
 }
 
 

@@ -5,8 +5,10 @@ the shared pipeline and measures in its evaluation.
                        eval.num_samples points recording x1_hat, counts samples farther
                        than eval.support_radius (in component stds) from every mode, fits
                        the detector threshold on one half and reports the share of
-                       hallucinations removed / in-support samples kept on the other half;
-                       a histogram of detector scores and of the samples.
+                       hallucinations removed / in-support samples kept on the other half
+                       (also for each of the optional eval.windows),
+                       and the W2 of the in-support samples to the true mixture beside its
+                       sampling floor; a histogram of detector scores and of the samples.
   intrinsic_dimension  data on a known manifold (`diffjax.data.manifolds`) or the digits;
                        the rank of the learned score's Jacobian near data points at
                        eval.noise_levels, and its asymmetry (conservativity).
@@ -50,6 +52,12 @@ def build_hallucination(config) -> Task:
   if SAMPLERS.get(config.sample.solver).adaptive:
     raise ConfigError(f"sample.solver={config.sample.solver!r} is adaptive; the detector "
                       "reads a fixed grid of steps: use e.g. ancestral, ddim, euler_maruyama.")
+  windows = tuple(config.eval.get("windows", ()))
+  for window in windows:
+    valid = isinstance(window, int) and not isinstance(window, bool)
+    if not (valid and 2 <= window <= num_steps):
+      raise ConfigError(f"eval.windows={list(windows)}: each window must be an integer in "
+                        f"[2, sample.num_steps={num_steps}]; got {window!r}.")
   radius = config.eval.support_radius * config.data.std
   options = component_options(config.sample, SAMPLE_KEYS)
   num = config.eval.num_samples
@@ -65,27 +73,35 @@ def build_hallucination(config) -> Task:
     solution = hal.sample_with_data_predictions(
         config.sample.solver, pipeline.fields(params), pipeline.path,
         pipeline.source(k_source, num), k_sampler, num_steps=num_steps, **options)
-    scores = hal.trajectory_variance(solution.records, config.eval.window)
+    scores = jnp.stack([hal.trajectory_variance(solution.records, w)
+                        for w in (config.eval.window,) + windows])
     return solution.x, scores
 
   def study(params, key):
-    x, scores = (np.asarray(parallel.to_host(a)) for a in generate(params, key))
+    x, all_scores = (np.asarray(parallel.to_host(a)) for a in generate(params, key))
+    scores = all_scores[0]
     hallucinated = ~np.asarray(hal.in_support(x, mixture.means, radius))
     values = {"hallucination_rate": float(hallucinated.mean()),
               "num_hallucinated": int(hallucinated.sum())}
+    if not hallucinated.all():
+      values.update(hal.in_support_w2(x, hallucinated, mixture.sample,
+                                      jax.random.fold_in(key, 1)))
     figures = {"samples": plots.mode_samples_figure(
         x, mixture.means, hallucinated,
         f"{dim}D modes: {hallucinated.mean():.2%} of {num} samples hallucinated")}
     half = num // 2
-    calibrate, test = slice(0, half), slice(half, num)
-    if hallucinated[calibrate].any() and not hallucinated[calibrate].all():
-      threshold = hal.best_threshold(scores[calibrate], hallucinated[calibrate])
-      rates = hal.detector_rates(scores[test], hallucinated[test], threshold)
-      values.update(threshold=threshold, removed=rates["removed"], kept=rates["kept"])
+    rates = hal.held_out_rates(scores, hallucinated, half)
+    if rates is not None:
+      values.update(rates)
       figures["detector"] = plots.detector_histogram_figure(
-          scores[test], hallucinated[test], threshold,
+          scores[half:], hallucinated[half:], rates["threshold"],
           f"held-out half: {rates['removed']:.1%} of hallucinations removed, "
           f"{rates['kept']:.1%} in-support kept")
+    for window, window_scores in zip(windows, all_scores[1:]):
+      rates = hal.held_out_rates(window_scores, hallucinated, half)
+      if rates is not None:
+        values.update({f"removed_window{window}": rates["removed"],
+                       f"kept_window{window}": rates["kept"]})
     return values, figures, {"samples": x, "scores": scores, "hallucinated": hallucinated}
 
   def evaluate(params, key):

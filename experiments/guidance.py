@@ -41,8 +41,8 @@ from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.errors import ConfigError
-from diffjax.guidance import (classifier_log_prob, inpainting, noisy_classifier,
-                              noisy_classifier_loss, softplus_relu)
+from diffjax.guidance import (GUIDANCE_METHODS, classifier_log_prob, inpainting,
+                              noisy_classifier, noisy_classifier_loss, softplus_relu)
 from diffjax.paths import build_path
 from diffjax.pipeline import DataSpec, build_pipeline
 from diffjax.restoration import (INPAINTING_MASKS, inpainting_mask,
@@ -126,8 +126,8 @@ def build_guided_images(config):
     mask = inpainting_mask(config.eval.mask, truth.shape[1:])
     draws = config.eval.get("inpainting_draws", 1)
     observed = np.tile(truth * mask, (draws, 1, 1, 1))   # Draw-major: draw k is rows k*count...
-    method = section.method if section.method in ("dps", "reconstruction") else "dps"
-    chosen = one_method(section, method=method)
+    restores = GUIDANCE_METHODS.get(section.method).restores
+    chosen = one_method(section, method=section.method if restores else "dps")
     restore = jax.jit(lambda p, k: jnp.clip(pipeline.generate(
         p, k, len(observed), None, guidance=chosen, measurements=jnp.asarray(observed),
         operator=inpainting(mask[None]), state_shape=observed.shape).x, -1, 1))

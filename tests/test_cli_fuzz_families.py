@@ -31,7 +31,7 @@ CASES = [
     (NOISY, "--config.classifier.width=0", "classifier.width=0"),
     (NOISY, "--config.path.name=linear", "needs a one-sided path"),
     # Forecasting El Niño.
-    (ELNINO, "--config.sample.guidance.energy=cubic", "energy='cubic'"),
+    (ELNINO, "--config.sample.guidance.energy=cubic", "energy 'cubic'"),
     (ELNINO, "--config.data.context=0", "data.context=0"),
     (ELNINO, "--config.data.horizon=-1", "data.horizon=-1"),
     (ELNINO, "--config.eval.num_forecast_samples=0", "eval.num_forecast_samples=0"),

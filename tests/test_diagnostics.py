@@ -54,6 +54,18 @@ def test_exact_denoiser_does_not_hallucinate_and_its_samples_score_low():
   # has variance ~ 0.25).
   assert float(jnp.quantile(scores, 0.95)) < 2 * 0.05 ** 2
   assert float(jnp.max(scores)) < 0.25 / 4
+  # Its samples are the mixture's: their W2 to fresh mixture draws is within the sampling
+  # floor's spread (4 stds); samples all on one mode are far above it (W2 ~ 0.8: 2/3 of
+  # the mass moves by 1).
+  none = np.zeros(500, bool)
+  w2 = hal.in_support_w2(solution.x, none, mixture.sample, jax.random.PRNGKey(3))
+  assert w2["w2_points"] == 500 and w2["w2_floor"] > 0
+  assert w2["w2_in_support"] < w2["w2_floor"] + 4 * w2["w2_floor_std"]
+  one_mode = np.asarray(solution.x)[np.abs(np.asarray(solution.x)[:, 0] - 2.0) < 0.3]
+  collapsed = hal.in_support_w2(one_mode, np.zeros(len(one_mode), bool), mixture.sample,
+                                jax.random.PRNGKey(3))
+  assert collapsed["w2_in_support"] > max(
+      0.5, collapsed["w2_floor"] + 4 * collapsed["w2_floor_std"])
 
 
 def test_detector_misses_the_exact_denoisers_separatrix_sample():
@@ -83,6 +95,12 @@ def test_detector_rates_and_best_threshold():
   assert hal.detector_rates(scores, hallucinated, 0.15) == {"removed": 1.0, "kept": 1 / 3}
   with pytest.raises(ValueError, match="both hallucinated and in-support"):
     hal.best_threshold(scores, np.zeros(6, bool))
+  # Fitted on the first four samples (threshold 0.3), rated on the last two: 0.35 > 0.3
+  # removes the hallucination, and the in-support 0.25 is kept.
+  held_out = hal.held_out_rates(np.append(scores[:4], [0.35, 0.25]),
+                                np.append(hallucinated[:4], [True, False]), 4)
+  assert held_out == {"threshold": 0.3, "removed": 1.0, "kept": 1.0}
+  assert hal.held_out_rates(scores, hallucinated, 3) is None   # no hallucination to fit
 
 
 def test_adaptive_sampler_refused():

@@ -18,6 +18,9 @@ def test_hallucination_tiny_reports_the_detector(tmp_path):
   assert record["step"] == 100 and 0.0 <= record["hallucination_rate"] <= 1.0
   # A 100-step model hallucinates plenty: the detector's rates are reported.
   assert 0.0 <= record["removed"] <= 1.0 and 0.0 <= record["kept"] <= 1.0
+  assert 0.0 <= record["removed_window3"] <= 1.0 and 0.0 <= record["kept_window10"] <= 1.0
+  # Some samples are in support: their W2 to the mixture is reported beside the floor.
+  assert record["w2_points"] > 0 and record["w2_in_support"] > 0 and record["w2_floor"] > 0
   for name in ("detector", "samples"):
     assert os.path.exists(os.path.join(workdir, "plots", f"{name}_0000100.png"))
 
@@ -36,6 +39,8 @@ def test_intrinsic_dimension_tiny_reports_rank_and_asymmetry(tmp_path):
     (hallucination, "tiny", "eval.window", 50, "eval.window=50 must be at most"),
     (hallucination, "tiny", "data.std", 0.0, "data.std"),
     (hallucination, "tiny", "sample.solver", "dopri5", "adaptive"),
+    (hallucination, "2d,tiny", "eval.windows", (3, 21), "each window must be an integer in "
+                                                        r"\[2, sample.num_steps=20\]; got 21"),
     (intrinsic_dimension, "tiny", "eval.noise_levels", (0.0,), "must be positive"),
     (intrinsic_dimension, "tiny", "path.name", "linear", "Gaussian path"),
     (intrinsic_dimension, "tiny", "data.name", "torus",

@@ -45,3 +45,39 @@ def test_causal_model_sees_only_the_past():
   out = apply(params, x, jnp.zeros(2))
   np.testing.assert_allclose(out[0, :5], out[1, :5], atol=1e-6)
   assert float(jnp.max(jnp.abs(out[0, 5] - out[1, 5]))) > 1e-3
+
+
+def test_the_time_free_network_learns_its_condition_and_modulation():
+  """A defect that kept masked diffusion at the unigram level: the time-free network's
+  constant condition vector c started at zero, so SiLU(c) = 0 and neither c nor any adaLN
+  modulation kernel ever received a gradient (a saddle no optimiser leaves); the gates
+  then grew only through their biases, by about the Adam step size per step, and the
+  blocks stayed nearly switched off for hundreds of steps. Three gradient steps on any loss
+  now move c and every modulation kernel."""
+  model = build_model("token_transformer", (6,), vocab_size=12, hidden_dim=16, depth=2,
+                      num_heads=2, time_input=False)
+  params = _jit(model.init)(jax.random.PRNGKey(0))
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 13, (4, 6)), jnp.int32)
+  target = jax.random.normal(jax.random.PRNGKey(1), (4, 6, 12))
+  grad = _jit(jax.grad(lambda p: jnp.mean((model.apply(p, x, 0.0) - target) ** 2)))
+  moved = params
+  for _ in range(3):
+    moved = jax.tree.map(lambda p, g: p - 0.1 * g, moved, grad(moved))
+  assert float(jnp.max(jnp.abs(moved["condition"] - params["condition"]))) > 0
+  for name in ("DiTBlock_0", "DiTBlock_1"):  # Dense_0: the block's adaLN modulation.
+    assert float(jnp.max(jnp.abs(moved[name]["Dense_0"]["kernel"]))) > 0, name
+  assert float(jnp.max(jnp.abs(moved["Dense_0"]["kernel"]))) > 0  # The output's modulation.
+
+
+def test_token_embeddings_do_not_drown_positions_or_blocks():
+  """A second defect behind the unigram plateau: token embeddings started at standard
+  deviation 1, fifty times the learned positions (0.02), so the positional signal was 2%
+  of each input and the adaLN-Zero blocks, whose outputs start at zero, needed gates of
+  order one before they could change the residual stream. Token and position embeddings
+  now start at the same scale (GPT-2's 0.02)."""
+  model = build_model("token_transformer", (64,), vocab_size=96, hidden_dim=128, depth=1,
+                      num_heads=4, positions="learned")
+  params = _jit(model.init)(jax.random.PRNGKey(0))
+  token_std = float(jnp.std(params["Embed_0"]["embedding"]))
+  position_std = float(jnp.std(params["position_embedding"]))
+  assert 0.5 < token_std / position_std < 2.0, (token_std, position_std)

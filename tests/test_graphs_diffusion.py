@@ -1,7 +1,8 @@
 """GDSS's system of SDEs on the `Graph` pytree: the coupled PC sampler reaches a Gaussian
 target from its exact scores, `integrate` runs pytree states (trajectories, shape checks),
 the networks are permutation equivariant with symmetric, zero-diagonal, masked outputs, and
-the loss has its closed-form value for a zero predictor."""
+the loss has its closed-form value for a zero predictor and equals GDSS's formula written
+out, and the fields convert the noise predictions as `diffjax.fields` does."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -166,3 +167,66 @@ def test_loss_of_a_zero_predictor_is_half_the_number_of_noisy_entries():
                              atol=1e-6)
   np.testing.assert_allclose(noisy.x, (alpha * clean.x + sigma * z.x) * mask[..., None],
                              atol=1e-6)
+
+
+def _small_random_diffusion(rng, x, adj, mask):
+  """GCN and GNN networks with random NumPy parameters, on two different VP paths (so a
+  mix-up of the components' coefficients shows)."""
+  diffusion = GraphDiffusion(
+      build_path("vp", beta_max=1.0), build_path("vp", beta_min=0.5, beta_max=4.0),
+      build_node_network("gcn", depth=1, hidden=8),
+      build_adjacency_network("gnn", num_layers=1, hidden=8, hidden_channels=4,
+                              final_channels=2))
+  shapes = jax.eval_shape(diffusion.init, jax.random.PRNGKey(0), Graph(x, adj), mask)
+  params = jax.tree.map(lambda s: 0.5 * rng.standard_normal(s.shape).astype(np.float32),
+                        shapes)
+  return diffusion, params
+
+
+def test_loss_equals_gdss_formula_and_fields_convert_the_noise():
+  """On a fixed batch and key the loss (score matching mapped over X and A through
+  `diffjax.fields.gaussian_target`) equals GDSS's loss written out: t ~ U[0, 1] from the
+  key's first half, Z = graph_noise from its second, G_t = mask(alpha G + sigma Z) per
+  component, 1/2 |Z_hat - Z|^2 summed over each graph's entries, averaged over graphs
+  (their eq. 7 with lambda = sigma^2). The fields give score = -Z_hat / sigma and
+  data = (G_t - sigma Z_hat) / alpha per component, at a scalar t as the samplers call."""
+  rng = np.random.default_rng(7)
+  batch = 5
+  mask = _mask(8, batch)
+  x = np.eye(F, dtype=np.float32)[rng.integers(0, F, (batch, N))] * mask[..., None]
+  upper = np.triu(rng.random((batch, N, N)) < 0.5, 1).astype(np.float32)
+  clean = Graph(jnp.asarray(x), jnp.asarray((upper + np.swapaxes(upper, -1, -2))
+                                            * _pair(mask)))
+  diffusion, params = _small_random_diffusion(rng, clean.x, clean.adj, mask)
+  key = jax.random.PRNGKey(11)
+
+  def written_out(params, key):
+    k_t, k_noise = jax.random.split(key)
+    t = jax.random.uniform(k_t, (batch,))
+    z = graph_noise(k_noise, clean, mask)
+    views = (diffusion.path_x.gaussian, diffusion.path_adj.gaussian)
+    noisy = mask_graph(Graph(*(
+        time_column(v.alpha(t), g) * g + time_column(v.sigma(t), g) * e
+        for v, g, e in zip(views, clean, z))), mask)
+    predicted = diffusion.predict_noise(params, noisy, mask)
+    half_sum = lambda a: 0.5 * jnp.sum((a ** 2).reshape(batch, -1), -1)
+    return jnp.mean(half_sum(predicted.x - z.x)), jnp.mean(half_sum(predicted.adj - z.adj))
+
+  @jax.jit
+  def both(params, key):
+    t = 0.3
+    noisy = mask_graph(Graph(clean.x + 0.5, clean.adj + 0.5), mask)
+    out = diffusion.fields(params, mask).evaluate(noisy, t)
+    return diffusion.loss(params, key, clean, mask), written_out(params, key), noisy, out
+  (loss, aux), (loss_x, loss_adj), noisy, out = both(params, key)
+  np.testing.assert_allclose(aux["loss_x"], loss_x, rtol=1e-6)
+  np.testing.assert_allclose(aux["loss_adj"], loss_adj, rtol=1e-6)
+  np.testing.assert_allclose(loss, loss_x + loss_adj, rtol=1e-6)
+  assert float(loss_adj) > 0 and float(loss_x) > 0
+  for view, state, score, data, noise in zip(
+      (diffusion.path_x.gaussian, diffusion.path_adj.gaussian), noisy, out.score, out.data,
+      out.noise):
+    alpha, sigma = float(view.alpha(0.3)), float(view.sigma(0.3))
+    np.testing.assert_allclose(score, -np.asarray(noise) / sigma, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(data, (np.asarray(state) - sigma * np.asarray(noise)) / alpha,
+                               rtol=1e-5, atol=1e-5)

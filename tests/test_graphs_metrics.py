@@ -12,7 +12,8 @@ from scipy.stats import wasserstein_distance
 
 from diffjax.errors import ConfigError
 from diffjax.graphs import (ErdosRenyi, adjacency_batch, community_small, degree_features,
-                            graph_mmd, graph_mmd_over_seeds, orbit_counts, train_test_split)
+                            graph_mmd, graph_mmd_over_seeds, orbit_counts, pool_over_runs,
+                            train_test_split)
 from diffjax.graphs import mmd
 
 
@@ -205,3 +206,28 @@ def test_bad_graphs_are_refused_naming_the_value():
   adj, mask = adjacency_batch([1 - np.eye(4)], 6)
   with pytest.raises(ConfigError, match=r"degree 3, .*data.num_features >= 4"):
     degree_features(adj, mask, 3)
+
+
+def test_pooling_runs_equals_the_statistics_over_all_their_sets():
+  """Three runs of four sets each: the pooled mean and population std from the runs'
+  (mean, std) equal those of the twelve sets' values."""
+  rng = np.random.default_rng(0)
+  values = rng.random((3, 4, 9))        # runs x sets x (3 rows x 3 statistics)
+  names = [prefix + stat for prefix in ("", "erdos_renyi_", "train_vs_test_")
+           for stat in ("degree", "clustering", "orbit")]
+  records = []
+  for run in values:
+    record = {"num_seeds": 4}
+    for j, name in enumerate(names):
+      record.update({name: run[:, j].mean(), f"{name}_std": run[:, j].std()})
+    records.append(record)
+  pooled = pool_over_runs(records)
+  for j, name in enumerate(names):
+    prefix, stat = name.rsplit("_", 1) if "_" in name else ("", name)
+    label = {"": "GDSS (this run)", "erdos_renyi": "Erdős–Rényi",
+             "train_vs_test": "train vs test"}[prefix]
+    mean, std = pooled[label][stat]
+    assert mean == pytest.approx(values[:, :, j].mean())
+    assert std == pytest.approx(values[:, :, j].std())
+  with pytest.raises(ValueError, match="same num_seeds"):
+    pool_over_runs([records[0], dict(records[1], num_seeds=3)])

@@ -12,7 +12,7 @@ from diffjax.data import GaussianMixture, mixture_oracle, two_class_mixture
 from diffjax.errors import ConfigError
 from diffjax.guidance import (ConditionalModel, Guidance, adaptive_guidance,
                               calibrated_log_prob, cfgpp, cfgpp_fields, check_interval,
-                              classifier_free, classifier_guidance, dps, guided_sample,
+                              classifier_free, classifier_guidance, dps,
                               inpainting, observation_energy, off_the_shelf_guidance,
                               posterior_mean_value, reconstruction_guidance,
                               saved_fraction, self_guidance, softplus_relu, svdd)
@@ -53,9 +53,8 @@ def _plain(labels):
 @jax.jit
 def _cfgpp(labels, lam):
   model = _model(VP, labels)
-  return guided_sample("ddim", Guidance(cfgpp_fields(model, VP, lam),
-                                        lambda s, n: cfgpp(s, VP, n)), VP, X0,
-                       num_steps=STEPS).x
+  return sample("ddim", None, VP, X0, num_steps=STEPS, guidance=Guidance(
+      cfgpp_fields(model, VP, lam), lambda s, n: cfgpp(s, VP, n))).x
 
 
 @jax.jit
@@ -63,7 +62,7 @@ def _adaptive(labels, threshold):
   model = _model(VP, labels)
   g = Guidance(model.conditional(),
                lambda s, n: adaptive_guidance(s, model, 2.0, threshold, n, "data"))
-  result = guided_sample("ddim", g, VP, X0, num_steps=STEPS)
+  result = sample("ddim", None, VP, X0, num_steps=STEPS, guidance=g)
   return result.x, result.nfe
 
 
@@ -80,6 +79,23 @@ def test_cfg_w1_is_the_conditional_sampler_and_w0_the_unconditional():
 def test_cfgpp_lambda0_is_unconditional_ddim_and_differs_from_cfg_otherwise():
   np.testing.assert_allclose(_cfgpp(LABELS, 0.0), _plain(NULL), atol=2e-5)
   assert float(jnp.max(jnp.abs(_cfgpp(LABELS, 0.5) - _cfg(LABELS, 0.5)))) > 1e-2
+
+
+def test_guidance_takes_the_grid_of_sample_with_an_adaptive_sampler():
+  """Guided like unguided: dopri5 without num_steps makes one adaptive solve over [0, 1]
+  (the same steps and result as unguided sampling of the same fields), and with a
+  trajectory of num_steps = 3 records 4 states."""
+  model = _model(VP, LABELS[:64])
+  cfg = classifier_free(model, 2.0)
+  x0 = X0[:64]
+  guided, plain, recorded = jax.jit(lambda x: (
+      sample("dopri5", None, VP, x, guidance=Guidance(cfg), rtol=1e-3, atol=1e-3),
+      sample("dopri5", cfg, VP, x, rtol=1e-3, atol=1e-3),
+      sample("dopri5", None, VP, x, num_steps=3, return_trajectory=True,
+             guidance=Guidance(cfg), rtol=1e-3, atol=1e-3)))(x0)
+  assert int(guided.nfe) == int(plain.nfe)
+  np.testing.assert_array_equal(guided.x, plain.x)
+  assert recorded.trajectory.shape == (4, 64, 2)
 
 
 def test_large_w_concentrates_on_the_class():
@@ -162,9 +178,10 @@ def test_svdd_approaches_the_tilted_gaussian_as_m_grows():
 
   @jax.jit
   def run(alpha):
-    g = Guidance(fields, lambda s, n: svdd(
+    g = Guidance(wrap=lambda s, n: svdd(
         s, posterior_mean_value(lambda x1: x1[:, 0]), 8, alpha, shared_evaluation=True))
-    result = guided_sample("ancestral", g, VP, x0, jax.random.PRNGKey(1), num_steps=100)
+    result = sample("ancestral", fields, VP, x0, jax.random.PRNGKey(1), num_steps=100,
+                    guidance=g)
     return jnp.mean(result.x), result.nfe
 
   tilted, nfe = run(1.0)
@@ -193,9 +210,9 @@ def test_dps_approaches_the_exact_posterior_of_a_linear_gaussian_problem():
   x0 = _x0(VP, 1000)
   ys = jnp.broadcast_to(y, (1000, 1))
   op = lambda x: x @ a.T
-  run = jax.jit(lambda zeta: guided_sample(
-      "ancestral", Guidance(fields, lambda s, n: dps(s, op, ys, zeta, n)), VP, x0,
-      jax.random.PRNGKey(1), num_steps=100).x)
+  run = jax.jit(lambda zeta: sample(
+      "ancestral", fields, VP, x0, jax.random.PRNGKey(1), num_steps=100,
+      guidance=Guidance(wrap=lambda s, n: dps(s, op, ys, zeta, n))).x)
   x = np.asarray(run(0.05))
   np.testing.assert_allclose(x.mean(0), mean, atol=0.12)
   np.testing.assert_allclose(np.cov(x.T), cov, atol=0.07)
@@ -294,8 +311,8 @@ def test_bad_input_is_refused_with_one_clear_line():
   context = GuidanceContext(model, VP, "heun")
   section = lambda **kw: dict(dict(method="cfgpp", scale=0.5), **kw)
   with pytest.raises(ConfigError, match="heun"):
-    guided_sample("heun", build_guidance(_Section(section()), context), VP, x0,
-                  num_steps=2)
+    sample("heun", None, VP, x0, num_steps=2,
+           guidance=build_guidance(_Section(section()), context))
   with pytest.raises(ConfigError, match=r"lambda .* must be in \[0, 1\]"):
     build_guidance(_Section(section(scale=3.0)), context)
   with pytest.raises(ConfigError, match="M >= 1"):
@@ -306,6 +323,8 @@ def test_bad_input_is_refused_with_one_clear_line():
         sampler="ddim", measurements=jnp.zeros((4, 2)), operator=lambda x: x[:, :1],
         state_shape=(4, 2)))
   with pytest.raises(ConfigError, match="needs measurements, operator"):
+    build_guidance(_Section(dict(method="dps")), context._replace(sampler="ddim"))
+  with pytest.raises(ConfigError, match="DPS needs a sampler that evaluates .* once"):
     build_guidance(_Section(dict(method="dps")), context)
 
 

@@ -12,13 +12,20 @@ import pytest
 
 from diffjax.core import Fields, Stepper
 from diffjax.data import isotropic_mixture, mixture_oracle
+from diffjax.guidance import GUIDANCE_METHODS
 from diffjax.paths import build_path
-from diffjax.solvers import euler_maruyama, integrate, runge_kutta, sample
+from diffjax.solvers import SAMPLERS, euler_maruyama, integrate, runge_kutta, sample
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "diffjax"
 # Imports inside functions that are allowed: optional peers, each named.
 OPTIONAL_PEERS = {("inception.py", "torch"), ("data/timeseries.py", "statsmodels"),
-                  ("train/storage.py", "google")}  # google-cloud-storage, for gs:// only.
+                  ("train/storage.py", "google"),  # google-cloud-storage, for gs:// only.
+                  ("models/base.py", "diffjax")}   # The diffusers reader imports models.
+# Heavy packages imported where used so that `import diffjax` stays fast (POT imports
+# torch; ott-jax, matplotlib, scikit-learn, tfds, orbax and tensorboardX take up to
+# seconds each).
+DEFERRED = {"ot", "ott", "matplotlib", "sklearn", "tensorflow_datasets", "orbax",
+            "tensorboardX"}
 GAUSSIAN = isotropic_mixture([1.0], [[1.5, -0.5]], 0.6)
 
 
@@ -131,7 +138,8 @@ def test_no_import_inside_a_function():
             names = [a.name for a in sub.names] if isinstance(sub, ast.Import) else [
                 sub.module]
             relative = str(file.relative_to(PACKAGE))
-            if not all((relative, n.split(".")[0]) in OPTIONAL_PEERS for n in names):
+            if not all((relative, n.split(".")[0]) in OPTIONAL_PEERS
+                       or n.split(".")[0] in DEFERRED for n in names):
               found.append(f"{relative}:{sub.lineno} {ast.unparse(sub)}")
   assert not found, "imports inside functions:\n" + "\n".join(found)
 
@@ -191,3 +199,39 @@ def test_only_the_driver_scans_over_time_in_the_sampling_layer():
       if isinstance(node, ast.Attribute) and node.attr == "scan":
         scans.append(name)
   assert set(scans) == {"diffjax.solvers.integrate"}, scans
+
+
+# Variables that hold a component's name: comparing one with a registered name dispatches
+# on the name instead of reading the component's declaration.
+_NAME_VARIABLES = ("method", "sampler", "solver", "name")
+
+
+def _string_constants(node):
+  elements = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+  return {e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+
+
+def test_samplers_and_guidance_methods_are_read_from_their_declarations():
+  """No module of the library keeps a list of sampler or guidance-method names (a tuple,
+  list or set of two or more at module level), and the sampling and guidance layers
+  never compare a method's or sampler's name with a registered one (`method == "cfg"`,
+  `sampler in ("ddim", ...)`): they read the registered declarations."""
+  components = set(SAMPLERS) | set(GUIDANCE_METHODS)
+  found = []
+  for name, file, tree in _modules():
+    relative = str(file.relative_to(PACKAGE))
+    for node in tree.body:
+      if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        listed = _string_constants(node.value) & components
+        if len(listed) >= 2:
+          found.append(f"{relative}:{node.lineno} lists {sorted(listed)}")
+    if not name.startswith(("diffjax.solvers", "diffjax.guidance")):
+      continue
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Compare):
+        sides = [node.left] + node.comparators
+        variables = {getattr(side, "id", getattr(side, "attr", None)) for side in sides}
+        named = set().union(*(_string_constants(side) for side in sides)) & components
+        if named and variables & set(_NAME_VARIABLES):
+          found.append(f"{relative}:{node.lineno} {ast.unparse(node)}")
+  assert not found, "dispatch on component names:\n" + "\n".join(found)

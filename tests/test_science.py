@@ -14,9 +14,10 @@ from diffjax.data.gaussian_mixture import GaussianMixture
 from diffjax.data.seismic import check_trace_mask
 from diffjax.errors import ConfigError
 from diffjax.guidance import (ConditionalModel, GuidanceContext, build_guidance,
-                              guided_sample)
+                              check_guidance_section, guidance_cost)
 from diffjax.models import build_model
 from diffjax.paths import build_path
+from diffjax.solvers import sample
 from diffjax.science import (ORDER_DIM, OrderScaler, book_dim, ensemble_scores,
                              interpolate_traces, member_sampler, predictive_score,
                              resample_orders, seed_condition, snr_db, stylised_facts,
@@ -43,8 +44,8 @@ def test_input_guidance_leaves_known_entries_exactly_unchanged(sampler, renoise)
   guidance = build_guidance(ml_collections.ConfigDict(dict(method="input", renoise=renoise)),
                             context)
   x0 = path.source_sample(jax.random.PRNGKey(1), (256, 6))
-  out = np.asarray(guided_sample(sampler, guidance, path, x0, jax.random.PRNGKey(2),
-                                 num_steps=8).x)
+  out = np.asarray(sample(sampler, None, path, x0, jax.random.PRNGKey(2), num_steps=8,
+                          guidance=guidance).x)
   np.testing.assert_array_equal(out[:, mask > 0], np.asarray(observed)[:, mask > 0])
   # The missing entries are pulled towards the observed ones: their exact posterior mean
   # is 0.75 (correlation 1/2 with three entries near 1); the prior's is 0. Replacement is
@@ -59,10 +60,18 @@ def test_input_guidance_refuses_a_mask_of_the_wrong_shape():
                             "ddim", observed=jnp.zeros((4, 6)), mask=jnp.ones((5,)))
   guidance = build_guidance({"method": "input"}, context)
   with pytest.raises(ConfigError, match=r"mask has shape \(5,\)"):
-    guided_sample("ddim", guidance, path, jnp.zeros((4, 6)), jax.random.PRNGKey(0),
-                  num_steps=2)
+    sample("ddim", None, path, jnp.zeros((4, 6)), jax.random.PRNGKey(0), num_steps=2,
+           guidance=guidance)
   with pytest.raises(ConfigError, match="needs observed, mask"):
     build_guidance({"method": "input"}, context._replace(observed=None, mask=None))
+  with pytest.raises(ConfigError, match=r"mask has shape \(5,\)"):
+    build_guidance({"method": "input"}, context._replace(state_shape=(4, 6)))
+
+
+def test_input_guidance_declares_its_check_and_cost():
+  with pytest.raises(ConfigError, match="renoise must be true or false"):
+    check_guidance_section({"method": "input", "renoise": "yes"}, False, "ddim")
+  assert guidance_cost({"method": "input"}, "heun") == (1.0, False)
 
 
 # ----- seismic data and baselines -----

@@ -13,7 +13,7 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import SAMPLERS, sample
-from diffjax.solvers.discrete import TOKEN_SAMPLERS
+from diffjax.solvers.discrete import token_samplers
 
 CONFIGS = {"vp": vp, "ve": ve, "edm": edm}
 _TRAINED = {}
@@ -57,7 +57,7 @@ SAMPLER_OPTIONS = {"euler_maruyama": {"eps": "reverse_sde"}, "dopri5": {"rtol": 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_trained_fields_run_through_every_sampler(name, tmp_path):
   path, fields = _trained_fields(name, tmp_path)
-  continuous = [s for s in SAMPLERS.names() if s not in TOKEN_SAMPLERS]  # Tokens: logits.
+  continuous = [s for s in SAMPLERS.names() if s not in token_samplers()]  # Tokens: logits.
   # One sampler per stepper on vp (the other Runge–Kutta tableaus and DPM-Solver++ orders
   # share euler's / 3m's stepper and are checked on ve and edm or in the solver tests).
   variants = {"midpoint", "rk4", "heun", "dpm_solver_pp_1s", "dpm_solver_pp_2m"}

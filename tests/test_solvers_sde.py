@@ -56,7 +56,7 @@ def test_euler_maruyama_evaluates_a_network_once_per_step():
       eps="reverse_sde"))(X0[:64])
   traces.clear()
   one = draw(joint)
-  assert len(traces) == 2      # The shape check, then one trace in the loop.
+  assert len(traces) == 1      # One trace in the loop, the shape check included.
   two = draw(separate)
   np.testing.assert_allclose(one.x, two.x, rtol=1e-5, atol=1e-5)
   assert int(one.nfe) == 10

@@ -1,12 +1,14 @@
 """The text experiment end to end on the engine: integer batches, evaluation of a masked
-model on the arithmetic language, sample mode writing decoded text; bad configs fail before
-a workdir is written."""
+model on the arithmetic language, sample mode writing decoded text, the run loaded with
+`diffjax.runs.load`; bad configs fail before a workdir is written."""
 import os
 
+import jax
 import numpy as np
 import pytest
 
 import experiments
+from diffjax import runs
 from diffjax.errors import ConfigError
 from diffjax.train.workdir import read_metrics
 
@@ -30,17 +32,23 @@ def test_arithmetic_tiny_trains_evaluates_and_writes_text(tmp_path):
   assert os.path.exists(os.path.join(workdir, "samples", "samples_0000020.png"))
   with np.load(os.path.join(workdir, "samples", "samples_0000020.npz")) as saved:
     assert saved["text"][0] == arrays["text"][0]
+  # The run loads as a library object that samples token sequences.
+  run = runs.load(workdir)
+  assert run.spec.vocab_size == 12 and run.path.mask_id == 12
+  tokens = np.asarray(run.sample(jax.random.PRNGKey(0), 4))
+  assert tokens.shape == (4, 9) and tokens.dtype == np.int32
+  assert tokens.min() >= 0 and tokens.max() < 12  # Every position filled with a real token.
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"path": {"schedule": "zigzag"}}, "Unknown masking schedule 'zigzag'"),
+    ({"path": {"schedule": "zigzag"}}, "path.schedule='zigzag' is not one of the valid"),
     ({"path": {"mask_id": 3}}, "mask_id 3 collides with a real token"),
-    ({"sample": {"prompt": "12+34=0567"}}, "longer than the sequence length 9"),
+    ({"eval": {"prompt": "12+34=0567"}}, "longer than the sequence length 9"),
     ({"objective": {"estimator": "t_dse"}}, "Unknown masked-diffusion estimator 't_dse'"),
     ({"model": {"time_input": True},
-      "sample": {"sampler": "masked_ancestral", "num_steps": 10, "cache": True}},
+      "sample": {"solver": "masked_ancestral", "num_steps": 10, "cache": True}},
      "needs a time-free network"),
-    ({"sample": {"sampler": "first_hitting", "top_p": 1.5}}, "top_p must be in"),
+    ({"sample": {"solver": "first_hitting", "top_p": 1.5}}, "top_p=1.5 is out of range"),
 ])
 def test_bad_configs_fail_before_the_workdir_is_written(tmp_path, overrides, message):
   from configs.discrete import arithmetic  # pylint: disable=g-import-not-at-top

@@ -9,7 +9,9 @@ without and with unsupervised classifier-free guidance, and (with `:labels`) the
 statements generated for a requested carry class with classifier-free guidance.
 arg: "tiny" (seconds, for tests), "labels" (class-conditional, condition dropout 0.1),
 "ancestral" (1000 ancestral steps with output caching instead of first-hitting).
-Two-digit operands ("ab+cd=efg"): --config.data.digits=2 (needs many more steps).
+Two-digit operands ("ab+cd=efg", 9 tokens): --config.data.digits=2
+--config.sample.num_steps=9 (first-hitting takes one step per token; needs many more
+training steps).
 """
 from configs.discrete.base import base_config
 
@@ -26,12 +28,13 @@ def get_config(arg=None):
     config.model.num_classes = 2
     config.eval.label_cfg_weights = (0.0, 2.0)
   if "ancestral" in flags:
-    config.sample.update(sampler="masked_ancestral", num_steps=1000, cache=True)
+    config.sample.update(solver="masked_ancestral", num_steps=1000, cache=True)
   if "tiny" in flags:
     config.data.digits = 2
     config.model.update(hidden_dim=32, depth=1, num_heads=2)
     config.train.update(batch_size=32, num_steps=20, steps_per_call=10, log_every=10,
                         eval_every=20, checkpoint_every=20)
-    config.sample.update(num_samples=16, num_steps=min(config.sample.num_steps, 20))
-    config.eval.update(num_sequences=16, nelbo_samples=2, num_shown=4, fast_compile=True)
+    config.sample.num_steps = 20 if "ancestral" in flags else 9
+    config.eval.update(num_samples=16, num_sequences=16, nelbo_samples=2, num_shown=4,
+                       fast_compile=True)
   return config

@@ -21,9 +21,9 @@ def base_config() -> ml_collections.ConfigDict:
                        final_channels=4))))
   config.sample = section(dict(num_steps=1000, snr=0.05, scale_eps=0.7, corrector_steps=1,
                                threshold=0.5))
-  # GDSS trains 5,000 full-batch (80-graph) steps; this CPU budget (~35 min with sampling
-  # on a 2-core machine shared by several jobs) trains 1,000 steps of 40 graphs (the
-  # `paper` variant restores theirs).
+  # GDSS trains 5,000 full-batch (80-graph) steps; this CPU budget (about 3 min with
+  # sampling on a quiet 2-core machine) trains 1,000 steps of 40 graphs (the `paper`
+  # variant restores theirs).
   config.train.update(batch_size=40, num_steps=1000, steps_per_call=100, log_every=250,
                       eval_every=1000, checkpoint_every=250)
   config.optim.update(name="adamw", learning_rate=5e-3, weight_decay=1e-4, warmup_steps=100,

@@ -20,16 +20,22 @@ licence appendix alike.
 tfds text ("lm1b", "tiny_shakespeare"): `tfds.data_source` records (never downloaded),
 encoded and packed into one token array separated by newlines.
 
+Token data for training (`TOKEN_DATA`, `load_token_data`): each dataset above as a
+`TokenData` (a training-sequence sampler, validation sequences, the tokenizer, labels
+where the data have them), built from the options of a config's data section; an option
+the dataset does not read is refused, naming the options it does read.
+
 Tokenizers: `CharTokenizer` (a fixed alphabet, default the 95 printable ASCII characters and
 newline) and `ByteTokenizer` (UTF-8 bytes, 256 ids).
 """
 import dataclasses
 import functools
 import gzip
+import inspect
 import itertools
 import os
 import string
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +101,7 @@ TOKENIZERS = {"chars": CharTokenizer, "bytes": ByteTokenizer}
 
 
 def build_tokenizer(name: str):
-  if name not in TOKENIZERS:
+  if not isinstance(name, str) or name not in TOKENIZERS:
     raise ConfigError(f"Unknown tokenizer {name!r}; valid: {sorted(TOKENIZERS)}.")
   return TOKENIZERS[name]()
 
@@ -324,10 +330,14 @@ class TokenCorpus:
 
 
 @TEXT_DATASETS.register("gnu_manuals")
-def gnu_manuals(tokenizer="chars", info_dir: str = INFO_DIR, **unused) -> TokenCorpus:
-  del unused
+def gnu_manuals(tokenizer="chars", data_dir: Optional[str] = None,
+                max_characters: int = 0) -> TokenCorpus:
+  """The corpus from the Info manuals in data_dir (default /usr/share/info); the first
+  max_characters of each split if > 0."""
   tok = build_tokenizer(tokenizer)
-  train, validation = gnu_manuals_corpus(info_dir)
+  train, validation = gnu_manuals_corpus(data_dir or INFO_DIR)
+  if max_characters:
+    train, validation = train[:max_characters], validation[:max_characters]
   return TokenCorpus("gnu_manuals", tok.encode(train), tok.encode(validation), tok)
 
 
@@ -351,11 +361,11 @@ def _tfds_texts(name, split, data_dir, feature, max_characters):
 
 def tfds_text_corpus(name: str, *, tokenizer="bytes", data_dir: Optional[str] = None,
                      feature="text", train_split="train", validation_split="test",
-                     max_characters: int = 0, **unused) -> TokenCorpus:
+                     max_characters: int = 0) -> TokenCorpus:
   """A tfds text dataset packed into token arrays (the first max_characters of each split
   if > 0). Characters outside a char tokenizer's alphabet are dropped."""
-  del unused
   tok = build_tokenizer(tokenizer)
+  data_dir = data_dir or None
 
   def encode(split):
     text = _tfds_texts(name, split, data_dir, feature, max_characters)
@@ -433,9 +443,128 @@ def random_windows(tokens: np.ndarray, length: int):
 
 def validation_windows(tokens: np.ndarray, length: int, count: int) -> np.ndarray:
   """Up to `count` non-overlapping windows from the start of `tokens`: (n, length)."""
+  _check_length(length)
   n = min(count, len(tokens) // length)
   if n == 0:
     raise ConfigError(f"The validation text has {len(tokens)} tokens, fewer than the "
                       f"sequence length {length}.")
   return tokens[:n * length].reshape(n, length)
+
+
+def _check_length(length):
+  if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+    raise ConfigError(f"data.sequence_length={length!r} must be an integer >= 1 for a text "
+                      "corpus (the length of its windows).")
+
+
+# ----------------------------------------------------------------------------------------
+# Token data for training: one `TokenData` per dataset, built from a data section
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenData:
+  """Sequences to train and evaluate on.
+
+  Attributes:
+    name: the dataset's name.
+    draw: draw(rng, n) -> (n, L) int32 training sequences (numpy Generator rng).
+    validation: (N, L) int32 held-out sequences.
+    tokenizer: encode(str) -> ids, decode(ids) -> str (the mask prints as `mask_symbol`).
+    language: the `ArithmeticLanguage` the sequences come from (exact likelihood,
+      prompts, carry labels), or None for a corpus.
+  """
+  name: str
+  draw: Callable
+  validation: np.ndarray
+  tokenizer: object
+  language: Optional[ArithmeticLanguage] = None
+
+  @property
+  def vocab_size(self) -> int:
+    return self.tokenizer.vocab_size
+
+  @property
+  def length(self) -> int:
+    return int(self.validation.shape[1])
+
+  @property
+  def num_classes(self) -> int:
+    """2 (the carry label) for the arithmetic language, 0 (unlabelled) for a corpus."""
+    return 0 if self.language is None else 2
+
+  def labels(self, x) -> np.ndarray:
+    """(B, L) sequences -> (B,) labels (labelled data only)."""
+    return self.language.labels(x)
+
+  def decode(self, x) -> list:
+    """(B, L) ids -> B strings."""
+    return [self.tokenizer.decode(row) for row in np.asarray(x)]
+
+
+TOKEN_DATA = Registry("token dataset")
+
+
+@TOKEN_DATA.register("arithmetic")
+def arithmetic_data(*, digits: int = 1, sequence_length: int = 0, num_validation: int = 1000,
+                    seed: int = 0) -> TokenData:
+  """Statements of the `ArithmeticLanguage` with d-digit operands; sequence_length 0 (or
+  3 d + 3) is the statement length, which the language fixes."""
+  if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 6:
+    raise ConfigError(f"data.digits={digits!r} must be an integer in [1, 6] (digits of each "
+                      "operand).")
+  language = ArithmeticLanguage(digits)
+  if sequence_length not in (0, language.length):
+    raise ConfigError(f"data.sequence_length={sequence_length!r} does not apply to the "
+                      f"arithmetic language: its statements of {digits}-digit operands have "
+                      f"3 * {digits} + 3 = {language.length} tokens (set data.digits; leave "
+                      "data.sequence_length 0).")
+  validation = language.sample(np.random.default_rng((seed, 99)), num_validation)
+  return TokenData("arithmetic", language.sample, validation, language.tokenizer, language)
+
+
+def corpus_data(corpus: TokenCorpus, sequence_length: int,
+                num_validation: int = 1000) -> TokenData:
+  """Random training windows of `sequence_length` tokens of `corpus` and up to
+  num_validation non-overlapping validation windows."""
+  _check_length(sequence_length)
+  return TokenData(corpus.name, random_windows(corpus.train, sequence_length),
+                   validation_windows(corpus.validation, sequence_length, num_validation),
+                   corpus.tokenizer)
+
+
+def _corpus_token_data(name, *, sequence_length: int = 128, tokenizer: str = "chars",
+                       data_dir: str = "", max_characters: int = 0,
+                       num_validation: int = 1000, seed: int = 0) -> TokenData:
+  del seed  # Windows are drawn from the training step's own generator.
+  if isinstance(max_characters, bool) or not isinstance(max_characters, int) or (
+      max_characters < 0):
+    raise ConfigError(f"data.max_characters={max_characters!r} must be an integer >= 0 "
+                      "(0: the whole text).")
+  _check_length(sequence_length)
+  corpus = load_text_corpus(name, tokenizer=tokenizer, data_dir=data_dir,
+                            max_characters=max_characters)
+  return corpus_data(corpus, sequence_length, num_validation)
+
+
+for _name in TEXT_DATASETS:
+  TOKEN_DATA.register(_name, functools.partial(_corpus_token_data, _name))
+
+
+def token_data_options(name: str):
+  """The data-section options the dataset `name` reads."""
+  params = inspect.signature(TOKEN_DATA.get(name)).parameters
+  return tuple(p for p in params if p not in ("num_validation", "seed")
+               and params[p].kind == inspect.Parameter.KEYWORD_ONLY)
+
+
+def load_token_data(name: str, options, *, num_validation: int = 1000,
+                    seed: int = 0) -> TokenData:
+  """The `TokenData` of dataset `name` (`TOKEN_DATA`) from a data section's options (a
+  mapping without `name`); an option the dataset does not read is refused."""
+  readable = token_data_options(name)
+  for key, value in options.items():
+    if key not in readable:
+      raise ConfigError(f"data.{key}={value!r} does not apply to data.name={name!r}, which "
+                        f"reads: {', '.join(readable)}.")
+  return TOKEN_DATA.get(name)(**options, num_validation=num_validation, seed=seed)
 

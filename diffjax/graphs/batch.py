@@ -62,6 +62,15 @@ def adjacency_batch(adjacencies: Sequence, max_nodes: int):
   return adj, mask
 
 
+def pad_adjacencies(graphs: Sequence, max_nodes: int):
+  """0/1 (n_g, n_g) matrices -> (adjacency (G, max_nodes, max_nodes) int8, zero-padded;
+  num_nodes (G,) int64), unchecked (see `adjacency_batch`)."""
+  padded = np.zeros((len(graphs), max_nodes, max_nodes), np.int8)
+  for g, a in enumerate(graphs):
+    padded[g, :len(a), :len(a)] = a
+  return padded, np.array([len(a) for a in graphs], np.int64)
+
+
 def degree_features(adj, mask, num_features):
   """One-hot node degrees (B, N, num_features), zero on padding; a degree >= num_features
   is refused (it would have no feature)."""

@@ -39,8 +39,9 @@ def community_small(num_graphs=100, seed=0, min_nodes=12, max_nodes=20, p_intra=
                     p_inter=0.05) -> List[np.ndarray]:
   """`num_graphs` community graphs with n ~ U{min_nodes..max_nodes} (module docstring)."""
   if not 4 <= min_nodes <= max_nodes:
-    raise ConfigError(f"Community graphs need 4 <= min_nodes <= max_nodes; got min_nodes="
-                      f"{min_nodes}, max_nodes={max_nodes}.")
+    raise ConfigError(f"Community graphs need 4 <= min size <= max size (two communities "
+                      f"of at least 2 nodes); got data.min_size={min_nodes}, "
+                      f"data.max_size={max_nodes}.")
   rng = np.random.default_rng(seed)
   sizes = rng.integers(min_nodes, max_nodes + 1, num_graphs)
   return [community_graph(rng, int(n), p_intra, p_inter) for n in sizes]

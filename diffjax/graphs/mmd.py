@@ -25,10 +25,6 @@ from diffjax.registry import Registry
 
 GRAPH_STATISTICS = Registry("graph statistic")
 
-# GDSS's community-small row (Jo, Lee & Hwang, Table 1): squared MMD of degree,
-# clustering and orbit statistics against the test graphs.
-GDSS_COMMUNITY_SMALL = {"degree": 0.045, "clustering": 0.086, "orbit": 0.007}
-
 
 def degree_histogram(adj) -> np.ndarray:
   """Counts of nodes of degree 0, 1, ..., max degree (networkx's degree_histogram)."""

@@ -5,10 +5,10 @@ Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 con
 `cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf;
 `noisy_classifier` trains the noise-aware one),
 `reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`, `input_guidance` (SeisFusion's
-re-imposed known entries); `build` maps a config section to
-any of them and `sampling.guided_sample` runs it.
+re-imposed known entries, method "input"); each registers its declaration
+(`method.GuidanceMethod`), `build` maps a config section to any of them, and
+`diffjax.solvers.sample(..., guidance=...)` runs it.
 """
-from diffjax.guidance.model import ONE_EVALUATION_SAMPLERS
 from diffjax.guidance.model import ConditionalModel
 from diffjax.guidance.model import mix
 from diffjax.guidance.model import scale_from_conditional_convention
@@ -36,10 +36,12 @@ from diffjax.guidance.tsdiff import observation_energy
 from diffjax.guidance.tsdiff import self_guidance
 from diffjax.guidance.svdd import posterior_mean_value
 from diffjax.guidance.svdd import svdd
-from diffjax.guidance.sampling import Guidance
-from diffjax.guidance.sampling import guided_sample
-from diffjax.guidance.build import GUIDANCE_METHODS
-from diffjax.guidance.build import GuidanceContext
+from diffjax.guidance.method import GUIDANCE_METHODS
+from diffjax.guidance.method import Cost
+from diffjax.guidance.method import GuidanceContext
+from diffjax.guidance.method import GuidanceMethod
 from diffjax.guidance.build import build_guidance
 from diffjax.guidance.build import check_guidance_section
-from diffjax.guidance.input_guidance import input_guidance  # Registers "input".
+from diffjax.guidance.build import guidance_cost
+from diffjax.guidance.input_guidance import input_guidance
+from diffjax.solvers import Guidance

@@ -23,8 +23,10 @@ import jax.numpy as jnp
 
 from diffjax.core import Fields, Stepper
 from diffjax.errors import ConfigError
+from diffjax.guidance.method import GUIDANCE_METHODS, Cost, GuidanceMethod, check_number
 from diffjax.guidance.model import (ConditionalModel, check_one_evaluation, frozen_fields,
                                     mix, scalar_time, traced)
+from diffjax.solvers import Guidance
 
 
 class AdaptiveState(NamedTuple):
@@ -45,14 +47,20 @@ def saved_fraction(nfe, num_steps):
   return 1.0 - float(nfe) / (2.0 * num_steps)
 
 
-def adaptive_guidance(base: Stepper, model: ConditionalModel, scale, threshold,
-                      sampler: str, compare="noise") -> Stepper:
-  """CFG with scale w until min over the batch of cos(eps_c, eps_u) >= threshold, then
-  the conditional model alone (module docstring). The returned stepper carries its own
-  model; the fields `integrate` hands it (the conditional ones) are only checked."""
+def check_threshold(threshold):
   if not traced(threshold) and not -1.0 <= threshold <= 1.0:
     raise ConfigError(f"The Adaptive Guidance threshold is a cosine similarity in [-1, 1]; "
                       f"got {threshold}.")
+
+
+def adaptive_guidance(base: Stepper, model: ConditionalModel, scale, threshold,
+                      sampler, compare="noise") -> Stepper:
+  """CFG with scale w until min over the batch of cos(eps_c, eps_u) >= threshold, then
+  the conditional model alone (module docstring). base: the stepper of `sampler` (its
+  bound declaration or registered name, which must evaluate once at the start of a
+  step). The returned stepper carries its own model; the fields `integrate` hands it (the
+  conditional ones) are only checked."""
+  check_threshold(threshold)
   check_one_evaluation(sampler, "Adaptive Guidance")
   if compare not in ("noise", "data", "velocity"):
     raise ConfigError(f"Adaptive Guidance compares the noise, data or velocity "
@@ -82,3 +90,22 @@ def adaptive_guidance(base: Stepper, model: ConditionalModel, scale, threshold,
     return x_next, AdaptiveState(base_state, state.switched | (cos >= threshold)), nfe
 
   return Stepper(init, step, base.needs)
+
+
+def _check(section, sampler):
+  check_number(section, "scale", 1.0)
+  check_threshold(check_number(section, "threshold", 0.99))
+  if sampler is not None:
+    check_one_evaluation(sampler, "Adaptive Guidance")
+
+
+def _build(section, context):
+  context.model.require_null("Adaptive Guidance")
+  return Guidance(context.model.conditional(), lambda stepper, sampler: adaptive_guidance(
+      stepper, context.model, section.get("scale", 1.0), section.get("threshold", 0.99),
+      sampler))
+
+
+# CFG's 2 until the switch, 1 after it.
+GUIDANCE_METHODS.register("adaptive", GuidanceMethod(
+    _build, _check, needs_unconditional=True, cost=lambda section, sampler: Cost(2.0)))

@@ -18,7 +18,9 @@ import jax.numpy as jnp
 
 from diffjax.core import Fields, require_gaussian
 from diffjax.errors import ConfigError
+from diffjax.guidance.method import GUIDANCE_METHODS, Cost, GuidanceMethod, check_number
 from diffjax.guidance.model import ConditionalModel, mix
+from diffjax.solvers import Guidance
 
 
 def check_interval(interval):
@@ -73,3 +75,19 @@ def classifier_free(model: ConditionalModel, scale, interval=(0.0, 1.0)) -> Fiel
     return mix(c, u, jnp.where(inside, scale, 1.0))
 
   return Fields(evaluate, names)
+
+
+def _check(section, sampler):
+  del sampler
+  check_number(section, "scale", 1.0)
+  check_interval(section.get("interval", (0.0, 1.0)))
+
+
+def _build(section, context):
+  return Guidance(classifier_free(context.model, section.get("scale", 1.0),
+                                  tuple(section.get("interval", (0.0, 1.0)))))
+
+
+# One call on 2B inside the interval, on B outside.
+GUIDANCE_METHODS.register("cfg", GuidanceMethod(
+    _build, _check, needs_unconditional=True, cost=lambda section, sampler: Cost(2.0)))

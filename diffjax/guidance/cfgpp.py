@@ -7,8 +7,8 @@ and x1_l its data prediction (Tweedie's denoised estimate), a DDIM step goes to
 i.e. it renoises with the unconditional noise where CFG's DDIM renoises with eps_l.
 lambda = 0 is unconditional DDIM exactly.
 
-Every sampler of diffjax that evaluates its fields once per step at the current state can
-take this step (`ONE_EVALUATION_SAMPLERS`): from the state x = alpha x1_u + sigma eps_u
+Every sampler that evaluates its fields once per step at the current state can take this
+step (its declaration's `evaluates_once_at_start`): from the state x = alpha x1_u + sigma eps_u
 CFG++ moves to the renoised point x~ = alpha x1_l + sigma eps_u = x + alpha (x1_l - x1_u),
 and runs the sampler's own step from x~ with the data prediction x1_l (the noise
 prediction there is then eps_u). For DDIM this is the paper's step; for DPM-Solver++(1S)
@@ -16,7 +16,9 @@ the same; for DPM-Solver++(2M/3M), UniPC and the exponential PC, the multistep u
 the same renoised points (lambda = 0: the unconditional sampler exactly). Euler on the
 rectified-flow path x_t = t x1 + (1 - t) eps (flow matching's linear path as a Gaussian
 path) is DDIM exactly, so CFG++ covers flow matching's Euler step; on other Gaussian paths
-Euler from x~ is the first-order approximation of the DDIM step. Samplers that evaluate
+Euler from x~ is the first-order approximation of the DDIM step; a stochastic
+one-evaluation step (ancestral, Euler–Maruyama) takes its own step from x~ likewise, with
+its fresh noise on top of the renoising with eps_u. Samplers that evaluate
 several times per step (Heun, RK4, Dopri5, EDM's churn, Langevin correctors) have no single
 renoising point and are refused, as are paths without a Gaussian view (use
 path.name=rectified_flow instead of the two-sided `linear` path).
@@ -25,10 +27,10 @@ path.name=rectified_flow instead of the two-sided `linear` path).
 from diffjax.core import Fields, Predictions, Stepper, require_gaussian, time_column
 from diffjax.errors import ConfigError
 from diffjax.fields import complete, gaussian_predictions
-from diffjax.guidance.model import (GAUSSIAN_NAMES, ONE_EVALUATION_SAMPLERS, ConditionalModel,
-                                    check_one_evaluation, frozen_fields, mix, traced)
-
-CFGPP_SAMPLERS = tuple(s for s in ONE_EVALUATION_SAMPLERS if s != "euler_maruyama")
+from diffjax.guidance.method import GUIDANCE_METHODS, Cost, GuidanceMethod, check_number
+from diffjax.guidance.model import (GAUSSIAN_NAMES, ConditionalModel, check_one_evaluation,
+                                    frozen_fields, mix, traced)
+from diffjax.solvers import Guidance
 
 
 def check_lambda(scale):
@@ -59,9 +61,11 @@ def cfgpp_fields(model: ConditionalModel, path, scale) -> Fields:
   return Fields(evaluate, ("data", "noise"))
 
 
-def cfgpp(base: Stepper, path, sampler: str) -> Stepper:
-  """The CFG++ version of `base` (the stepper of `sampler`): reads `cfgpp_fields`."""
-  check_one_evaluation(sampler, "CFG++", CFGPP_SAMPLERS)
+def cfgpp(base: Stepper, path, sampler) -> Stepper:
+  """The CFG++ version of `base`, the stepper of `sampler` (its bound declaration or
+  registered name, which must evaluate once at the start of a step): reads
+  `cfgpp_fields`."""
+  check_one_evaluation(sampler, "CFG++")
   view = require_gaussian(path, "CFG++")
 
   def step(fields, x, state, t, t_next, key):
@@ -73,3 +77,18 @@ def cfgpp(base: Stepper, path, sampler: str) -> Stepper:
                      t_next, key)
 
   return Stepper(base.init, step, ("data", "noise"))
+
+
+def _check(section, sampler):
+  check_lambda(check_number(section, "scale", 1.0))
+  if sampler is not None:
+    check_one_evaluation(sampler, "CFG++")
+
+
+def _build(section, context):
+  return Guidance(cfgpp_fields(context.model, context.path, section.get("scale", 1.0)),
+                  lambda stepper, sampler: cfgpp(stepper, context.path, sampler))
+
+
+GUIDANCE_METHODS.register("cfgpp", GuidanceMethod(
+    _build, _check, needs_unconditional=True, cost=lambda section, sampler: Cost(2.0)))

@@ -31,6 +31,9 @@ import jax.numpy as jnp
 from diffjax.core import Fields, require_gaussian
 from diffjax.errors import ConfigError
 from diffjax.guidance.likelihood import add_to_score, denoiser_guidance, score_guidance
+from diffjax.guidance.method import (GUIDANCE_METHODS, Cost, GuidanceMethod, check_number,
+                                     require_context)
+from diffjax.solvers import Guidance
 
 GRADIENTS = ("denoiser", "estimate")
 
@@ -88,3 +91,43 @@ def off_the_shelf_guidance(fields: Fields, path, logits_fn, labels, scale=1.0, t
     return add_to_score(out, schedule(t) * gradient, x, t, view)
 
   return Fields(evaluate, fields.names)
+
+
+def _check_scale(section, sampler):
+  del sampler
+  check_number(section, "scale", 1.0)
+
+
+def _build_classifier(section, context):
+  require_context(context, "classifier", "classifier_log_prob")
+  return Guidance(classifier_guidance(context.model.conditional(), context.path,
+                                      context.classifier_log_prob, section.get("scale", 1.0)))
+
+
+# The classifier's own forward and backward passes come on top.
+GUIDANCE_METHODS.register("classifier", GuidanceMethod(
+    _build_classifier, _check_scale, cost=lambda section, sampler: Cost(1.0)))
+
+
+def _check_elucd(section, sampler):
+  del sampler
+  for key, default in (("scale", 1.0), ("tau1", 1.0), ("ratio", 0.5), ("amplitude", 0.3)):
+    check_number(section, key, default)
+  check_gradient(section.get("through", "denoiser"))
+
+
+def _build_elucd(section, context):
+  require_context(context, "elucd", "classifier_logits")
+  labels = context.target_labels
+  labels = context.model.cond if labels is None else labels
+  if labels is None:
+    raise ConfigError("Guidance method 'elucd' needs target class labels to guide to.")
+  return Guidance(off_the_shelf_guidance(
+      context.model.conditional(), context.path, context.classifier_logits, labels,
+      section.get("scale", 1.0), section.get("tau1", 1.0), section.get("ratio", 0.5),
+      section.get("amplitude", 0.3), section.get("through", "denoiser")))
+
+
+GUIDANCE_METHODS.register("elucd", GuidanceMethod(
+    _build_elucd, _check_elucd, cost=lambda section, sampler: Cost(
+        1.0, backward=section.get("through", "denoiser") == "denoiser")))

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 
 from diffjax.core import Stepper
 from diffjax.errors import ConfigError
-from diffjax.guidance.build import GUIDANCE_METHODS, _base, _need
-from diffjax.guidance.sampling import Guidance
+from diffjax.guidance.method import (GUIDANCE_METHODS, Cost, GuidanceMethod,
+                                     require_context)
+from diffjax.solvers import Guidance
 
 
 def check_mask(mask_shape, state_shape):
@@ -58,9 +59,24 @@ def input_guidance(base: Stepper, path, observed, mask, renoise=False) -> Steppe
   return Stepper(init, step, base.needs)
 
 
-@GUIDANCE_METHODS.register("input")
-def _input(section, context):
-  _need(context, "input", "observed", "mask")
-  return Guidance(_base(context), lambda stepper, name: input_guidance(
+def _check(section, sampler):
+  renoise = section.get("renoise", False)
+  if not isinstance(renoise, bool):
+    raise ConfigError(f"sample.guidance.renoise must be true or false; got {renoise!r}.")
+  if sampler is not None and sampler.tokens:
+    raise ConfigError(f"Input guidance re-imposes known entries of a continuous state; "
+                      f"sampler {sampler.name!r} draws tokens.")
+
+
+def _build(section, context):
+  require_context(context, "input", "observed", "mask")
+  if context.state_shape is not None:
+    check_mask(jnp.shape(context.mask), context.state_shape)
+  return Guidance(context.model.conditional(), lambda stepper, sampler: input_guidance(
       stepper, context.path, context.observed, context.mask,
       bool(section.get("renoise", False))))
+
+
+# A replacement after each step: no network work beyond the sampler's own.
+GUIDANCE_METHODS.register("input", GuidanceMethod(
+    _build, _check, restores=False, cost=lambda section, sampler: Cost(1.0)))

@@ -19,14 +19,7 @@ import jax.numpy as jnp
 
 from diffjax.core import PREDICTION_NAMES, Fields, Predictions, time_column
 from diffjax.errors import ConfigError
-
-# Samplers whose step evaluates its fields exactly once, at the current state and time
-# (x, t): a guidance method may compute the (guided) predictions there itself and hand
-# them to the step (CFG++'s renoising, Adaptive Guidance's switch, SVDD's candidates, DPS).
-ONE_EVALUATION_SAMPLERS = ("ddim", "ancestral", "dpm_solver_pp_1s", "dpm_solver_pp_2m",
-                           "dpm_solver_pp_3m", "exponential_pc", "unipc", "euler",
-                           "euler_maruyama")
-
+from diffjax.solvers import SAMPLERS, Sampler, sampler_for
 
 # The predictions a Gaussian path's `gaussian_predictions` fills.
 GAUSSIAN_NAMES = ("velocity", "score", "data", "noise")
@@ -42,11 +35,24 @@ def scale_from_conditional_convention(w_prime):
   return 1.0 + w_prime
 
 
-def check_one_evaluation(sampler: str, who: str, allowed=ONE_EVALUATION_SAMPLERS):
-  if sampler not in allowed:
-    raise ConfigError(f"{who} needs a sampler that evaluates the model once per step at "
-                      f"the current state; got sample.solver={sampler!r}. Valid: "
-                      f"{', '.join(allowed)}.")
+def declared(sampler) -> Sampler:
+  """A sampler's bound declaration: `sampler` itself, or for a registered name its
+  declaration with the default options (`diffjax.solvers.sampler_for`)."""
+  return sampler_for(sampler) if isinstance(sampler, str) else sampler
+
+
+def check_one_evaluation(sampler, who: str):
+  """Refuses a sampler (a bound `Sampler` or a registered name) whose steps do not
+  evaluate once, at their start (`Sampler.evaluates_once_at_start`): the guidance method
+  `who` computes the predictions there and hands them to the step."""
+  sampler = declared(sampler)
+  if not sampler.evaluates_once_at_start:
+    valid = [n for n in SAMPLERS if SAMPLERS.get(n).evaluates_once_at_start
+             and not SAMPLERS.get(n).tokens]
+    raise ConfigError(f"{who} needs a sampler that evaluates the model once per step, at "
+                      f"the current state; got sample.solver={sampler.name!r} "
+                      f"({sampler.evaluations} evaluations per step). Valid: "
+                      f"{', '.join(valid)}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,8 @@ Algorithm 1 and App. C.2): after each sampler step from x_i,
     zeta_i = zeta / |y - A(x1_hat(x_i))|   (per example),
 the gradient taken through the model's data prediction x1_hat (one forward and one
 backward pass; the sampler's own step reuses the forward pass, so it must evaluate once
-per step at the current state: `ONE_EVALUATION_SAMPLERS`). `dps` is that stepper.
+per step at the current state: its declaration's `evaluates_once_at_start`). `dps` is
+that stepper.
 `reconstruction_guidance` is the same approximation p(y | x_t) ~ N(y; A x1_hat(x_t),
 noise_std^2 I) as a change of the score (Song et al.'s "Pseudoinverse-guided" family
 without the pseudoinverse; the DPS paper's eq. 16), which composes with any sampler.
@@ -22,8 +23,11 @@ from diffjax.core import Stepper, require_gaussian
 from diffjax.errors import ConfigError
 from diffjax.fields import gaussian_predictions
 from diffjax.guidance.likelihood import denoiser_guidance
+from diffjax.guidance.method import (GUIDANCE_METHODS, Cost, GuidanceMethod, check_number,
+                                     require_context)
 from diffjax.guidance.model import (GAUSSIAN_NAMES, check_one_evaluation, frozen_fields,
                                     traced)
+from diffjax.solvers import Guidance
 
 
 def inpainting(mask):
@@ -75,9 +79,14 @@ def check_dps_target(on):
                       f"on={on!r}.")
 
 
-def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
-        path=None) -> Stepper:
-  """DPS (Chung et al., Algorithm 1) around `base`, the stepper of `sampler`:
+def check_step_size(step_size):
+  if not traced(step_size) and not step_size >= 0:
+    raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
+
+
+def dps(base: Stepper, operator, y, step_size, sampler, on="state", path=None) -> Stepper:
+  """DPS (Chung et al., Algorithm 1) around `base`, the stepper of `sampler` (its bound
+  declaration or registered name, which must evaluate once at the start of a step):
   step_size zeta > 0; y (B, ...) the measurements of each sample.
 
   on="state" is the paper's step on x_t, with the gradient through the denoiser;
@@ -86,8 +95,7 @@ def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
   lets the sampler's own step (needs a Gaussian `path`) renoise from the corrected
   estimate. The normalised step zeta grad |r|^2 / |r| has length 2 zeta, along A^T r / |r|
   (r = y - A x1_hat)."""
-  if not traced(step_size) and not step_size >= 0:
-    raise ConfigError(f"The DPS step size zeta must be >= 0; got {step_size}.")
+  check_step_size(step_size)
   check_dps_target(on)
   check_one_evaluation(sampler, "DPS")
   norm = _residual_norm(operator, y)
@@ -117,10 +125,58 @@ def dps(base: Stepper, operator, y, step_size, sampler: str, on="state",
   return Stepper(base.init, step, tuple(dict.fromkeys(base.needs + ("data",))))
 
 
+def check_noise_std(noise_std):
+  if not traced(noise_std) and not noise_std > 0:
+    raise ConfigError(f"The measurement noise std must be > 0; got {noise_std}.")
+
+
 def reconstruction_guidance(fields, path, operator, y, noise_std=1.0, scale=1.0):
   """Fields with score s + scale grad_x log N(y; A x1_hat(x), noise_std^2 I)."""
-  if not noise_std > 0:
-    raise ConfigError(f"The measurement noise std must be > 0; got {noise_std}.")
+  check_noise_std(noise_std)
   energy = lambda x1: jnp.sum(((y - operator(x1)) ** 2).reshape(y.shape[0], -1),
                               -1) / (2 * noise_std ** 2)
   return denoiser_guidance(fields, path, energy, scale)
+
+
+def _check_measurements(context, method):
+  require_context(context, method, "measurements", "operator")
+  if context.state_shape is not None:
+    check_operator(context.operator, context.state_shape, context.measurements)
+
+
+def _check_dps(section, sampler):
+  check_step_size(check_number(section, "step_size", 1.0))
+  check_dps_target(section.get("on", "state"))
+  if sampler is not None:
+    check_one_evaluation(sampler, "DPS")
+
+
+def _build_dps(section, context):
+  _check_measurements(context, "dps")
+  return Guidance(context.model.conditional(), lambda stepper, sampler: dps(
+      stepper, context.operator, context.measurements, section.get("step_size", 1.0),
+      sampler, section.get("on", "state"), context.path))
+
+
+# The sampler's own step reuses the forward pass of the gradient.
+GUIDANCE_METHODS.register("dps", GuidanceMethod(
+    _build_dps, _check_dps, restores=True, cost=lambda section, sampler: Cost(
+        1.0, backward=section.get("on", "state") == "state")))
+
+
+def _check_reconstruction(section, sampler):
+  del sampler
+  check_number(section, "scale", 1.0)
+  check_noise_std(check_number(section, "noise_std", 0.1))
+
+
+def _build_reconstruction(section, context):
+  _check_measurements(context, "reconstruction")
+  return Guidance(reconstruction_guidance(
+      context.model.conditional(), context.path, context.operator, context.measurements,
+      section.get("noise_std", 0.1), section.get("scale", 1.0)))
+
+
+GUIDANCE_METHODS.register("reconstruction", GuidanceMethod(
+    _build_reconstruction, _check_reconstruction, restores=True,
+    cost=lambda section, sampler: Cost(1.0, backward=True)))

@@ -16,9 +16,9 @@ candidates, by one step of the replicated batch (B M, ...) with the step's key; 
 is a function value_fn(fields, x, t) -> (B,) (`posterior_mean_value` for SVDD-PM on
 continuous data; token models pass their own, e.g. the reward of the argmax of the
 logits). With `shared_evaluation` (samplers that evaluate once per step at the current
-state, `ONE_EVALUATION_SAMPLERS`), the model is evaluated once on the B states and its
-predictions are repeated for the M candidates; the value costs one evaluation on the B M
-candidates. The chosen candidate's base-stepper state travels with it.
+state: their declaration's `evaluates_once_at_start`), the model is evaluated once on the
+B states and its predictions are repeated for the M candidates; the value costs one
+evaluation on the B M candidates. The chosen candidate's base-stepper state travels with it.
 nfe per step: 1 + M (shared) or 2 M, in evaluations of a batch of B.
 """
 from typing import Any, NamedTuple
@@ -28,7 +28,9 @@ import jax.numpy as jnp
 
 from diffjax.core import Stepper
 from diffjax.errors import ConfigError
+from diffjax.guidance.method import GUIDANCE_METHODS, Cost, GuidanceMethod, require_context
 from diffjax.guidance.model import frozen_fields, traced
+from diffjax.solvers import SAMPLERS, Guidance, sampler_for
 
 
 class SVDDState(NamedTuple):
@@ -46,6 +48,17 @@ def check_svdd(num_candidates, alpha):
                       f"{num_candidates!r}.")
   if not traced(alpha) and not alpha > 0:
     raise ConfigError(f"SVDD's temperature alpha must be > 0; got {alpha}.")
+
+
+def require_stochastic(sampler):
+  """Refuses a sampler (a bound declaration) that draws no noise with its options."""
+  if not sampler.stochastic:
+    stochastic = [n for n in SAMPLERS if sampler_for(n).stochastic
+                  and not SAMPLERS.get(n).tokens]
+    raise ConfigError(f"SVDD draws its candidates from a stochastic sampler; "
+                      f"sample.solver={sampler.name!r} draws no noise with these options. "
+                      f"Use one that does: {', '.join(stochastic)}, or a sampler whose noise "
+                      "option is nonzero (DDIM's eta, ...).")
 
 
 def _repeat(tree, m):
@@ -86,3 +99,35 @@ def svdd(base: Stepper, value_fn, num_candidates, alpha, shared_evaluation=False
     return x_next, SVDDState(base_state), calls
 
   return Stepper(init, step, base.needs)
+
+
+def _check(section, sampler):
+  check_svdd(section.get("num_candidates", 8), section.get("alpha", 0.1))
+  if sampler is not None:
+    require_stochastic(sampler)
+
+
+def _wrap(reward, m, alpha):
+  def wrap(stepper, sampler):
+    require_stochastic(sampler)
+    return svdd(stepper, posterior_mean_value(reward), m, alpha,
+                shared_evaluation=sampler.evaluates_once_at_start)
+  return wrap
+
+
+def _build(section, context):
+  require_context(context, "svdd", "reward")
+  return Guidance(context.model.conditional(), _wrap(
+      context.reward, section.get("num_candidates", 8), section.get("alpha", 0.1)))
+
+
+def _cost(section, sampler):
+  """M candidate steps and M values per step, in calls on B examples: 1 + M with a
+  shared evaluation, else M (e + 1) against the unguided sampler's e."""
+  m = section.get("num_candidates", 8)
+  if sampler.evaluates_once_at_start:
+    return Cost(1.0 + m)
+  return Cost(m * (sampler.evaluations + 1) / sampler.evaluations)
+
+
+GUIDANCE_METHODS.register("svdd", GuidanceMethod(_build, _check, cost=_cost))

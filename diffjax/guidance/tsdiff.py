@@ -15,6 +15,10 @@ import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
 from diffjax.guidance.likelihood import denoiser_guidance
+from diffjax.guidance.method import (GUIDANCE_METHODS, Cost, GuidanceMethod, check_number,
+                                     require_context)
+from diffjax.guidance.model import traced
+from diffjax.solvers import Guidance
 
 ENERGIES = ("squared", "quantile")
 
@@ -24,13 +28,17 @@ def pinball(u, q):
   return jnp.maximum(q * u, (q - 1) * u)
 
 
-def observation_energy(observed, mask, energy="squared", quantile=0.5):
-  """E(x1) (B,) for x1 (B, ...): observed, mask shaped like x1 (mask 1 where observed)."""
+def check_energy(energy, quantile):
   if energy not in ENERGIES:
     raise ConfigError(f"Unknown self-guidance energy {energy!r}; valid: "
                       f"{', '.join(ENERGIES)}.")
-  if not 0.0 < quantile < 1.0:
+  if not traced(quantile) and not 0.0 < quantile < 1.0:
     raise ConfigError(f"The quantile must be in (0, 1); got {quantile}.")
+
+
+def observation_energy(observed, mask, energy="squared", quantile=0.5):
+  """E(x1) (B,) for x1 (B, ...): observed, mask shaped like x1 (mask 1 where observed)."""
+  check_energy(energy, quantile)
   observed, mask = jnp.asarray(observed), jnp.asarray(mask, jnp.float32)
 
   def apply(x1):
@@ -44,3 +52,21 @@ def self_guidance(fields, path, observed, mask, scale=1.0, energy="squared", qua
   """TSDiff self-guided fields: score s - scale grad_x E(x1_hat(x), observed)."""
   return denoiser_guidance(fields, path, observation_energy(observed, mask, energy,
                                                             quantile), scale)
+
+
+def _check(section, sampler):
+  del sampler
+  check_number(section, "scale", 1.0)
+  check_energy(section.get("energy", "squared"), check_number(section, "quantile", 0.5))
+
+
+def _build(section, context):
+  require_context(context, "tsdiff", "observed", "mask")
+  return Guidance(self_guidance(context.model.conditional(), context.path, context.observed,
+                                context.mask, section.get("scale", 1.0),
+                                section.get("energy", "squared"),
+                                section.get("quantile", 0.5)))
+
+
+GUIDANCE_METHODS.register("tsdiff", GuidanceMethod(
+    _build, _check, cost=lambda section, sampler: Cost(1.0, backward=True)))

@@ -93,6 +93,14 @@ def embed_condition(cond, num_classes, cond_dim, features, batch_size):
   return None
 
 
-def build_model(name: str, data_shape, **kwargs) -> Model:
-  """Builds the model registered as `name` for data of shape `data_shape`."""
+def build_model(name: str, data_shape, *, pretrained: str = "", **kwargs) -> Model:
+  """Builds the model registered as `name` for data of shape `data_shape`.
+
+  pretrained: "" (train from `init`), or a diffusers folder (`diffjax.interop.diffusers`)
+  whose config.json gives the architecture and whose weights `init` returns.
+  """
+  if pretrained:
+    # The checkpoint reader imports this module and the optional safetensors: load it here.
+    from diffjax.interop import diffusers  # pylint: disable=g-import-not-at-top
+    return diffusers.pretrained_model(name, tuple(data_shape), pretrained, **kwargs)
   return MODELS.get(name)(tuple(data_shape), **kwargs)

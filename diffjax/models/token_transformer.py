@@ -17,8 +17,8 @@ Models the Conditional Distributions of Clean Data", section 3), plus embed(clas
 `num_classes` > 0 (label `num_classes`, also used when cond is None, is the null class of
 classifier-free guidance), or embed(array) for (B, cond_dim + 1) conditioning arrays
 (`diffjax.models.base.embed_condition`). positions: "rope" (rotary, "RoFormer", Su et
-al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in bfloat16; parameters and
-logits stay float32.
+al.) or "learned" (a trained (L, D) table). dtype "bfloat16" computes the blocks in
+bfloat16; parameters and logits stay float32.
 """
 from typing import Any
 
@@ -32,6 +32,7 @@ from diffjax.models.transformer import DiTBlock, _modulate
 from diffjax.models.unet import fast_init_rng
 
 POSITIONS = ("rope", "learned")
+_EMBED_STD = 0.02
 _zeros = nn.initializers.zeros
 
 
@@ -56,16 +57,24 @@ class TokenTransformer(nn.Module):
   def __call__(self, x, t, cond=None):
     b, n = x.shape
     d = self.hidden_dim
-    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(1.0))(x)
+    # Tokens and learned positions start at the same small scale (GPT-2's 0.02): larger
+    # token embeddings drown the positional signal and the adaLN-Zero blocks' outputs,
+    # which start at zero.
+    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(_EMBED_STD))(x)
     if self.positions == "learned":
-      table = self.param("position_embedding", nn.initializers.normal(0.02),
+      table = self.param("position_embedding", nn.initializers.normal(_EMBED_STD),
                          (self.max_length, d))
       h = h + table[None, :n]
     h = h.astype(self.dtype)
     if self.time_input:
       c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
     else:
-      c = jnp.broadcast_to(self.param("condition", _zeros, (d,)), (b, d))
+      # A learned constant, initialised away from zero: at c = 0, SiLU(c) = 0 and neither c
+      # nor the zero-initialised modulation kernels would ever receive a gradient, leaving
+      # the adaLN-Zero gates to grow through their biases alone (the blocks stayed nearly
+      # off for hundreds of steps and masked diffusion at the unigram level).
+      c = jnp.broadcast_to(self.param("condition", nn.initializers.normal(1.0), (d,)),
+                           (b, d))
     embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
     if embedding is not None:
       c = c + embedding
@@ -78,6 +87,11 @@ class TokenTransformer(nn.Module):
     logits = nn.Dense(self.vocab_size, kernel_init=_zeros, dtype=self.dtype)(
         _modulate(h, shift, scale))
     return logits.astype(jnp.float32)
+
+
+def token_model_names():
+  """The registered models that embed token ids (declared by `models_tokens`)."""
+  return tuple(n for n in MODELS.names() if getattr(MODELS.get(n), "models_tokens", False))
 
 
 @MODELS.register("token_transformer")
@@ -113,10 +127,14 @@ def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=2
       return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
                          cond)["params"]
 
-  def apply(params, x, t, cond=None):
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del dropout_key  # The token transformer has no dropout.
     if x.ndim != 2 or x.shape[1] > max_length:
       raise ConfigError(f"token_transformer takes (B, N <= {max_length}) token ids; got "
                         f"shape {x.shape}. Build the model with a larger max length.")
     return module.apply({"params": params}, x, t, cond)
 
   return Model(init, apply)
+
+
+token_transformer.models_tokens = True

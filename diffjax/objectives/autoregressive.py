@@ -6,14 +6,17 @@ The causal network reads x shifted right by one position behind a begin-of-seque
 (the mask id of the masking path serves, as it is no real token), so that its output at
 position i predicts token i from tokens < i; the loss is the exact negative
 log-likelihood, in nats per token. Its fields give, for a partially generated x (masks in
-unknown positions), logits whose position i is p(x_i | x_<i): the "autoregressive" token
-sampler fills positions left to right.
+unknown positions), `next_token_logits` whose position i is p(x_i | x_<i), valid where
+every position before i is known: the "autoregressive" token sampler, which fills
+positions left to right, reads them; samplers that reveal positions in any order need
+`logits` and refuse these fields.
 """
 import jax.numpy as jnp
 
 from diffjax.core import Fields
-from diffjax.objectives.base import OBJECTIVES, Objective
-from diffjax.objectives.masked import token_cross_entropy
+from diffjax.objectives.base import OBJECTIVES
+from diffjax.objectives.masked import (TokenObjective, require_masking_path, token_objective,
+                                       token_cross_entropy)
 
 
 def shift_right(x, bos_id: int):
@@ -28,8 +31,11 @@ def sequence_nll(apply_fn, params, x1, bos_id: int, cond=None):
 
 
 @OBJECTIVES.register("autoregressive")
-def autoregressive(path) -> Objective:
-  """Next-token cross-entropy; `path` (a `MaskingPath`) supplies the begin-of-sequence id."""
+@token_objective
+def autoregressive(path) -> TokenObjective:
+  """Next-token cross-entropy with a causal network (`TokenObjective.causal`); `path` (a
+  `MaskingPath`) supplies the begin-of-sequence id."""
+  require_masking_path(path, "The autoregressive objective")
   bos_id = path.mask_id
 
   def loss(apply_fn, params, key, x0, x1, cond=None):
@@ -38,6 +44,11 @@ def autoregressive(path) -> Objective:
     return per_token, {"nll_per_token": per_token}
 
   def fields(apply_fn, params, cond=None):
-    return Fields.of(logits=lambda x, t: apply_fn(params, shift_right(x, bos_id), t, cond))
+    return Fields.of(next_token_logits=lambda x, t: apply_fn(
+        params, shift_right(x, bos_id), t, cond))
 
-  return Objective(loss, fields)
+  def exact_nll(apply_fn, params, key, x1, cond=None, num_samples=1):
+    del key, num_samples  # Exact: nothing to average.
+    return sequence_nll(apply_fn, params, x1, bos_id, cond)
+
+  return TokenObjective(loss, fields, exact_nll, causal=True)

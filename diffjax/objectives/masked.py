@@ -25,15 +25,52 @@ loss is the batch mean of the per-sequence estimate divided by L (nats per token
 (lambda, k) are drawn "uniform", "antithetic" (t and 1 - t) or "low_discrepancy"
 ((u + i / B) mod 1, "Variational Diffusion Models", Kingma et al., appendix I.2).
 """
+from typing import Any, Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Fields
+from diffjax.core import Fields, Predictions
 from diffjax.errors import ConfigError
-from diffjax.objectives.base import OBJECTIVES, Objective
+from diffjax.objectives.base import OBJECTIVES
 
 ESTIMATORS = ("nelbo", "lambda_dce", "k_dce")
 TIME_SAMPLING = ("uniform", "antithetic", "low_discrepancy")
+
+
+class TokenObjective(NamedTuple):
+  """An objective on token sequences: `loss` and `fields` as every `Objective`, and
+
+  sequence_nll(apply_fn, params, key, x1, cond=None, num_samples=16) -> (B,) nats: the
+    negative log-likelihood of x1 (B, L), exact for the autoregressive model, a Monte
+    Carlo estimate of an upper bound (the NELBO) over num_samples draws for masked
+    diffusion;
+  causal: True when the network must be causal (attend only to earlier positions).
+  """
+  loss: Callable[..., Any]
+  fields: Callable[..., Any]
+  sequence_nll: Callable[..., Any]
+  causal: bool = False
+
+
+def token_objective(factory):
+  """Declares an `OBJECTIVES` factory as one that models token sequences on the masked
+  path (`models_tokens`): families of token data offer exactly these."""
+  factory.models_tokens = True
+  return factory
+
+
+def token_objective_names():
+  """The registered objectives declared with `token_objective`."""
+  return tuple(n for n in OBJECTIVES.names()
+               if getattr(OBJECTIVES.get(n), "models_tokens", False))
+
+
+def require_masking_path(path, who: str):
+  """Refuses a path without a mask (a continuous path) for a token objective."""
+  if getattr(path, "mask_id", None) is None:
+    raise ConfigError(f"{who} models tokens on the masked path (path.name='masked'); got "
+                      f"the path {getattr(path, 'name', path)!r}.")
 
 
 def unit_times(key, n: int, how: str = "low_discrepancy"):
@@ -106,15 +143,19 @@ def check_estimator(path, estimator, time_sampling="low_discrepancy"):
 
 
 @OBJECTIVES.register("masked_diffusion")
+@token_objective
 def masked_diffusion(path, estimator: str = "nelbo",
-                     time_sampling: str = "low_discrepancy") -> Objective:
+                     time_sampling: str = "low_discrepancy") -> TokenObjective:
   """The masked-diffusion NELBO on a `MaskingPath` (see the module docstring).
 
   loss(apply_fn, params, key, x0, x1, cond=None) -> (nats per token, aux): x0 is unused
   (the source is the all-mask sequence) and may be None; x1 (B, L) int tokens;
   apply_fn(params, x_t, t, cond) -> (B, L, V) logits.
-  fields(apply_fn, params, cond=None) -> Fields with `logits`.
+  fields(apply_fn, params, cond=None) -> Fields with `logits` (also read as
+  `next_token_logits`: with every later position masked they are the left-to-right
+  conditionals). sequence_nll: `nelbo` with this estimator.
   """
+  require_masking_path(path, "The masked_diffusion objective")
   check_estimator(path, estimator, time_sampling)
 
   def loss(apply_fn, params, key, x0, x1, cond=None):
@@ -125,9 +166,49 @@ def masked_diffusion(path, estimator: str = "nelbo",
     return per_token, {"nelbo_per_token": per_token}
 
   def fields(apply_fn, params, cond=None):
-    return Fields.of(logits=lambda x, t: apply_fn(params, x, t, cond))
+    def evaluate(x, t):
+      logits = apply_fn(params, x, t, cond)
+      return Predictions(logits=logits, next_token_logits=logits)
+    return Fields(evaluate, ("logits", "next_token_logits"))
 
-  return Objective(loss, fields)
+  def sequence_nll(apply_fn, params, key, x1, cond=None, num_samples=16):
+    return nelbo(path, apply_fn, params, key, x1, cond, estimator=estimator,
+                 num_samples=num_samples)
+
+  return TokenObjective(loss, fields, sequence_nll)
+
+
+def discrete_time_nelbo(path, apply_fn, params, key, x1, cond=None, *, num_steps: int,
+                        num_samples: int = 16):
+  """(B,) NELBO estimates (nats) of x1 (B, L) for the num_steps-step reverse process on the
+  uniform grid tau_i = i / T: a token still masked at tau_{i-1} is revealed at tau_i with
+  probability w_i = (alpha(tau_i) - alpha(tau_{i-1})) / (1 - alpha(tau_{i-1})), drawn from the
+  model's mu at x_{tau_{i-1}}, independently of the other tokens revealed in that step:
+
+    NELBO_T(x) = sum_i E_{x_{tau_{i-1}}}[ w_i sum_{masked l} -log mu_l[x_l] ]
+
+  ("Simplified and Generalized Masked Diffusion for Discrete Data", Shi et al., eq. 4; the
+  prior and reconstruction terms vanish since alpha(0) = 0 and alpha(1) = 1). T = 1 is the
+  model of independent tokens given nothing; as T grows the bound decreases to the
+  continuous-time NELBO (`nelbo`). Each of num_samples draws picks one step i
+  (low-discrepancy over the draws) and weighs it by T."""
+  path.require_state_independent("discrete_time_nelbo")
+  if num_steps < 1:
+    raise ConfigError(f"num_steps must be >= 1; got {num_steps}.")
+  batch = x1.shape[0]
+  tiled = jnp.tile(x1, (num_samples, 1))
+  tiled_cond = None if cond is None else jnp.tile(cond, (num_samples,) + (1,) * (cond.ndim - 1))
+  k_step, k_mask = jax.random.split(key)
+  step = jnp.minimum(jnp.floor(unit_times(k_step, tiled.shape[0]) * num_steps),
+                     num_steps - 1)  # i - 1 in {0, ..., T - 1}
+  t, t_next = step / num_steps, (step + 1) / num_steps
+  xt = path.sample(k_mask, t, None, tiled)
+  alpha, alpha_next = path.alpha(t), path.alpha(t_next)
+  weight = num_steps * (alpha_next - alpha) / jnp.maximum(1.0 - alpha, 1e-12)
+  logits = apply_fn(params, xt, t, tiled_cond)
+  masked = (xt == path.mask_id).astype(jnp.float32)
+  losses = weight * jnp.sum(masked * token_cross_entropy(logits, tiled), -1)
+  return jnp.mean(losses.reshape(num_samples, batch), 0)
 
 
 def nelbo(path, apply_fn, params, key, x1, cond=None, *, estimator="nelbo",

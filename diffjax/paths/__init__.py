@@ -13,3 +13,8 @@ from diffjax.paths import gaussian as _gaussian  # Registers the Gaussian diffus
 from diffjax.paths.gaussian import gaussian_path
 from diffjax.paths.masked import SCHEDULES as MASKING_SCHEDULES
 from diffjax.paths.masked import masking_path
+from diffjax.paths import ddpm as _ddpm  # Registers "ddpm_discrete".
+from diffjax.paths.ddpm import DDPMSchedule
+from diffjax.paths.ddpm import diffusers_grid
+from diffjax.paths.ddpm import read_schedule
+from diffjax.paths.ddpm import schedule_path

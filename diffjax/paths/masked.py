@@ -20,7 +20,13 @@ per-class exponents w_v, alpha_v(t) = 1 - (1 - t)^(w_v): tokens of class v are r
 on their own clock. Only the polynomial family has this option.
 
   path = masking_path("linear", vocab_size=12)      # mask id 12 by default
+  path = build_path("masked", schedule="linear", vocab_size=12)   # the same, by name
   xt = path.sample(key, t, None, x1)                # x1 (B, L) int, t () or (B,)
+
+The process satisfies the path protocol of `diffjax.core` (`PathProtocol`): it is
+one-sided, its own source the all-mask sequence (`source_sample`), and has no Gaussian
+view, so the pipeline, the sampler registry and `diffjax.fields.complete` treat it as any
+other path.
 
 The mask id must not be a real token: it is >= vocab_size, and models embed
 max(vocab_size, mask_id + 1) ids while predicting only the vocab_size real ones (SUBS).
@@ -34,6 +40,7 @@ import jax.numpy as jnp
 
 from diffjax.core import TINY
 from diffjax.errors import ConfigError
+from diffjax.paths.interpolants import PATHS
 from diffjax.registry import Registry
 
 SCHEDULES = Registry("masking schedule")
@@ -161,17 +168,42 @@ class MaskingPath:
     """The t = 0 state: all masked, int32 of `shape`."""
     return jnp.full(shape, self.mask_id, jnp.int32)
 
+  # ----- the path protocol (diffjax.core.PathProtocol) -----
+  @property
+  def one_sided(self) -> bool:
+    """True: the source is the process's own (every token masked)."""
+    return True
+
+  @property
+  def gaussian(self) -> None:
+    """None: tokens have no Gaussian view."""
+    return None
+
+  def source_sample(self, key, shape, dtype=jnp.int32):
+    """The all-mask sequence of `shape` (the source is a point mass; key is unused)."""
+    del key
+    return self.source(shape).astype(dtype)
+
+  def source_log_prob(self, x):
+    """(B, L) -> (B,): 0 for the all-mask sequence, -inf for any other."""
+    return jnp.where(jnp.all(self.is_masked(x), -1), 0.0, -jnp.inf)
+
   def is_masked(self, x):
     return x == self.mask_id
 
 
-def masking_path(schedule: str = "linear", *, vocab_size: int, mask_id: Optional[int] = None,
-                 **options) -> MaskingPath:
+@PATHS.register("masked")
+def masking_path(schedule: str = "linear", *, vocab_size: Optional[int] = None,
+                 mask_id: Optional[int] = None, **options) -> MaskingPath:
   """Builds the masking process with the schedule registered as `schedule` (linear,
   cosine, polynomial with `exponent` (a number, or V per-class numbers), geometric with
-  `sigma_min`, `sigma_max`). mask_id defaults to vocab_size."""
-  if vocab_size < 1:
-    raise ConfigError(f"vocab_size must be >= 1; got {vocab_size}.")
+  `sigma_min`, `sigma_max`) over `vocab_size` real tokens (the pipeline passes the data's,
+  `DataSpec.vocab_size`). mask_id defaults to vocab_size."""
+  if vocab_size is None:
+    raise ConfigError("The masked path needs vocab_size, the number of real tokens (token "
+                      "data give it: diffjax.pipeline.DataSpec(vocab_size=V)).")
+  if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+    raise ConfigError(f"vocab_size must be an integer >= 1; got {vocab_size!r}.")
   mask_id = vocab_size if mask_id is None else int(mask_id)
   if mask_id < vocab_size:
     raise ConfigError(f"mask_id {mask_id} collides with a real token (ids 0..{vocab_size - 1}"
@@ -200,4 +232,7 @@ def masking_path(schedule: str = "linear", *, vocab_size: int, mask_id: Optional
     raise ConfigError(f"Bad options {sorted(options)} for the {schedule!r} schedule: "
                       f"{e}.") from None
   return MaskingPath(schedule, vocab_size, mask_id, built, state_dependent)
+
+
+masking_path.models_tokens = True  # Declared for families of token data.
 

@@ -21,7 +21,10 @@ from diffjax.solvers.sde import edm_churn
 from diffjax.solvers.sde import euler_maruyama
 from diffjax.solvers.sde import pc_langevin
 from diffjax.solvers.unipc import unipc
-from diffjax.solvers.sampling import SAMPLERS
-from diffjax.solvers.sampling import Sampler
+from diffjax.solvers.sampler import SAMPLERS
+from diffjax.solvers.sampler import Guidance
+from diffjax.solvers.sampler import Sampler
+from diffjax.solvers.sampler import sampler_for
 from diffjax.solvers.sampling import sample
 from diffjax.solvers import discrete as _discrete  # Registers the token samplers.
+from diffjax.solvers import flow_maps as _flow_maps  # Registers "consistency" and "flow_map".

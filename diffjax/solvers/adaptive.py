@@ -39,43 +39,54 @@ _E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 4
 EMBEDDED_ERROR_SCALES = {"shampine": 2 / 3, "dormand_prince": 1.0}
 
 
+# The points of the field evaluations of a solve, one row each: y = x + h (row . ks) at time
+# t + c h, with h the signed step, its value stored in ks[slot]. Row 0 is the start k1 =
+# f(x0, t0); row 1 the probe of the initial step size, f(x0 + h0 k1, t0 + h0) (Hairer I,
+# II.4); rows 2..7 the six new stages of an attempted step (its first stage is k1, the
+# last stage of the step before).
+_POINTS = ((0.0,) * 7, (1.0,) + (0.0,) * 6) + _A_MATRIX[1:]   # (8, 7)
+_POINT_TIMES = (0.0, 1.0) + _C[1:]                            # (8,)
+_SLOTS = (0, 1, 1, 2, 3, 4, 5, 6)
+_START, _PROBE, _FIRST_STAGE, _LAST_STAGE = 0, 1, 2, 7
+
+
 class AdaptiveStats(NamedTuple):
   nfe: jax.Array        # field evaluations (int32)
   accepted: jax.Array   # accepted steps
   rejected: jax.Array   # rejected steps
 
 
+class _Solve(NamedTuple):
+  """A solve between two field evaluations: the current time and state, |h| of the
+  attempt in progress (of the probe at the start), the stages ks (7, B, ...) with ks[0] =
+  f(x, t), the row of `_POINTS` evaluated next, the last accepted error and the counts."""
+  t: jax.Array
+  x: jax.Array
+  h: jax.Array
+  ks: jax.Array
+  point: jax.Array
+  err_prev: jax.Array
+  accepted: jax.Array
+  rejected: jax.Array
+  nfe: jax.Array
+
+
 def _rms(x):
   return jnp.sqrt(jnp.mean(jnp.square(x)))
 
 
-def _dopri5_step(f, x, t, h, k1, error_scale=1.0):
-  """One trial step: returns (x_new, error estimate, k7 = f(x_new, t + h)).
-
-  The six new stages run in a loop with one field evaluation (the field is compiled once):
-  stage i evaluates f at x + h sum_j A[i, j] k_j with the stages k so far stored in a
-  (7, ...) buffer (zeros where not yet computed, where A is zero too)."""
-  a = jnp.asarray(_A_MATRIX, x.dtype)           # (7, 7)
-  c = jnp.asarray(_C, jnp.float32)              # (7,)
-  ks = jnp.zeros((7,) + x.shape, x.dtype).at[0].set(k1)
-
-  def stage(i, carry):
-    ks, _ = carry
-    y = x + h * jnp.tensordot(a[i], ks, axes=1)
-    return ks.at[i].set(f(y, t + c[i] * h)), y
-
-  ks, x_new = jax.lax.fori_loop(1, 7, stage, (ks, x))
-  err = (error_scale * h) * jnp.tensordot(jnp.asarray(_E, x.dtype), ks, axes=1)
-  return x_new, err, ks[6]
-
-
-def initial_step_size(f, x, t, f0, direction, rtol, atol, span):
-  """Hairer I, II.4 ("starting step size"), one extra field evaluation."""
+def _first_guess(x, f0, rtol, atol, span):
+  """h0 of Hairer I, II.4 from the start's field value f0 (no evaluation)."""
   scale = atol + rtol * jnp.abs(x)
   d0, d1 = _rms(x / scale), _rms(f0 / scale)
   h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-30))
-  h0 = jnp.minimum(h0, span)
-  f1 = f(x + direction * h0 * f0, t + direction * h0)
+  return jnp.minimum(h0, span)
+
+
+def _initial_step(x, f0, f1, h0, rtol, atol, span):
+  """The starting step of Hairer I, II.4 from f0 and the probe f1 = f(x + h0 f0)."""
+  scale = atol + rtol * jnp.abs(x)
+  d1 = _rms(f0 / scale)
   d2 = _rms((f1 - f0) / scale) / h0
   h1 = jnp.where(jnp.maximum(d1, d2) <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
                  (0.01 / jnp.maximum(jnp.maximum(d1, d2), 1e-30)) ** (1 / 5))
@@ -87,13 +98,18 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
            embedded="shampine"):
   """Integrates dx/dt = f(x, t) from t0 to t1 (either order) with Dormand–Prince 5(4).
 
+  One `lax.while_loop` makes one field evaluation per iteration, at the next row of
+  `_POINTS` (the start, the initial-step probe, then the stages of each attempted step),
+  and settles the attempt after its last stage: the field is traced and compiled once,
+  and the compiled loop runs at the speed of a loop of bare evaluations.
+
   Args:
     f: field f(x, t) -> array shaped like x; t a float32 scalar.
     x0: (B, ...) state at t0.
     t0, t1: scalar start and end times.
     rtol, atol: relative and absolute tolerances of the local error.
     max_steps: bound on attempted steps (the loop stops there; check `stats`).
-    h0: initial |step|; chosen automatically when None.
+    h0: initial |step|; chosen automatically when None (one more field evaluation).
     beta1, beta2: controller exponents, h_new = h safety err^-beta1 err_prev^beta2; the
       default (1/5, 0) is the integral controller, (0.7/5, 0.4/5) the PI controller.
     embedded: the embedded 4th-order solution of the error estimate, "shampine" (as
@@ -109,45 +125,68 @@ def dopri5(f, x0, t0, t1, *, rtol=1e-5, atol=1e-5, max_steps=4096, h0=None,
   t0, t1 = jnp.asarray(t0, jnp.float32), jnp.asarray(t1, jnp.float32)
   direction = jnp.where(t1 >= t0, 1.0, -1.0)
   span = jnp.abs(t1 - t0)
-  k1 = f(x0, t0)
-  if h0 is None:
-    h = initial_step_size(f, x0, t0, k1, direction, rtol, atol, span)
-    nfe = jnp.asarray(2, jnp.int32)
-  else:
-    h = jnp.minimum(jnp.asarray(h0, jnp.float32), span)
-    nfe = jnp.asarray(1, jnp.int32)
+  points = jnp.asarray(_POINTS, x0.dtype)
+  point_times = jnp.asarray(_POINT_TIMES, jnp.float32)
+  slots = jnp.asarray(_SLOTS, jnp.int32)
+  weights = jnp.asarray(_E, x0.dtype)
+  fresh = lambda k1: jnp.zeros((7,) + x0.shape, x0.dtype).at[0].set(k1)
+  row = lambda index: jnp.asarray(index, jnp.int32)
 
-  def cond(state):
-    t, _, _, _, _, accepted, rejected, _ = state
-    return (direction * (t1 - t) > 0) & (accepted + rejected < max_steps)
+  def started(s, y):
+    del y
+    if h0 is None:
+      return s._replace(h=_first_guess(s.x, s.ks[0], rtol, atol, span), point=row(_PROBE))
+    return s._replace(h=jnp.minimum(jnp.asarray(h0, jnp.float32), span),
+                      point=row(_FIRST_STAGE))
 
-  def body(state):
-    t, x, k1, h, err_prev, accepted, rejected, nfe = state
-    remaining = jnp.abs(t1 - t)
-    last = h >= remaining
-    h_step = jnp.minimum(h, remaining)
-    x_new, err, k7 = _dopri5_step(f, x, t, direction * h_step, k1, error_scale)
-    scale = atol + rtol * jnp.maximum(jnp.abs(x), jnp.abs(x_new))
+  def probed(s, y):
+    del y
+    h = _initial_step(s.x, s.ks[0], s.ks[1], s.h, rtol, atol, span)
+    return s._replace(h=h, point=row(_FIRST_STAGE))
+
+  def staged(s, y):
+    del y
+    return s._replace(point=s.point + 1)
+
+  def attempted(s, y):
+    """Accepts or rejects the step to y (the 5th-order solution, ks[6] = f there). The
+    next attempt starts from zeroed stages: a rejected attempt's non-finite stages would
+    turn into NaN through the zero entries of the rows."""
+    h = direction * s.h
+    err = (error_scale * h) * jnp.tensordot(weights, s.ks, axes=1)
+    scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(y))
     err_norm = jnp.maximum(_rms(err / scale), 1e-10)
     accept = err_norm <= 1.0
-    grow = safety * err_norm ** (-beta1) * err_prev ** beta2
+    grow = safety * err_norm ** (-beta1) * s.err_prev ** beta2
     shrink = safety * err_norm ** (-1 / 5)
     factor = jnp.where(accept, jnp.clip(grow, 1.0, max_factor),
                        jnp.clip(shrink, min_factor, safety))
-    t_new = jnp.where(last, t1, t + direction * h_step)
-    return (jnp.where(accept, t_new, t),
-            jnp.where(accept, x_new, x),
-            jnp.where(accept, k7, k1),
-            h_step * factor,
-            jnp.where(accept, err_norm, err_prev),
-            accepted + accept.astype(jnp.int32),
-            rejected + (~accept).astype(jnp.int32),
-            nfe + 6)
+    last = s.h >= jnp.abs(t1 - s.t)
+    t = jnp.where(accept, jnp.where(last, t1, s.t + h), s.t)
+    return _Solve(t, jnp.where(accept, y, s.x),
+                  jnp.minimum(s.h * factor, jnp.abs(t1 - t)),   # The next attempt's |h|.
+                  fresh(jnp.where(accept, s.ks[6], s.ks[0])),
+                  row(_FIRST_STAGE),
+                  jnp.where(accept, err_norm, s.err_prev),
+                  s.accepted + accept.astype(jnp.int32),
+                  s.rejected + (~accept).astype(jnp.int32), s.nfe)
 
-  state = (t0, x0, k1, h, jnp.asarray(1.0, jnp.float32), jnp.asarray(0, jnp.int32),
-           jnp.asarray(0, jnp.int32), nfe)
-  _, x, _, _, _, accepted, rejected, nfe = jax.lax.while_loop(cond, body, state)
-  return x, AdaptiveStats(nfe, accepted, rejected)
+  def cond(s):
+    return (direction * (t1 - s.t) > 0) & (s.accepted + s.rejected < max_steps)
+
+  def body(s):
+    h = direction * s.h
+    y = s.x + h * jnp.tensordot(points[s.point], s.ks, axes=1)
+    k = f(y, s.t + point_times[s.point] * h)
+    s = s._replace(ks=s.ks.at[slots[s.point]].set(k), nfe=s.nfe + 1)
+    phase = jnp.where(s.point == _LAST_STAGE, 3, jnp.minimum(s.point, 2))
+    return jax.lax.switch(phase, (started, probed, staged, attempted), s, y)
+
+  zero = jnp.zeros((), jnp.int32)
+  state = _Solve(t0, x0, jnp.zeros((), jnp.float32), fresh(jnp.zeros_like(x0)),
+                 row(_START), jnp.ones((), jnp.float32), zero, zero, zero)
+  s = jax.lax.while_loop(cond, body, state)
+  return s.x, AdaptiveStats(s.nfe, s.accepted, s.rejected)
 
 
 def dopri5_stepper(rtol=1e-5, atol=1e-5, max_steps=4096, **options):

@@ -7,15 +7,26 @@ otherwise each grid interval is one step of the solver. The reported nfe is comp
 diffrax's step count and the solver's stages (its step count for unlisted solvers).
 """
 import importlib
+from typing import NamedTuple
 
 import jax.numpy as jnp
 
 from diffjax.core import stateless
 
-# (initial, per attempted step) field evaluations of diffrax's explicit solvers
-# (first-same-as-last methods pay one evaluation up front). Unknown solvers report steps.
-_EVALS_PER_STEP = {"Euler": (0, 1), "Heun": (0, 2), "Midpoint": (0, 2), "Ralston": (0, 2),
-                   "Bosh3": (1, 3), "Tsit5": (1, 6), "Dopri5": (1, 6), "Dopri8": (0, 13)}
+
+class DiffraxSolver(NamedTuple):
+  """What diffjax knows of one of diffrax's explicit solvers: field evaluations up front
+  (first-same-as-last methods pay one) and per attempted step, and the order."""
+  initial: int
+  per_step: int
+  order: int
+
+
+# Unlisted solvers report their step count as nfe.
+DIFFRAX_SOLVERS = {"Euler": DiffraxSolver(0, 1, 1), "Heun": DiffraxSolver(0, 2, 2),
+                   "Midpoint": DiffraxSolver(0, 2, 2), "Ralston": DiffraxSolver(0, 2, 2),
+                   "Bosh3": DiffraxSolver(1, 3, 3), "Tsit5": DiffraxSolver(1, 6, 5),
+                   "Dopri5": DiffraxSolver(1, 6, 5), "Dopri8": DiffraxSolver(0, 13, 8)}
 
 
 def _diffrax():
@@ -53,14 +64,14 @@ def diffrax_stepper(solver="Tsit5", rtol=None, atol=None, max_steps=4096):
   """Each grid interval [t, t_next] solved by diffrax's `solver` (one fixed step, or an
   adaptive solve with rtol / atol)."""
   _diffrax()
-  per_step = _EVALS_PER_STEP.get(solver)
+  known = DIFFRAX_SOLVERS.get(solver)
 
   def step(fields, x, t, t_next, key):
     del key
     sol = diffrax_solve(fields.velocity, x, solver=solver, num_steps=1, rtol=rtol,
                         atol=atol, t0=t, t1=t_next, max_steps=max_steps)
     steps = jnp.asarray(sol.stats["num_steps"], jnp.int32)
-    nfe = steps if per_step is None else per_step[0] + per_step[1] * steps
+    nfe = steps if known is None else known.initial + known.per_step * steps
     return sol.ys[-1], nfe
 
   return stateless(step)

@@ -26,7 +26,8 @@ prompt written into x0 stays fixed and only its free (masked) positions are fill
                    own inner sampler (ancestral over steps_per_block steps from local time 0
                    to 1, or first_hitting); later blocks stay masked meanwhile (the model sees
                    them masked). The grid counts steps; the network sees the block's local time.
-  autoregressive   left to right, one position per step (for the causal baseline).
+  autoregressive   left to right, one position per step, from `next_token_logits` (the
+                   causal baseline's only prediction; a masked model gives them too).
 
 Temperature and top-p reshape mu before each draw. Token guidance (classifier-free with a
 label, and unsupervised CFG with the prompt masked) are field transforms below.
@@ -40,12 +41,10 @@ import jax
 import jax.numpy as jnp
 
 from diffjax.categorical import check_method, sample_categorical, top_p_logits
-from diffjax.core import Fields, Stepper
+from diffjax.core import TOKEN_PREDICTIONS, Fields, Stepper
 from diffjax.errors import ConfigError
-from diffjax.solvers.sampling import SAMPLERS, Sampler, sample
-
-# The token samplers' names in `diffjax.solvers.sampling.SAMPLERS`.
-TOKEN_SAMPLERS = ("masked_ancestral", "first_hitting", "semi_autoregressive", "autoregressive")
+from diffjax.solvers.sampler import SAMPLERS, Sampler
+from diffjax.solvers.sampling import sample
 
 
 def token_log_probs(logits, temperature=1.0, top_p=1.0):
@@ -226,50 +225,69 @@ def autoregressive(path, *, temperature=1.0, top_p=1.0, method="inverse_cdf") ->
 
   def step(fields, x, state, t, t_next, key):
     del t_next
-    logits = jax.lax.dynamic_index_in_dim(fields.evaluate(x, t).logits, state.index, 1,
-                                          keepdims=False)
+    logits = jax.lax.dynamic_index_in_dim(fields.evaluate(x, t).next_token_logits,
+                                          state.index, 1, keepdims=False)
     token = sample_categorical(key, token_log_probs(logits, temperature, top_p), method=method)
     column = jax.lax.dynamic_index_in_dim(x, state.index, 1, keepdims=False)
     token = jnp.where(column == path.mask_id, token, column)  # prompt tokens stay
     x_next = jax.lax.dynamic_update_index_in_dim(x, token.astype(x.dtype), state.index, 1)
     return x_next, CounterState(state.index + 1), 1
 
-  return Stepper(init, step, ("logits",))
+  return Stepper(init, step, ("next_token_logits",))
 
 
-for _name, _build in zip(TOKEN_SAMPLERS, (ancestral, first_hitting, semi_autoregressive,
-                                         autoregressive)):
-  SAMPLERS.register(_name, Sampler(_build))
+def _semi_autoregressive_steps(x0, block_size, inner="first_hitting", steps_per_block=None,
+                               **_):
+  """One grid step per step of every block: block_size per block for first_hitting."""
+  blocks = -(-x0.shape[1] // block_size)
+  return blocks * (block_size if inner == "first_hitting" else steps_per_block)
 
 
-def default_num_steps(name, x0, options) -> int:
-  """Grid steps a sampler needs: L events for first_hitting / autoregressive, one per
-  step of every block for semi_autoregressive."""
-  length = x0.shape[1]
-  if name in ("first_hitting", "autoregressive"):
-    return length
-  if name == "semi_autoregressive":
-    blocks = -(-length // options["block_size"])
-    per_block = (options["block_size"] if options.get("inner", "first_hitting")
-                 == "first_hitting" else options["steps_per_block"])
-    return blocks * per_block
-  raise ConfigError(f"The {name} sampler needs num_steps.")
+def _one_per_position(x0, **_):
+  return x0.shape[1]
+
+
+# Token samplers are stochastic and read logits (autoregressive: next-token logits);
+# none has an order in the step size.
+_TOKEN = dict(evaluations=1, stochastic=True, needs=("logits",))
+SAMPLERS.register("masked_ancestral", Sampler(ancestral, evaluates_once_at_start=True,
+                                              **_TOKEN))
+SAMPLERS.register("first_hitting", Sampler(first_hitting, default_steps=_one_per_position,
+                                           **_TOKEN))
+SAMPLERS.register("semi_autoregressive", Sampler(
+    semi_autoregressive, default_steps=_semi_autoregressive_steps, **_TOKEN))
+SAMPLERS.register("autoregressive", Sampler(
+    autoregressive, evaluates_once_at_start=True, default_steps=_one_per_position,
+    **dict(_TOKEN, needs=("next_token_logits",))))
+
+
+def token_samplers():
+  """The names of the registered samplers that draw tokens."""
+  return tuple(name for name in SAMPLERS if SAMPLERS.get(name).tokens)
+
+
+def minimum_num_steps(name, length, options) -> int:
+  """Grid steps the token sampler `name` needs to fill `length` masked positions with
+  `options`: its declared default_steps (one per event for first_hitting /
+  autoregressive, every step of every block for semi_autoregressive); 1 for a sampler
+  without a default (masked_ancestral: any grid ends clean at t = 1)."""
+  steps = SAMPLERS.get(name).steps_for(jnp.zeros((1, length), jnp.int32), options)
+  return 1 if steps is None else steps
 
 
 def sample_tokens(name, fields: Fields, path, x0, key, *, num_steps=None,
                   return_trajectory=False, **options):
-  """Runs the token sampler registered as `name` (`TOKEN_SAMPLERS`, in the shared
+  """Runs the token sampler registered as `name` (`token_samplers()`, in the shared
   `SAMPLERS` registry) from x0 (B, L) (masked where free) on a uniform grid.
 
   num_steps: grid steps for masked_ancestral (required); the other samplers default to what
-  they need (`default_num_steps`). Returns `diffjax.solvers.integrate.Solution`.
+  they need (their `default_steps`: L events for first_hitting and autoregressive, every
+  step of every block for semi_autoregressive). Returns `diffjax.solvers.integrate.Solution`.
   """
-  SAMPLERS.get(name)
-  if name not in TOKEN_SAMPLERS:
-    raise ConfigError(f"{name!r} is not a token sampler; valid: {TOKEN_SAMPLERS}.")
-  if num_steps is None:
-    num_steps = default_num_steps(name, x0, options)
-  if num_steps < 1:
+  if not SAMPLERS.get(name).tokens:
+    raise ConfigError(f"{name!r} is not a token sampler; valid: "
+                      f"{', '.join(token_samplers())}.")
+  if num_steps is not None and num_steps < 1:
     raise ConfigError(f"num_steps must be >= 1; got {num_steps}.")
   return sample(name, fields, path, x0, key, num_steps=num_steps,
                 return_trajectory=return_trajectory, **options)
@@ -288,24 +306,39 @@ def guided_log_probs(conditional_logits, unconditional_logits, weight):
   return l_u + (weight + 1.0) * (l_c - l_u)
 
 
-def classifier_free_guidance(conditional: Fields, unconditional: Fields, weight) -> Fields:
-  """Guided logits from a label-conditional and an unconditional (null-label) evaluation of
-  the same model; one guided evaluation costs two network calls."""
+def _guided(conditional: Fields, evaluate_both, weight) -> Fields:
+  """Fields whose token predictions (those `conditional` gives) are guided_log_probs of
+  the pair evaluate_both(x, t) -> (conditional, unconditional) Predictions; a prediction
+  that is the same array as one already guided (a masked model gives its logits under both
+  names) is guided once."""
+  names = tuple(n for n in conditional.names if n in TOKEN_PREDICTIONS)
+
   def evaluate(x, t):
-    predictions = conditional.evaluate(x, t)
-    return predictions._replace(logits=guided_log_probs(
-        predictions.logits, unconditional.evaluate(x, t).logits, weight))
-  return Fields(evaluate, ("logits",))
+    c, u = evaluate_both(x, t)
+    guided, done = {}, {}
+    for name in names:
+      key = (id(getattr(c, name)), id(getattr(u, name)))
+      if key not in done:
+        done[key] = guided_log_probs(getattr(c, name), getattr(u, name), weight)
+      guided[name] = done[key]
+    return c._replace(**guided)
+
+  return Fields(evaluate, names)
+
+
+def classifier_free_guidance(conditional: Fields, unconditional: Fields, weight) -> Fields:
+  """Guided token predictions from a label-conditional and an unconditional (null-label)
+  evaluation of the same model; one guided evaluation costs two network calls."""
+  return _guided(conditional, lambda x, t: (conditional.evaluate(x, t),
+                                            unconditional.evaluate(x, t)), weight)
 
 
 def unsupervised_cfg(fields: Fields, prompt, mask_id: int, weight) -> Fields:
   """Unsupervised classifier-free guidance for masked models (Nie et al., section 4): the
   unconditional logits are the same model's with the prompt positions (prompt: (B, L)
   bool) masked. One guided evaluation costs two network calls."""
-  def evaluate(x, t):
-    conditional = fields.evaluate(x, t)
-    unconditional = fields.evaluate(jnp.where(prompt, mask_id, x), t)
-    return conditional._replace(logits=guided_log_probs(conditional.logits,
-                                                        unconditional.logits, weight))
-  return Fields(evaluate, ("logits",))
+  fields.require(("logits",), "Unsupervised classifier-free guidance (a masked model)")
+  return _guided(fields, lambda x, t: (fields.evaluate(x, t),
+                                       fields.evaluate(jnp.where(prompt, mask_id, x), t)),
+                 weight)
 

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from diffjax.core import Fields, Stepper
+from diffjax.core import TOKEN_PREDICTIONS, Fields, Stepper
 from diffjax.solvers.grids import check_time_grid
 
 
@@ -30,20 +30,27 @@ def _shapes(tree):
 
 
 def check_fields(fields: Fields, names, x, t):
-  """Traces one evaluation (no computation) and refuses predictions of the wrong shape:
+  """Traces one evaluation (no computation) and refuses predictions of the wrong shape
+  (`check_predictions`)."""
+  check_predictions(jax.eval_shape(fields.evaluate, x, jnp.asarray(t, jnp.float32)), names,
+                    x)
+
+
+def check_predictions(out, names, x):
+  """Refuses predictions `out` (arrays or shapes) of the wrong shape for the state x:
   continuous predictions must be shaped like x (B, ...), logits like x + (V,). A pytree
   state (e.g. a graph's node features and adjacency) needs predictions of the same
   structure and leaf shapes."""
-  out = jax.eval_shape(fields.evaluate, x, jnp.asarray(t, jnp.float32))
   for name in names:
     value = getattr(out, name)
-    if name == "logits":
+    if name in TOKEN_PREDICTIONS:
       ok = value.shape[:-1] == x.shape
     else:
       ok = (jax.tree.structure(value) == jax.tree.structure(x)
             and _shapes(value) == _shapes(x))
     if not ok:
-      expected = f"{x.shape} + (vocabulary,)" if name == "logits" else f"{_shapes(x)}"
+      expected = (f"{x.shape} + (vocabulary,)" if name in TOKEN_PREDICTIONS
+                  else f"{_shapes(x)}")
       raise ValueError(f"The {name} field returned shape {_shapes(value)} for a state of "
                        f"shape {_shapes(x)}; it must return {expected}.")
 
@@ -69,7 +76,15 @@ def integrate(stepper: Stepper, fields: Fields, x0, ts, key=None, *,
   """
   fields.require(stepper.needs, "This sampler")
   ts = jnp.asarray(check_time_grid(ts), jnp.float32)
-  check_fields(fields, stepper.needs, x0, ts[0])
+  evaluate = fields.evaluate
+
+  def checked(x, t):
+    # The shapes are checked as the stepper's own evaluation is traced: no extra trace.
+    out = evaluate(x, t)
+    check_predictions(out, stepper.needs, x)
+    return out
+
+  fields = Fields(checked, fields.names)
   state = stepper.init(x0, ts)
 
   def body(carry, inputs):

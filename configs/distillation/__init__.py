@@ -1,0 +1,2 @@
+"""Few-step and one-step generation (`experiments.distillation`): one config per method, the
+flow-matching teachers they distil (`teacher.py`), and the family's base."""
