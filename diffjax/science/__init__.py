@@ -23,5 +23,6 @@ from diffjax.science.ensembles import member_sampler
 from diffjax.science.ensembles import seed_condition
 from diffjax.science.seismic import TRACE_INTERPOLATORS
 from diffjax.science.seismic import interpolate_traces
+from diffjax.science.seismic import pooled_snr_db
 from diffjax.science.seismic import snr_db
 from diffjax.science.seismic import volume_slices

@@ -7,7 +7,9 @@ depth: "linear" (linear in x between the nearest recorded traces on either side,
 nearest one beyond the ends) and "nearest" (a copy of the nearest recorded trace; ties to
 the left). `snr_db` is the reconstruction signal-to-noise ratio of SeisFusion's tables,
 10 log10(|x - mean x|^2 / |x - x_hat|^2) per section (the mean removed, so that the
-velocities' offset does not inflate it).
+velocities' offset does not inflate it); `pooled_snr_db` the same ratio over a whole set
+of sections (finite where some are restored exactly, as a nearest-trace copy of a section
+without dip can be).
 """
 import numpy as np
 
@@ -54,6 +56,16 @@ def snr_db(truth, estimate):
   error = truth - np.asarray(estimate, np.float64).reshape(len(truth), -1)
   signal = truth - truth.mean(1, keepdims=True)
   return 10 * np.log10(np.sum(signal ** 2, 1) / np.maximum(np.sum(error ** 2, 1), 1e-20))
+
+
+def pooled_snr_db(truth, estimate):
+  """The SNR in dB of a set of sections taken together: 10 log10(sum |x - mean x|^2 /
+  sum |x - x_hat|^2), each section's own mean removed. Unlike the mean of `snr_db` it
+  stays finite when some sections are restored exactly."""
+  truth = np.asarray(truth, np.float64).reshape(len(truth), -1)
+  error = truth - np.asarray(estimate, np.float64).reshape(len(truth), -1)
+  signal = truth - truth.mean(1, keepdims=True)
+  return float(10 * np.log10(np.sum(signal ** 2) / max(np.sum(error ** 2), 1e-20)))
 
 
 def volume_slices(volumes, masks):
