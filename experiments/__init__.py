@@ -42,6 +42,7 @@ FAMILIES = {
     "distillation": ("experiments.distillation", "build_task"),
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
+    "population": ("experiments.science", "build_padts"),
 }
 
 

@@ -72,3 +72,23 @@ def test_bad_seeds_values_fail_before_the_workdir(tmp_path, key, value, message)
   with pytest.raises(ConfigError, match=message):
     experiments.run(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_padts_tiny_scores_both_shifts(tmp_path):
+  from configs.science import padts_var  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  experiments.run(padts_var.get_config("tiny"), workdir)
+  record = read_metrics(workdir)[-1]
+  for key in ("correlation_shift", "value_shift", "correlation_shift_floor",
+              "value_shift_floor"):
+    assert np.isfinite(record[key]) and record[key] >= 0.0, key
+  assert padts_var.get_config("plain").population.weight == 0.0
+
+
+def test_padts_refuses_one_channel_before_the_workdir(tmp_path):
+  from configs.science import padts_var  # pylint: disable=g-import-not-at-top
+  config = padts_var.get_config("tiny")
+  config.data.channels = 1
+  with pytest.raises(ConfigError, match="data.channels=1"):
+    experiments.run(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
