@@ -10,7 +10,8 @@ windows:
   baselines   the base forecasters of eval.refine.bases, fitted on the training windows:
               `<base>_crps` (their CRPS is the absolute error of the point forecast);
   refine      each base refined by each method of eval.refine.methods (Langevin / most
-              likely, eval.refine.*): `refined_<method>_<base>_crps`;
+              likely, eval.refine.*): `refined_<method>_<base>_crps`, and the same
+              refiner on the prior alone (no model): `prior_only_<method>_<base>_crps`;
   synthesize  eval.tstr_windows windows generated without guidance train the linear
               forecaster, tested on the held-out windows against the same forecaster
               trained on the real windows: `tstr_mae`, `trtr_mae`, `tstr_ratio`.
@@ -110,11 +111,12 @@ def build_task(config) -> Task:
     return pipeline.generate(params, key, config.eval.tstr_windows,
                              guidance={"method": "none"}).x
 
-  def refined(params, key, method, base):
+  def refined(params, key, method, base, model_weight=1.0):
     out = refine(pipeline.fields(params), pipeline.path, scale(tests[:, :context]),
                  base, key, num_members=samples_per, method=method,
                  regularizer=rc.regularizer, scale=rc.scale, step_size=rc.step_size,
-                 iterations=rc.iterations, noise_scale=rc.noise_scale, times=tuple(rc.times))
+                 iterations=rc.iterations, noise_scale=rc.noise_scale, times=tuple(rc.times),
+                 model_weight=model_weight)
     return np.asarray(out) * std + mean
 
   def evaluate(params, key):
@@ -130,6 +132,9 @@ def build_task(config) -> Task:
       for i, method in enumerate(rc.methods):
         values[f"refined_{method}_{base}_crps"] = crps(
             refined(params, jax.random.fold_in(k_refine, i), method, prediction))
+        # The same refiner without the model: what the prior and noise alone give.
+        values[f"prior_only_{method}_{base}_crps"] = crps(
+            refined(params, jax.random.fold_in(k_refine, i), method, prediction, 0.0))
     if config.eval.tstr_windows:
       synthetic = np.asarray(parallel.to_host(synthesize(params, k_synth)))
       tstr = train_on_synthetic_test_on_real(synthetic, train_windows, scale(tests),

@@ -19,6 +19,7 @@ def test_elnino_forecast_tiny_trains_forecasts_and_scores(tmp_path):
   assert record["step"] == 20 and np.isfinite(record["seasonal_naive_crps"])
   assert 0.5 < record["seasonal_naive_crps"] < 1.5   # °C, last year's value.
   for key in ("linear_crps", "refined_langevin_seasonal_naive_crps",
+              "prior_only_langevin_linear_crps",
               "refined_most_likely_linear_crps", "tstr_mae", "trtr_mae", "tstr_ratio"):
     assert np.isfinite(record[key]) and record[key] > 0, key
   assert os.path.exists(os.path.join(workdir, "plots", "forecasts_0000020.png"))

@@ -175,6 +175,17 @@ def test_langevin_refinement_spreads_members_and_bad_settings_are_refused():
              num_members=2, **bad)
 
 
+def test_prior_only_langevin_samples_the_priors_closed_form():
+  """With model_weight 0 the refiner sees only R = scale |h - g|^2: Langevin's discrete
+  stationary law is N(g, 1 / (2 scale (1 - scale eta)))."""
+  path = build_path("rectified_flow")
+  out = refine(None, path, jnp.ones((1, 1)), jnp.full((1, 1), 2.0), jax.random.PRNGKey(3),
+               num_members=4000, method="langevin", regularizer="squared", scale=1.0,
+               step_size=0.01, iterations=600, model_weight=0.0)
+  np.testing.assert_allclose(float(out.mean()), 2.0, atol=0.05)
+  np.testing.assert_allclose(float(out.var()), 1 / (2 * 0.99), rtol=0.08)
+
+
 # ----- forecasters and TSTR -----
 
 def test_linear_forecaster_recovers_a_linear_rule_and_seasonal_naive_repeats_the_season():

@@ -89,10 +89,13 @@ def check_refinement(method, regularizer, scale, step_size, iterations, noise_sc
 
 def refine(fields: Fields, path, contexts, base, key, *, num_members, method="langevin",
            regularizer="quantile", scale=1.0, step_size=0.01, iterations=20,
-           noise_scale=1.0, times=(0.8,)):
+           noise_scale=1.0, times=(0.8,), model_weight=1.0):
   """Refined forecasts (N, S, horizon) of windows with contexts (N, context) and base
   forecasts (N, horizon) (or (N, S, horizon), sorted over members for "quantile"), for a
-  model of whole windows (context + horizon,) given by its `fields` on `path`."""
+  model of whole windows (context + horizon,) given by its `fields` on `path`.
+  model_weight multiplies the model's energy L_theta: 0 runs the same refiner on the
+  prior R alone, the control that separates what the model adds from the spread the
+  prior and the noise give a point forecast."""
   check_refinement(method, regularizer, scale, step_size, iterations, noise_scale, times)
   refiner = REFINERS.get(method)
   contexts = jnp.asarray(contexts, jnp.float32)
@@ -104,7 +107,7 @@ def refine(fields: Fields, path, contexts, base, key, *, num_members, method="la
   c = jnp.repeat(contexts[:, None], num_members, 1).reshape(n * num_members, context)
   g = base.reshape(n * num_members, horizon)
   q = jnp.tile(member_quantiles(num_members), n)
-  energy = denoising_energy(fields, path, times)
+  energy = denoising_energy(fields, path, times) if model_weight else None
 
   def prior(h):
     u = h - g
@@ -112,7 +115,8 @@ def refine(fields: Fields, path, contexts, base, key, *, num_members, method="la
     return jnp.sum(per, -1)
 
   def total(h, k):
-    return jnp.sum(energy(jnp.concatenate([c, h], -1), k) + scale * prior(h))
+    model = 0.0 if energy is None else model_weight * energy(jnp.concatenate([c, h], -1), k)
+    return jnp.sum(model + scale * prior(h))
 
   def body(i, h):
     k_energy, k_step = jax.random.split(jax.random.fold_in(key, i))
