@@ -20,6 +20,7 @@ build_seeds    SEEDS ("SEEDS: Emulation of Weather Forecast Ensembles with Diffu
                seeds plus eval.generated members against the same number of true members
                and the K seeds alone, by CRPS, spread-skill ratio and rank histograms
                (`crps_<ensemble>`, `spread_skill_<ensemble>`, plots/rank_histograms).
+               data.residual: the model generates a member minus its seeds' mean.
 build_padts    PaD-TS ("Population Aware Diffusion for Time Series Generation", Li et al.
                2025) on regime-switching VAR series with known cross-correlations
                (`diffjax.data.correlated_series`): a model of whole series (L, C),
@@ -92,8 +93,11 @@ def build_seismic(config):
     raise ConfigError("eval.missing is empty and no data.mask_file is given.")
   sections = volume_slices(train, np.ones(train.shape[:3]))[0]
   mean, std = float(sections.mean()), float(sections.std()) or 1.0
-  windows = jnp.asarray(((sections - mean) / std)[..., None])
-  pipeline = build_pipeline(config, DataSpec((nx, nz, 1)))
+  # Image models see a section as (nx, nz, 1); vector models (mlp) as its nx * nz values.
+  flat = config.model.name == "mlp"
+  shape = (nx * nz,) if flat else (nx, nz, 1)
+  windows = jnp.asarray(((sections - mean) / std).reshape(-1, *shape))
+  pipeline = build_pipeline(config, DataSpec(shape))
 
   def draw(key, n):
     return windows[jax.random.randint(key, (n,), 0, windows.shape[0])]
@@ -114,11 +118,12 @@ def build_seismic(config):
     return truth[keep], mask[keep]
 
   def reconstruct(params, key, truth, mask):
-    observed = np.repeat((truth - mean) / std * mask[..., None], draws, 0)[..., None]
-    state_mask = np.repeat(mask, draws, 0)[:, :, None, None]
+    known = np.repeat(np.broadcast_to(mask[..., None], truth.shape), draws, 0)
+    observed = np.repeat((truth - mean) / std, draws, 0) * known
+    observed, known = observed.reshape(-1, *shape), known.reshape(-1, *shape)
     out = pipeline.generate(params, key, observed.shape[0], observed=jnp.asarray(observed),
-                            mask=jnp.asarray(state_mask), state_shape=observed.shape).x
-    out = np.asarray(parallel.to_host(out))[..., 0] * std + mean
+                            mask=jnp.asarray(known), state_shape=observed.shape).x
+    out = np.asarray(parallel.to_host(out)) * std + mean
     return out.reshape(len(truth), draws, nx, nz)
 
   def evaluate(params, key):
@@ -174,6 +179,7 @@ SEEDS_KEYS = (
     Key("data.num_seeds", "int", 1, meaning="seed members K conditioning the model"),
     Key("data.lead_time", "float", 0.0, open_low=True),
     Key("data.perturbation", "float", 0.0, open_low=True),
+    Key("data.residual", "bool"),
     Key("eval.generated", "int", 1, meaning="members generated per date"),
 )
 
@@ -195,7 +201,14 @@ def build_seeds(config):
   scale = lambda x: (x - mean) / std
   dim, seeds = data.dim, data.num_seeds
   pipeline = build_pipeline(config, DataSpec((dim,), cond_dim=2 * dim))
-  draw = member_sampler(scale(train.members), seeds)
+  sampler = member_sampler(scale(train.members), seeds)
+  # data.residual: the model generates member - seed mean (same condition), so that an
+  # untrained network already centres members on the seeds.
+  offset = (lambda cond: cond[:, :dim]) if data.residual else (lambda cond: 0.0)
+
+  def draw(key, n):
+    member, cond = sampler(key, n)
+    return member - offset(cond), cond
   generated = config.eval.generated
   total = seeds + generated
   test_seeds = scale(test.members[:, :seeds])
@@ -204,6 +217,7 @@ def build_seeds(config):
   @jax.jit
   def members(params, key):
     conditional = pipeline.generate(params, key, condition.shape[0], labels=condition).x
+    conditional = conditional + offset(condition)
     emulated = pipeline.generate(params, jax.random.fold_in(key, 1), condition.shape[0]).x
     return conditional, emulated
 
@@ -216,8 +230,9 @@ def build_seeds(config):
         "seeds": test.members[:, :seeds],
         "seeds_generated": np.concatenate([test.members[:, :seeds], conditional], 1),
         "true": test.members[:, :total],
-        "unconditional": emulated,
     }
+    if not data.residual:   # Residuals dropped of their condition emulate nothing.
+      ensembles["unconditional"] = emulated
     values, histograms = {}, {}
     for name, ensemble in ensembles.items():
       scores, histograms[name] = ensemble_scores(ensemble, test.truth)

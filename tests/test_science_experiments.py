@@ -49,12 +49,16 @@ def test_bad_trace_masks_fail_in_one_line_before_the_workdir(tmp_path, mask, mes
   assert not os.path.exists(tmp_path / "run")
 
 
-def test_seeds_tiny_scores_its_ensembles(tmp_path):
+@pytest.mark.parametrize("residual", [False, True])
+def test_seeds_tiny_scores_its_ensembles(tmp_path, residual):
   from configs.science import seeds_lorenz96  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
-  experiments.run(seeds_lorenz96.get_config("tiny"), workdir)
+  config = seeds_lorenz96.get_config("tiny")
+  config.data.residual = residual
+  experiments.run(config, workdir)
   record = read_metrics(workdir)[-1]
-  for name in ("seeds", "seeds_generated", "true", "unconditional"):
+  names = ("seeds", "seeds_generated", "true") + (() if residual else ("unconditional",))
+  for name in names:
     assert record[f"crps_{name}"] > 0 and np.isfinite(record[f"spread_skill_{name}"])
   assert os.path.exists(os.path.join(workdir, "plots", "rank_histograms_0000010.png"))
 

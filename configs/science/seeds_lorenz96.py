@@ -23,7 +23,7 @@ def get_config(arg=None):
   config.experiment = "ensembles"
   config.data = ml_collections.ConfigDict(dict(
       dim=40, train_dates=2000, test_dates=200, members=20, num_seeds=2, lead_time=1.0,
-      perturbation=0.2))
+      perturbation=0.2, residual=False))
   config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
   config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
                                                     time_sampler="uniform"))
