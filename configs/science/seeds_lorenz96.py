@@ -5,8 +5,10 @@
 
 Ensembles of the 40-variable Lorenz-96 system (F = 8) at lead time 1 from perturbed
 analyses (`diffjax.data.lorenz96`): 2,000 training dates of 20 members; an MLP
-flow-matching model of one member given the mean and std of 2 other members of its date
-(condition dropout 0.1: also the unconditional emulator). Evaluation on 200 held-out dates:
+flow-matching model of one member minus the mean of 2 other members of its date, given
+their mean and std (condition dropout 0.1). --config.data.residual=False models the
+member itself (then the condition-dropped model is also an unconditional emulator,
+`crps_unconditional`). Evaluation on 200 held-out dates:
 2 seeds + 18 generated members against 20 true members and the 2 seeds alone:
 `crps_<ensemble>`, `spread_skill_<ensemble>`, `crps_ratio_seeds_generated_to_true`,
 plots/rank_histograms_*.png. `:tiny` runs in seconds.
@@ -23,7 +25,7 @@ def get_config(arg=None):
   config.experiment = "ensembles"
   config.data = ml_collections.ConfigDict(dict(
       dim=40, train_dates=2000, test_dates=200, members=20, num_seeds=2, lead_time=1.0,
-      perturbation=0.2, residual=False))
+      perturbation=0.2, residual=True))
   config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
   config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
                                                     time_sampler="uniform"))
