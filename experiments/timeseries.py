@@ -59,7 +59,9 @@ def load_data(config):
   if config.data.name == "elnino":
     series, split = timeseries.elnino_series(), timeseries.TRAIN_MONTHS
   else:
-    series = load_series(config.data.get("file", ""), channels=1)[:, 0]
+    if not config.data.get("file", ""):
+      raise ConfigError("data.name=file needs data.file, the series' .csv / .npz / .npy.")
+    series = load_series(config.data.file, channels=1)[:, 0]
     split = int(round(config.data.train_fraction * len(series)))
   check_window(split, config.data.context, config.data.horizon,
                "the training stretch of the series")
