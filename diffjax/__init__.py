@@ -27,6 +27,8 @@ from diffjax import image_metrics
 from diffjax import pipeline
 from diffjax import restoration
 from diffjax import runs
+from diffjax import science
+from diffjax import timeseries
 from diffjax.registry import Registry
 from diffjax.registry import UnknownComponentError
 

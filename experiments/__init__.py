@@ -40,6 +40,9 @@ FAMILIES = {
     "h_space": ("experiments.h_space", "build_h_space"),
     "bridges": ("experiments.bridges", "build_task"),
     "distillation": ("experiments.distillation", "build_task"),
+    "seismic": ("experiments.science", "build_seismic"),
+    "ensembles": ("experiments.science", "build_seeds"),
+    "population": ("experiments.science", "build_padts"),
 }
 
 

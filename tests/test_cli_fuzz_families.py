@@ -14,6 +14,9 @@ IMAGES = "--config=configs/images/digits.py:tiny"
 HALLUCINATION = "--config=configs/diagnostics/hallucination.py:2d,tiny"
 INTRINSIC = "--config=configs/diagnostics/intrinsic_dimension.py:sphere,tiny"
 H_SPACE = "--config=configs/diagnostics/h_space.py:tiny"
+SEISMIC = "--config=configs/science/seisfusion.py:tiny"
+SEEDS = "--config=configs/science/seeds_lorenz96.py:tiny"
+PADTS = "--config=configs/science/padts_var.py:tiny"
 
 CASES = [
     # Guidance studies on the digits (configs/guidance/digits.py).
@@ -35,6 +38,14 @@ CASES = [
     (ELNINO, "--config.data.context=0", "data.context=0"),
     (ELNINO, "--config.data.horizon=-1", "data.horizon=-1"),
     (ELNINO, "--config.eval.num_forecast_samples=0", "eval.num_forecast_samples=0"),
+    (ELNINO, "--config.data.name=file", "data.name=file needs data.file"),
+    (ELNINO, "--config.eval.refine.methods=('hmc',)", "'hmc'"),
+    # Scientific data.
+    (SEISMIC, "--config.data.mask_file=missing.npz", "missing.npz does not exist"),
+    (SEISMIC, "--config.eval.missing=(1.0,)", "eval.missing"),
+    (SEISMIC, "--config.sample.guidance.renoise=2", "renoise takes true or false"),
+    (SEEDS, "--config.data.num_seeds=5", "must be below data.members=5"),
+    (PADTS, "--config.data.channels=1", "data.channels=1"),
     # Images.
     (IMAGES, "--config.data.name=cifar11", "'cifar11'"),
     (IMAGES, "--config.eval.bpd_steps=0", "eval.bpd_steps=0"),

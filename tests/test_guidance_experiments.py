@@ -18,7 +18,33 @@ def test_elnino_forecast_tiny_trains_forecasts_and_scores(tmp_path):
   record = read_metrics(workdir)[-1]
   assert record["step"] == 20 and np.isfinite(record["seasonal_naive_crps"])
   assert 0.5 < record["seasonal_naive_crps"] < 1.5   # °C, last year's value.
+  for key in ("linear_crps", "refined_langevin_seasonal_naive_crps",
+              "prior_only_langevin_linear_crps",
+              "refined_most_likely_linear_crps", "tstr_mae", "trtr_mae", "tstr_ratio"):
+    assert np.isfinite(record[key]) and record[key] > 0, key
   assert os.path.exists(os.path.join(workdir, "plots", "forecasts_0000020.png"))
+
+
+@pytest.mark.parametrize("rows,overrides,message", [
+    ("1\n2\nnan\n" + "4\n" * 60, {}, r"NaN or infinite value at index \(2, 0\)"),
+    ("1,2\n" * 60, {}, "has 2 channels"),
+    ("1\n" * 30, {}, "longer than the training stretch of the series"),
+    ("1\n" * 80, {"data.train_fraction": 1.5}, "data.train_fraction=1.5"),
+])
+def test_bad_series_files_fail_in_one_line_before_the_workdir(tmp_path, rows, overrides,
+                                                               message):
+  from configs.guidance import elnino_forecast  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "series.csv"
+  path.write_text(rows)
+  config = elnino_forecast.get_config("tiny")
+  config.data.name, config.data.file = "file", str(path)
+  for key, value in overrides.items():
+    section, name = key.split(".")
+    config[section][name] = value
+  with pytest.raises(ConfigError, match=message) as error:
+    experiments.run(config, str(tmp_path / "run"))
+  assert "\n" not in str(error.value)
+  assert not os.path.exists(tmp_path / "run")
 
 
 def test_noisy_classifier_tiny_trains_and_scores(tmp_path):

@@ -194,7 +194,7 @@ def _context(method, labels):
   extra = {}
   if method in ("dps", "reconstruction"):
     extra = dict(measurements=jnp.ones((N, 1)), operator=lambda x: x[:, :1])
-  elif method == "tsdiff":
+  elif method in ("tsdiff", "input"):
     extra = dict(observed=jnp.ones((N, 2)), mask=jnp.tile(jnp.array([[1.0, 0.0]]), (N, 1)))
   elif method == "svdd":   # SVDD evaluates M candidates per sample: an unconditional model.
     unconditional = mixture_oracle(PATH, TASK.unconditional()).fields()

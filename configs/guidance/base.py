@@ -55,10 +55,15 @@ def noisy_classifier_config():
 
 
 def timeseries_config() -> ml_collections.ConfigDict:
+  """TSDiff on a univariate series (`experiments.timeseries`): El Niño (data.name=elnino)
+  or a user's file (data.name=file, data.file=..., data.train_fraction of it trains);
+  eval.refine (TSDiff refine: methods, bases, regularizer, scale, step_size, iterations,
+  noise_scale, times) and eval.tstr_windows (TSDiff synthesize; 0 skips it)."""
   config = engine_config()
   config.experiment = "timeseries"
-  config.data = ml_collections.ConfigDict(dict(name="elnino", context=36, horizon=12,
-                                               stride=6))
+  config.data = ml_collections.ConfigDict(dict(name="elnino", file="", context=36,
+                                               horizon=12, stride=6, season=12,
+                                               train_fraction=0.8))
   config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
   config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
                                                     time_sampler="uniform"))
@@ -69,4 +74,8 @@ def timeseries_config() -> ml_collections.ConfigDict:
   config.train.label_dropout = 0.0
   config.optim.update(learning_rate=1e-3, warmup_steps=200)
   config.eval.num_forecast_samples = 32
+  config.eval.tstr_windows = 0
+  config.eval.refine = ml_collections.ConfigDict(dict(
+      methods=(), bases=("seasonal_naive",), regularizer="quantile", scale=1.0,
+      step_size=0.01, iterations=20, noise_scale=1.0, times=(0.8,)))
   return config

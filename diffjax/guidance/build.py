@@ -6,7 +6,7 @@
 Keys of the section (each method reads its own; the scale convention is p_u + w (p_c -
 p_u), `diffjax.guidance.model`):
   method          none | cfg | cfgpp | adaptive | classifier | elucd | dps | reconstruction
-                  | tsdiff | svdd  (`GUIDANCE_METHODS`)
+                  | tsdiff | svdd | input  (`GUIDANCE_METHODS`)
   scale           cfg / adaptive: w; cfgpp: lambda in [0, 1]; classifier, elucd,
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
@@ -21,6 +21,8 @@ p_u), `diffjax.guidance.model`):
   through         elucd: the gradient through the "denoiser" (default) or at the
                   "estimate" x1_hat only
   num_candidates, alpha   svdd: M and the temperature
+  renoise         input: a fresh source draw for the known entries each step (true) or
+                  the sampler's initial draw (false)
 What a method needs besides the model (measurements and operator, observations and mask,
 a reward, a classifier) comes from the experiment in the `GuidanceContext`; a method
 whose needs the experiment does not provide is refused naming them. Each method is a
@@ -32,6 +34,7 @@ from diffjax.guidance import adaptive as _adaptive  # The modules below register
 from diffjax.guidance import cfg as _cfg
 from diffjax.guidance import cfgpp as _cfgpp
 from diffjax.guidance import classifier as _classifier
+from diffjax.guidance import input_guidance as _input_guidance
 from diffjax.guidance import reconstruction as _reconstruction
 from diffjax.guidance import svdd as _svdd
 from diffjax.guidance import tsdiff as _tsdiff

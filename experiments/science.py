@@ -1,0 +1,325 @@
+"""Diffusion models on simulated scientific data: SeisFusion and SEEDS.
+
+build_seismic  SeisFusion ("SeisFusion: Constrained Diffusion Model with Input Guidance
+               for 3D Seismic Data Interpolation and Reconstruction", 2024) on 2D inline
+               sections of layered velocity volumes with a fault (`diffjax.data.seismic`,
+               or a user's volumes: data.name=file, data.file=volumes.npz). A model of
+               sections (nx traces, nz depths) is trained; evaluation drops a fraction of
+               the traces of held-out volumes (each of eval.missing, pattern
+               data.mask_kind, or a user's mask: data.mask_file) and reconstructs them by
+               input guidance (sample.guidance, method "input": the recorded traces
+               re-imposed after every step), scoring the SNR (dB, pooled over the
+               sections: `pooled_snr_db`) of one draw and of the mean of eval.num_draws
+               draws against the linear and nearest-trace
+               interpolations: `snr_<estimate>_<percent missing>`.
+build_seeds    SEEDS ("SEEDS: Emulation of Weather Forecast Ensembles with Diffusion
+               Models", Li et al. 2024) on Lorenz-96 ensembles (`diffjax.data.lorenz96`):
+               a model of one member given the mean and std of data.num_seeds seed
+               members of its date (`diffjax.science.ensembles`; condition dropout makes
+               it also the unconditional emulator). Evaluation on held-out dates: the K
+               seeds plus eval.generated members against the same number of true members
+               and the K seeds alone, by CRPS, spread-skill ratio and rank histograms
+               (`crps_<ensemble>`, `spread_skill_<ensemble>`, plots/rank_histograms).
+               data.residual: the model generates a member minus its seeds' mean.
+build_padts    PaD-TS ("Population Aware Diffusion for Time Series Generation", Li et al.
+               2025) on regime-switching VAR series with known cross-correlations
+               (`diffjax.data.correlated_series`): a model of whole series (L, C),
+               trained with the denoising loss plus population.weight times the
+               population term (`diffjax.timeseries.population_aware_loss`; weight 0: the
+               same model without it), scored on held-out series by the cross-correlation
+               distribution shift `correlation_shift` and the value distribution shift
+               `value_shift` (marginal quality); `*_floor` are those of as many real
+               training series (the sampling noise of the estimate).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffjax.data.correlated_series import correlated_series
+from diffjax.data.lorenz96 import lorenz96_ensembles
+from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
+                                  load_volumes, trace_mask)
+from diffjax.errors import ConfigError
+from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
+from diffjax.science import (ensemble_scores, interpolate_traces, member_sampler,
+                             pooled_snr_db, seed_condition, volume_slices)
+from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
+from diffjax.train import Task, parallel
+from diffjax.train.validation import Key, check_keys
+
+SEISMIC_SOURCES = ("layered", "file")
+SEISMIC_KEYS = (
+    Key("data.name", "name", names=lambda: SEISMIC_SOURCES),
+    Key("data.shape", "ints", 4, meaning="(nx, ny, nz) of simulated volumes"),
+    Key("data.num_volumes", "int", 1, meaning="training volumes"),
+    Key("data.test_volumes", "int", 1, meaning="held-out volumes"),
+    Key("data.mask_kind", "name", names=lambda: MASK_KINDS),
+    Key("eval.missing", "floats", 0.0, 1.0, open_high=True,
+        meaning="fractions of missing traces"),
+    Key("eval.num_sections", "int", 1, meaning="held-out sections reconstructed"),
+    Key("eval.num_draws", "int", 1, meaning="reconstructions per section"),
+)
+
+
+def _seismic_volumes(config):
+  """(train volumes, held-out volumes) (V, nx, ny, nz) of config.data."""
+  data = config.data
+  if data.name == "file":
+    volumes = load_volumes(data.get("file", ""))
+    if len(volumes) < 2:
+      raise ConfigError(f"{data.file} holds {len(volumes)} volume; training and held-out "
+                        "sections need at least 2.")
+    split = max(1, len(volumes) - data.test_volumes)
+    return volumes[:split], volumes[split:]
+  shape = tuple(data.shape)
+  if len(shape) != 3:
+    raise ConfigError(f"data.shape={shape} must be (nx, ny, nz).")
+  return (layered_volumes(config.seed, data.num_volumes, shape),
+          layered_volumes(config.seed + 1, data.test_volumes, shape))
+
+
+def build_seismic(config):
+  check_keys(config, SEISMIC_KEYS)
+  if config.sample.guidance.get("method") != "input":
+    raise ConfigError("The seismic reconstruction guides by input guidance; set "
+                      "sample.guidance.method=input.")
+  train, test = _seismic_volumes(config)
+  nx, ny, nz = test.shape[1:]
+  user_mask = config.data.get("mask_file", "")
+  # A user's mask is checked (one line, before the workdir) against the volumes' shape.
+  cases = ({"file": load_trace_mask(user_mask, test.shape[1:])} if user_mask else
+           {f"{round(100 * f)}": float(f) for f in config.eval.missing})
+  if not cases:
+    raise ConfigError("eval.missing is empty and no data.mask_file is given.")
+  sections = volume_slices(train, np.ones(train.shape[:3]))[0]
+  mean, std = float(sections.mean()), float(sections.std()) or 1.0
+  # Image models see a section as (nx, nz, 1); vector models (mlp) as its nx * nz values.
+  flat = config.model.name == "mlp"
+  shape = (nx * nz,) if flat else (nx, nz, 1)
+  windows = jnp.asarray(((sections - mean) / std).reshape(-1, *shape))
+  pipeline = build_pipeline(config, DataSpec(shape))
+
+  def draw(key, n):
+    return windows[jax.random.randint(key, (n,), 0, windows.shape[0])]
+
+  count, draws = config.eval.num_sections, config.eval.num_draws
+
+  def held_out(case):
+    """(truth (S, nx, nz), masks (S, nx)) of case (a fraction missing, or a user's mask)."""
+    if isinstance(case, np.ndarray):
+      section_masks = [case] * len(test)
+    else:
+      section_masks = [trace_mask(config.seed + 1000 * i + round(100 * case), (nx, ny),
+                                  case, config.data.mask_kind) for i in range(len(test))]
+    truth, mask = volume_slices(test, np.stack(section_masks))
+    # Sections with at least one recorded trace; evenly spread over the volumes.
+    keep = np.flatnonzero(mask.any(1))
+    keep = keep[np.linspace(0, len(keep) - 1, min(count, len(keep))).astype(int)]
+    return truth[keep], mask[keep]
+
+  def reconstruct(params, key, truth, mask):
+    known = np.repeat(np.broadcast_to(mask[..., None], truth.shape), draws, 0)
+    observed = np.repeat((truth - mean) / std, draws, 0) * known
+    observed, known = observed.reshape(-1, *shape), known.reshape(-1, *shape)
+    out = pipeline.generate(params, key, observed.shape[0], observed=jnp.asarray(observed),
+                            mask=jnp.asarray(known), state_shape=observed.shape).x
+    out = np.asarray(parallel.to_host(out)) * std + mean
+    return out.reshape(len(truth), draws, nx, nz)
+
+  def evaluate(params, key):
+    values, shown = {}, None
+    for i, (name, case) in enumerate(cases.items()):
+      truth, mask = held_out(case)
+      recon = reconstruct(params, jax.random.fold_in(key, i), truth, mask)
+      known = mask > 0
+      values[f"known_change_{name}"] = float(np.max(np.abs(
+          recon[:, 0][known] - truth[known])))
+      values[f"snr_diffusion_{name}"] = pooled_snr_db(truth, recon[:, 0])
+      if draws > 1:
+        values[f"snr_diffusion_mean_{name}"] = pooled_snr_db(truth, recon.mean(1))
+      baselines = {b: interpolate_traces(b, truth, mask) for b in ("linear", "nearest")}
+      for b, estimate in baselines.items():
+        values[f"snr_{b}_{name}"] = pooled_snr_db(truth, estimate)
+      if shown is None or name == "50":
+        shown = (name, truth[0], mask[0], baselines["linear"][0], recon[0, 0],
+                 recon[0].mean(0))
+    return values, {"section": _section_figure(*shown)}
+
+  def sample(params, key):
+    truth, mask = held_out(next(iter(cases.values())))
+    return {"truth": truth, "mask": mask,
+            "reconstructions": reconstruct(params, key, truth, mask)}, {}
+
+  return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
+                       sample=sample)
+
+
+def _section_figure(name, truth, mask, linear, draw, mean):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  panels = (("truth", truth), (f"recorded ({name}% missing)",
+                               np.where(mask[:, None] > 0, truth, np.nan)),
+            ("linear", linear), ("input guidance, one draw", draw),
+            ("input guidance, mean", mean))
+  figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3))
+  for ax, (title, image) in zip(axes, panels):
+    ax.imshow(image.T, aspect="auto", cmap="viridis", vmin=truth.min(), vmax=truth.max())
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("trace (x)", fontsize=7)
+  axes[0].set_ylabel("depth (z)", fontsize=7)
+  return figure
+
+
+SEEDS_KEYS = (
+    Key("data.dim", "int", 4, meaning="Lorenz-96 variables"),
+    Key("data.train_dates", "int", 1, meaning="training forecast dates"),
+    Key("data.test_dates", "int", 1, meaning="held-out forecast dates"),
+    Key("data.members", "int", 2, meaning="members per date"),
+    Key("data.num_seeds", "int", 1, meaning="seed members K conditioning the model"),
+    Key("data.lead_time", "float", 0.0, open_low=True),
+    Key("data.perturbation", "float", 0.0, open_low=True),
+    Key("data.residual", "bool"),
+    Key("eval.generated", "int", 1, meaning="members generated per date"),
+)
+
+
+def build_seeds(config):
+  check_keys(config, SEEDS_KEYS)
+  data = config.data
+  if data.num_seeds >= data.members:
+    raise ConfigError(f"data.num_seeds={data.num_seeds} must be below data.members="
+                      f"{data.members}: a training example is a further member of the date.")
+  if data.num_seeds + config.eval.generated > data.members:
+    raise ConfigError(f"data.num_seeds + eval.generated = "
+                      f"{data.num_seeds + config.eval.generated} exceeds data.members="
+                      f"{data.members}, the true ensemble they are compared with.")
+  options = dict(dim=data.dim, lead_time=data.lead_time, perturbation=data.perturbation)
+  train = lorenz96_ensembles(config.seed, data.train_dates, data.members, **options)
+  test = lorenz96_ensembles(config.seed + 1, data.test_dates, data.members, **options)
+  mean, std = float(train.members.mean()), float(train.members.std())
+  scale = lambda x: (x - mean) / std
+  dim, seeds = data.dim, data.num_seeds
+  pipeline = build_pipeline(config, DataSpec((dim,), cond_dim=2 * dim))
+  sampler = member_sampler(scale(train.members), seeds)
+  # data.residual: the model generates member - seed mean (same condition), so that an
+  # untrained network already centres members on the seeds.
+  offset = (lambda cond: cond[:, :dim]) if data.residual else (lambda cond: 0.0)
+
+  def draw(key, n):
+    member, cond = sampler(key, n)
+    return member - offset(cond), cond
+  generated = config.eval.generated
+  total = seeds + generated
+  test_seeds = scale(test.members[:, :seeds])
+  condition = jnp.repeat(seed_condition(test_seeds), generated, 0)
+
+  @jax.jit
+  def members(params, key):
+    conditional = pipeline.generate(params, key, condition.shape[0], labels=condition).x
+    conditional = conditional + offset(condition)
+    emulated = pipeline.generate(params, jax.random.fold_in(key, 1), condition.shape[0]).x
+    return conditional, emulated
+
+  def evaluate(params, key):
+    conditional, emulated = (np.asarray(parallel.to_host(m)) for m in members(params, key))
+    shape = (data.test_dates, generated, dim)
+    conditional = conditional.reshape(shape) * std + mean
+    emulated = emulated.reshape(shape) * std + mean
+    ensembles = {
+        "seeds": test.members[:, :seeds],
+        "seeds_generated": np.concatenate([test.members[:, :seeds], conditional], 1),
+        "true": test.members[:, :total],
+    }
+    if not data.residual:   # Residuals dropped of their condition emulate nothing.
+      ensembles["unconditional"] = emulated
+    values, histograms = {}, {}
+    for name, ensemble in ensembles.items():
+      scores, histograms[name] = ensemble_scores(ensemble, test.truth)
+      values[f"crps_{name}"] = scores["crps"]
+      values[f"spread_skill_{name}"] = scores["spread_skill"]
+    values["crps_ratio_seeds_generated_to_true"] = (values["crps_seeds_generated"] /
+                                                    values["crps_true"])
+    return values, {"rank_histograms": _rank_figure(histograms, total)}
+
+  def sample(params, key):
+    conditional, _ = members(params, key)
+    return {"generated": np.asarray(parallel.to_host(conditional)) * std + mean,
+            "seeds": test.members[:, :seeds], "truth": test.truth}, {}
+
+  return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
+                       sample=sample)
+
+
+def _rank_figure(histograms, total):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  shown = [k for k in ("true", "seeds_generated", "seeds") if k in histograms]
+  figure, axes = plt.subplots(1, len(shown), figsize=(3.5 * len(shown), 2.8))
+  for ax, name in zip(axes, shown):
+    counts = np.asarray(histograms[name], np.float64)
+    ax.bar(np.arange(len(counts)), counts / counts.sum())
+    ax.axhline(1 / len(counts), color="k", lw=0.8, ls="--")
+    ax.set_title(f"{name} ({len(counts) - 1} members)", fontsize=8)
+    ax.set_xlabel("rank of the truth", fontsize=7)
+  figure.suptitle(f"Lorenz-96 rank histograms ({total} members vs 2 seeds)", fontsize=8)
+  return figure
+
+
+PADTS_KEYS = (
+    Key("data.length", "int", 2, meaning="time steps per series"),
+    Key("data.channels", "int", 2, meaning="channels per series"),
+    Key("data.num_series", "int", 2, meaning="training series"),
+    Key("data.test_series", "int", 2, meaning="held-out series"),
+    Key("data.rho", "float", 0.0, 1.0, open_high=True),
+    Key("population.weight", "float", 0.0, meaning="0: the denoising loss alone"),
+    Key("population.min_time", "float", 0.0, 1.0, open_high=True),
+    Key("eval.num_samples", "int", 2, meaning="generated series scored"),
+)
+
+
+def build_padts(config):
+  check_keys(config, PADTS_KEYS)
+  data = config.data
+  length, channels = data.length, data.channels
+  train, _ = correlated_series(config.seed, data.num_series, length, channels, data.rho)
+  test, _ = correlated_series(config.seed + 1, data.test_series, length, channels,
+                              data.rho)
+  mean, std = train.mean((0, 1)), train.std((0, 1))
+  flat = jnp.asarray(((train - mean) / std).reshape(len(train), -1))
+  pipeline = build_pipeline(config, DataSpec((length * channels,)))
+  objective = population_aware_loss(pipeline, config.population.weight, (length, channels),
+                                    config.population.min_time)
+  batch_size, num_samples = config.train.batch_size, config.eval.num_samples
+
+  def loss(params, key, shard, step):
+    del step
+    k_pick, k_loss = jax.random.split(key)
+    return objective(params, k_loss, shard,
+                     flat[jax.random.randint(k_pick, (batch_size,), 0, flat.shape[0])])
+
+  @jax.jit
+  def generate(params, key):
+    return pipeline.generate(params, key, num_samples).x
+
+  def series(params, key):
+    out = np.asarray(parallel.to_host(generate(params, key)))
+    return out.reshape(num_samples, length, channels) * std + mean
+
+  floor_sample = train[np.random.default_rng(config.seed).choice(
+      len(train), min(num_samples, len(train)), replace=False)]
+
+  def evaluate(params, key):
+    generated = series(params, key)
+    values = {"correlation_shift": float(correlation_shift(generated, test)),
+              "value_shift": float(value_shift(generated, test)),
+              "correlation_shift_floor": float(correlation_shift(floor_sample, test)),
+              "value_shift_floor": float(value_shift(floor_sample, test))}
+    return values, {}
+
+  def sample(params, key):
+    return {"series": series(params, key)}, {}
+
+  return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
+              batch_size=batch_size, record=pipeline_record(pipeline))
