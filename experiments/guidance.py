@@ -29,8 +29,10 @@ what `--mode=eval` / the periodic evaluation measures (eval.* may change on a tr
                 sample.guidance.calibration_samples CFG trajectories from other draws,
                 sample.guidance.exact_steps first steps exact) at the same scale
                 sample.guidance.scale and steps: accuracy, 1-NN accuracy and proxy
-                Fréchet distance, evaluations per example (nfe_<method>) and the wall
-                time of one sample batch (seconds_<method>, median of 3, compiled).
+                Fréchet distance, nfe_<method> as `sample` reports it (CFG: its batched
+                calls on [x, x], 2 evaluations per example each; Adaptive Guidance and
+                LinearAG: evaluations per example) and the wall time of one sample
+                batch (seconds_<method>, median of 3, compiled).
 `--mode=sample` samples with sample.guidance as configured (any method, any scale).
 
 The family `noisy_classifier` (`build_noisy_classifier`) trains a noise-aware classifier
@@ -228,7 +230,7 @@ def build_guided_images(config):
       values[f"seconds_{name}"] = float(np.median(seconds))
       figures[name] = image_plots.sample_grid_figure(
           x[:config.sample.num_images], num_columns=10,
-          title=f"{name} w={section.scale:g}: {float(result.nfe):g} evaluations, accuracy "
+          title=f"{name} w={section.scale:g}: nfe {float(result.nfe):g}, accuracy "
                 f"{values[f'accuracy_{name}']:.3f}")
     return values, figures
 

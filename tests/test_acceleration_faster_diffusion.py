@@ -14,6 +14,7 @@ from diffjax.models import build_model
 from diffjax.objectives import build_objective
 from diffjax.paths import build_path
 from diffjax.solvers import sample
+from experiments import acceleration_studies
 
 PATH = build_path("rectified_flow")
 OBJECTIVE = build_objective("flow_matching", PATH)
@@ -69,3 +70,20 @@ def test_paper_key_steps_and_bad_schedules():
     _propagated((0, 6))
   with pytest.raises(ConfigError, match="once per step"):
     _propagated((0, 2), name="heun")
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--key_steps=0,5,20"], "outside the sampler's grid of 20 steps"),
+    (["--key_steps=2,4"], "include step 0"),
+    (["--sampler=heun"], "once per step"),
+    (["--num_steps=0"], "--num_steps"),
+    ([], "no run"),
+])
+def test_the_study_refuses_bad_values_in_one_line_before_writing(tmp_path, capsys, args,
+                                                                 text):
+  workdir = tmp_path / "missing"
+  code = acceleration_studies.main(["faster_diffusion", f"--workdir={workdir}", *args])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+  assert text in err[0], err
+  assert not workdir.exists()

@@ -10,8 +10,9 @@ the cosine of the noise predictions) and LinearAG (the unconditional noise estim
 x_t, the conditional noise and the last step's predictions, per-step coefficients fitted
 on 256 calibration CFG trajectories; the first 5 steps exact). Reports per method the
 digits classifier's accuracy `accuracy_<method>`, the 1-NN accuracy, the proxy Fréchet
-distance `frechet_proxy_<method>`, evaluations per example `nfe_<method>` and the wall
-time of one batch `seconds_<method>`, with a grid each. `:tiny` runs in seconds.
+distance `frechet_proxy_<method>`, `nfe_<method>` (CFG: batched calls on [x, x], i.e. 2
+evaluations per example each; the others: evaluations per example) and the wall time of
+one batch `seconds_<method>`, with a grid each. `:tiny` runs in seconds.
 """
 from configs.guidance import digits
 

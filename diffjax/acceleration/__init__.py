@@ -14,6 +14,8 @@ from diffjax.acceleration.w2sd import reflection
 from diffjax.acceleration.w2sd import w2sd
 from diffjax.acceleration.w2sd import w2sd_guidance
 from diffjax.acceleration.faster_diffusion import check_key_steps
+from diffjax.acceleration.faster_diffusion import encoder_decoder_changes
 from diffjax.acceleration.faster_diffusion import encoder_propagation
 from diffjax.acceleration.faster_diffusion import faster_diffusion
+from diffjax.acceleration.faster_diffusion import network_flops
 from diffjax.acceleration.faster_diffusion import paper_key_steps

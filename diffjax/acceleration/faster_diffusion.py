@@ -172,3 +172,37 @@ def faster_diffusion(apply, objective, path, params, cond, key_steps, *, paralle
   return Guidance(plain, lambda stepper, sampler: encoder_propagation(
       stepper, network, fields_of_output, key_steps, sampler, parallel=parallel,
       noise_injection=noise_injection, injection_start=injection_start))
+
+
+def relative_changes(sequence):
+  """(N, ...) -> (N - 1,) |a_{k+1} - a_k| / |a_k|, the norms over everything but the
+  leading axis (a pytree: its leaves' squares summed)."""
+  leaves = jax.tree.leaves(sequence)
+  flat = jnp.concatenate([a.reshape(a.shape[0], -1) for a in leaves], axis=1)
+  return jnp.linalg.norm(flat[1:] - flat[:-1], axis=1) / jnp.maximum(
+      jnp.linalg.norm(flat[:-1], axis=1), 1e-12)
+
+
+def encoder_decoder_changes(apply_fn, trajectory, ts):
+  """The paper's observation, measured: the relative change between consecutive sampling
+  steps of the encoder's features (the skips and the middle block's output) and of the
+  decoder's output, each (N - 1,), on a sampled trajectory (N + 1, B, ...) over the grid
+  ts (N + 1,) (the states at the start of the N steps are used).
+  apply_fn(x, t, return_encoder_features=True) -> (output, features)."""
+  outs, features = jax.lax.map(
+      lambda xt: apply_fn(xt[0], xt[1], return_encoder_features=True),
+      (trajectory[:-1], ts[:-1]))
+  return relative_changes(features), relative_changes(outs)
+
+
+def network_flops(apply_fn, x, t):
+  """(FLOPs of one full network call, FLOPs of the decoder alone) on the batch x, from
+  XLA's cost analysis of the compiled calls. apply_fn as in `encoder_decoder_changes`."""
+  def flops(fn, *args):
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))
+  _, features = jax.eval_shape(lambda x: apply_fn(x, t, return_encoder_features=True), x)
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), features)
+  return (flops(lambda x: apply_fn(x, t), x),
+          flops(lambda x, f: apply_fn(x, t, encoder_features=f), x, zeros))
