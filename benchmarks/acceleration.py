@@ -21,7 +21,10 @@ import numpy as np
 
 from benchmarks import common
 from diffjax.acceleration import w2sd_guidance
-from diffjax.data import GaussianMixture, mixture_oracle
+from diffjax.conditioning import class_condition
+from diffjax.data import GaussianMixture, mixture_oracle, two_class_mixture
+from diffjax.guidance import (ConditionalModel, Guidance, adaptive_guidance,
+                              classifier_free, fit_linear_ag, linear_ag)
 from diffjax.metrics import wasserstein2
 from diffjax.paths import build_path
 from diffjax.solvers import sample
@@ -83,6 +86,45 @@ def w2sd_study(quick):
   return stats, w2, nfe, strengths, windows, n
 
 
+def linear_ag_study(quick):
+  n, steps, scale = (1000 if quick else 4000), 20, 2.0
+  task = two_class_mixture(separation=1.0, std=0.7)
+  labels = jnp.ones(n, jnp.int32)
+  model = ConditionalModel(task.fields_of(VP), *class_condition(labels, 2))
+  x0 = VP.source_sample(jax.random.PRNGKey(0), (n, 2))
+  calibration = VP.source_sample(jax.random.PRNGKey(1), (n, 2))
+
+  @jax.jit
+  def cfg_and_fit():
+    cfg = sample("ddim", classifier_free(model, scale), VP, x0, num_steps=steps).x
+    return cfg, fit_linear_ag(model, VP, "ddim", calibration, scale, num_steps=steps)
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def linear(coefficients, exact_steps):
+    result = sample("ddim", None, VP, x0, num_steps=steps, guidance=Guidance(
+        model.conditional(), lambda s, b: linear_ag(s, model, VP, scale, coefficients,
+                                                    exact_steps, b)))
+    return result.x, result.nfe
+
+  @jax.jit
+  def adaptive(threshold):
+    result = sample("ddim", None, VP, x0, num_steps=steps, guidance=Guidance(
+        model.conditional(), lambda s, b: adaptive_guidance(s, model, scale, threshold, b,
+                                                            "data")))
+    return result.x, result.nfe
+
+  cfg, coefficients = cfg_and_fit()
+  rms = lambda x: float(jnp.sqrt(jnp.mean((x - cfg) ** 2)))
+  rows = [("CFG", "-", 2 * steps, 0.0)]
+  for exact in (1, 2, 5, 10):
+    x, nfe = linear(coefficients, exact)
+    rows.append(("LinearAG", f"{exact} exact steps", int(nfe), rms(x)))
+  for threshold in (0.999, 0.99, 0.95, 0.9):
+    x, nfe = adaptive(threshold)
+    rows.append(("Adaptive Guidance", f"threshold {threshold:g}", int(nfe), rms(x)))
+  return rows
+
+
 def w2sd_figure(stats, strengths, windows, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -117,19 +159,26 @@ def main(argv=None):
   rows += [(f"W2SD, t <= {t_end:g}", s, nfe[t_end], *stats[(t_end, s)])
            for t_end in windows for s in strengths]
   rows.append(("floor (truth vs truth)", "-", "-", *stats["floor"]))
+  ag_rows = linear_ag_study(args.quick)
   best = min(((t_end, s) for t_end in windows for s in strengths),
              key=lambda k: stats[k][0])
   ordered = all(a < b < c for a, b, c in zip(raw[best], raw["strong"], raw["weak"]))
   figures = {"w2_strong": stats["strong"][0], "w2_weak": stats["weak"][0],
              "w2_w2sd_best": stats[best][0], "best_strength": best[1],
-             "best_window_end": best[0], "ordered_every_seed": ordered}
+             "best_window_end": best[0], "ordered_every_seed": ordered,
+             "linear_ag_rms_at_5_exact": ag_rows[3][3], "linear_ag_nfe_at_5_exact": ag_rows[3][2]}
   markdown = (f"W2SD on exact mixture fields ({n} samples, 3 seeds; W2 mean and std)\n\n"
               + common.markdown_table(("sampler", "lambda", "NFE", "W2 mean", "W2 std"),
                                       rows)
               + f"\n\nBest: lambda = {best[1]:g}, reflections for t <= {best[0]:g}; "
-              f"W2SD < strong < weak on every seed: {ordered}.")
+              f"W2SD < strong < weak on every seed: {ordered}.\n\n"
+              "LinearAG vs Adaptive Guidance (two-class 2D mixture, CFG w = 2, 20 DDIM "
+              "steps)\n\n" + common.markdown_table(
+                  ("method", "setting", "evaluations per example", "RMS to CFG's samples"),
+                  ag_rows))
   common.write_results("acceleration" + suffix, figures,
-                       {"w2": {str(k): v for k, v in raw.items()}}, markdown, args.quick,
+                       {"w2": {str(k): v for k, v in raw.items()}, "linear_ag": ag_rows},
+                       markdown, args.quick,
                        "python -m benchmarks.acceleration" + (" --quick" if args.quick
                                                                 else ""))
 
