@@ -12,7 +12,8 @@ faster_diffusion  On the run's U-Net (`diffjax.acceleration.faster_diffusion`), 
   against encoder propagation at the key steps (default: the paper's DDIM-50 schedule
   scaled to --num_steps), sequential and with parallel decoding: wall time of one compiled
   batch (median of 3; on a shared CPU a rough figure), network GFLOPs per sample (XLA's
-  cost analysis of a full call and of the decoder alone), the digits classifier's accuracy
+  cost analysis of a full call and of the decoder alone; parallel decoding decodes a fixed
+  number of steps at every key step, `parallel_width`), the digits classifier's accuracy
   and the proxy Fréchet distance to the test digits. Writes faster_diffusion.{md,json} in
   <workdir>/studies. The run may still be training (its newest checkpoint is used).
 --tiny: 40 samples (a smoke run). Bad values (key steps outside the grid, a run whose
@@ -31,7 +32,8 @@ import numpy as np
 
 from diffjax import image_metrics, runs
 from diffjax.acceleration import (check_key_steps, encoder_decoder_changes,
-                                  faster_diffusion, network_flops, paper_key_steps)
+                                  faster_diffusion, network_flops, paper_key_steps,
+                                  parallel_width)
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.guidance.model import check_one_evaluation
@@ -102,7 +104,8 @@ def faster_diffusion_study(workdir, sampler, num_steps, key_steps, num_samples,
         method=f"Faster Diffusion, {n_keys} key steps" + (", parallel decoding" if parallel
                                                          else ""),
         seconds=_timed(lambda fn=fn: fn().x),
-        gflops=(n_keys * full + (num_steps - n_keys) * decoder) / num_samples / 1e9,
+        gflops=(n_keys * full + (n_keys * parallel_width(keys, num_steps) if parallel
+                                 else num_steps - n_keys) * decoder) / num_samples / 1e9,
         **quality(x)))
   for row in rows:
     row["time_ratio"] = row["seconds"] / rows[0]["seconds"]

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffjax.acceleration import check_key_steps, faster_diffusion, paper_key_steps
+from diffjax.acceleration import (check_key_steps, faster_diffusion, paper_key_steps,
+                                  parallel_width)
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.models import build_model
@@ -61,6 +62,8 @@ def test_paper_key_steps_and_bad_schedules():
   assert paper_key_steps(50) == (0, 1, 2, 3, 5, 10, 15, 25, 35)
   assert paper_key_steps(20) == (0, 1, 2, 4, 6, 10, 14)
   assert check_key_steps((3, 0, 3), 5) == (0, 3)
+  assert parallel_width((0, 1, 2, 4, 6, 10, 14), 20) == 5
+  assert parallel_width(range(5), 5) == 1
   for bad, match in (((0, 5), "outside the sampler's grid of 5 steps"),
                      ((-1, 0), "outside"), ((1, 2), "include step 0"),
                      ((0, 1.5), "integer"), ("ab", "step indices")):

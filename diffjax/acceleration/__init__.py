@@ -19,3 +19,4 @@ from diffjax.acceleration.faster_diffusion import encoder_propagation
 from diffjax.acceleration.faster_diffusion import faster_diffusion
 from diffjax.acceleration.faster_diffusion import network_flops
 from diffjax.acceleration.faster_diffusion import paper_key_steps
+from diffjax.acceleration.faster_diffusion import parallel_width

@@ -61,6 +61,16 @@ def check_key_steps(key_steps, num_steps):
   return tuple(sorted(set(steps)))
 
 
+def parallel_width(key_steps, num_steps):
+  """How many steps' decoder calls one key step batches under parallel decoding: the
+  longest run of steps between two key steps (or after the last), at least 1. Every key
+  step decodes that many (a fixed shape), so parallel decoding trades decoder FLOPs for
+  fewer, larger calls."""
+  keys = np.asarray(check_key_steps(key_steps, num_steps))
+  following = np.diff(np.append(keys, num_steps)) - 1
+  return max(int(following.max()), 1)
+
+
 class PropagationState(NamedTuple):
   """base: the base stepper's state; step: the next step's index; features: the last key
   step's encoder features; outputs: (M, B, ...) the decoder's outputs for the M steps
@@ -91,7 +101,6 @@ def encoder_propagation(base: Stepper, apply_fn, fields_of_output, key_steps, sa
     raise ConfigError(f"Faster Diffusion's noise_injection must be >= 0 and "
                       f"injection_start in [0, 1]; got {noise_injection}, {injection_start}.")
   keys = np.asarray(sorted(set(int(k) for k in key_steps)), np.int32)
-  gaps = np.diff(np.append(keys, 10 ** 9)) - 1
   names = fields_of_output(None).names
 
   def init(x0, ts):
@@ -99,8 +108,7 @@ def encoder_propagation(base: Stepper, apply_fn, fields_of_output, key_steps, sa
     check_key_steps(key_steps, num_steps)
     out, features = jax.eval_shape(lambda x: apply_fn(x, ts[0], return_encoder_features=True),
                                    x0)
-    decoded = np.minimum(gaps, num_steps - 1 - keys)   # Steps after each key step.
-    width = max(int(decoded.max()), 1) if parallel else 1
+    width = parallel_width(key_steps, num_steps) if parallel else 1
     zeros = lambda s: jnp.zeros(s.shape, s.dtype)
     outputs = jnp.zeros((width,) + out.shape, out.dtype)
     return PropagationState(base.init(x0, ts), jnp.zeros((), jnp.int32),
