@@ -23,6 +23,7 @@ from diffjax import bridges
 from diffjax import distillation
 from diffjax import graphs
 from diffjax import guidance
+from diffjax import acceleration
 from diffjax import image_metrics
 from diffjax import pipeline
 from diffjax import restoration

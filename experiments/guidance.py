@@ -24,6 +24,15 @@ what `--mode=eval` / the periodic evaluation measures (eval.* may change on a tr
                 network than the guiding one), of a 1-nearest-neighbour classifier in
                 pixel space (no gradient to exploit) and the proxy Fréchet distance to
                 the test digits, per scale; a grid per scale.
+  cheaper_guidance  CFG, Adaptive Guidance (sample.guidance.threshold) and LinearAG
+                (`diffjax.guidance.linear_ag`: coefficients fitted on
+                sample.guidance.calibration_samples CFG trajectories from other draws,
+                sample.guidance.exact_steps first steps exact) at the same scale
+                sample.guidance.scale and steps: accuracy, 1-NN accuracy and proxy
+                Fréchet distance, nfe_<method> as `sample` reports it (CFG: its batched
+                calls on [x, x], 2 evaluations per example each; Adaptive Guidance and
+                LinearAG: evaluations per example) and the wall time of one sample
+                batch (seconds_<method>, median of 3, compiled).
 `--mode=sample` samples with sample.guidance as configured (any method, any scale).
 
 The family `noisy_classifier` (`build_noisy_classifier`) trains a noise-aware classifier
@@ -31,6 +40,7 @@ p_t(y | x_t) on the digits through the engine and guides a trained digits run wi
 """
 import dataclasses
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +51,8 @@ from diffjax.data import ImageStream, load_image_dataset
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.errors import ConfigError
-from diffjax.guidance import (GUIDANCE_METHODS, classifier_log_prob, inpainting,
-                              noisy_classifier, noisy_classifier_loss, softplus_relu)
+from diffjax.guidance import (GUIDANCE_METHODS, classifier_log_prob, fit_linear_ag,
+                              inpainting, noisy_classifier, noisy_classifier_loss, softplus_relu)
 from diffjax.paths import build_path
 from diffjax.pipeline import DataSpec, build_pipeline
 from diffjax.restoration import (INPAINTING_MASKS, inpainting_mask,
@@ -52,7 +62,7 @@ from diffjax.train.validation import Key, check_keys
 from configs.guidance.base import guidance_section
 from experiments import images
 
-STUDIES = ("cfg_vs_cfgpp", "inpainting", "classifier")
+STUDIES = ("cfg_vs_cfgpp", "inpainting", "classifier", "cheaper_guidance")
 # Values the guidance studies read, checked before anything is built or written.
 GUIDED_KEYS = (
     Key("eval.study", "name", names=lambda: STUDIES),
@@ -64,6 +74,10 @@ GUIDED_KEYS = (
     Key("sample.guidance.cfgpp_scales", "floats", 0.0, 1.0),
     Key("sample.guidance.classifier_scales", "floats", 0.0),
     Key("sample.guidance.softplus_beta", "float", 0.0, open_low=True),
+    Key("sample.guidance.exact_steps", "int", 1,
+        meaning="LinearAG's first steps with the real unconditional call"),
+    Key("sample.guidance.calibration_samples", "int", 1,
+        meaning="LinearAG's calibration trajectories"),
 )
 NOISY_CLASSIFIER_KEYS = (
     Key("eval.noise_times", "floats", 0.0, 1.0),
@@ -73,7 +87,8 @@ NOISY_CLASSIFIER_KEYS = (
     Key("classifier.time_dim", "int", 2),
 )
 
-SWEEP_KEYS = ("cfg_scales", "cfgpp_scales", "classifier_scales", "softplus_beta")
+SWEEP_KEYS = ("cfg_scales", "cfgpp_scales", "classifier_scales", "softplus_beta",
+              "calibration_samples")
 
 
 def one_method(section, **overrides):
@@ -87,6 +102,9 @@ def one_method(section, **overrides):
 def build_guided_images(config):
   """The images task with the guidance studies as its evaluation (module docstring)."""
   check_keys(config, GUIDED_KEYS)
+  if config.sample.guidance.get("exact_steps", 1) > config.sample.num_steps:
+    raise ConfigError(f"sample.guidance.exact_steps={config.sample.guidance.exact_steps} "
+                      f"must be at most sample.num_steps={config.sample.num_steps}.")
   task = images.build_task(config)
   source = load_image_dataset(config.data.name, image_size=config.data.image_size,
                               data_dir=config.data.data_dir, split="train")
@@ -181,7 +199,44 @@ def build_guided_images(config):
                 f"{values[f'frechet_proxy_{name}']:.2f}")
     return values, figures
 
+  def linear_ag_coefficients(params, key):
+    count = section.get("calibration_samples", num)
+    calibration_model = pipeline.conditional_model(
+        params, jnp.arange(count) % pipeline.num_classes, count)
+    return jax.jit(lambda: fit_linear_ag(
+        calibration_model, pipeline.path, pipeline.solver, pipeline.source(key, count),
+        section.scale, num_steps=pipeline.num_steps, **pipeline.sampler_options))()
+
+  def cheaper_guidance(params, key):
+    k_fit, k_draw = jax.random.split(key)
+    coefficients = linear_ag_coefficients(params, k_fit)
+    chosen = {
+        "cfg": one_method(section, method="cfg"),
+        "adaptive": one_method(section, method="adaptive"),
+        "linear_ag": one_method(section, method="linear_ag", coefficients=coefficients,
+                                exact_steps=section.get("exact_steps", 1))}
+    values, figures = {}, {}
+    for name, method in chosen.items():
+      run = jax.jit(lambda p, k, m=method: pipeline.generate(p, k, num, labels, guidance=m))
+      result = run(params, k_draw)
+      seconds = []
+      for _ in range(3):
+        start = time.perf_counter()
+        jax.block_until_ready(run(params, k_draw))
+        seconds.append(time.perf_counter() - start)
+      x = np.clip(np.asarray(parallel.to_host(result.x)), -1, 1)
+      values.update(image_metrics.digits_scores(x, labels, name))
+      values[f"nfe_{name}"] = float(result.nfe)
+      values[f"seconds_{name}"] = float(np.median(seconds))
+      figures[name] = image_plots.sample_grid_figure(
+          x[:config.sample.num_images], num_columns=10,
+          title=f"{name} w={section.scale:g}: nfe {float(result.nfe):g}, accuracy "
+                f"{values[f'accuracy_{name}']:.3f}")
+    return values, figures
+
   def evaluate(params, key):
+    if config.eval.study == "cheaper_guidance":
+      return cheaper_guidance(params, key)
     if config.eval.study == "inpainting":
       return inpaint(params, key)
     if config.eval.study == "classifier":

@@ -23,9 +23,9 @@ OPTIONAL_PEERS = {("inception.py", "torch"), ("data/timeseries.py", "statsmodels
                   ("models/base.py", "diffjax")}   # The diffusers reader imports models.
 # Heavy packages imported where used so that `import diffjax` stays fast (POT imports
 # torch; ott-jax, matplotlib, scikit-learn, tfds, orbax and tensorboardX take up to
-# seconds each).
+# seconds each; scipy.optimize about half a second).
 DEFERRED = {"ot", "ott", "matplotlib", "sklearn", "tensorflow_datasets", "orbax",
-            "tensorboardX"}
+            "tensorboardX", "scipy"}
 GAUSSIAN = isotropic_mixture([1.0], [[1.5, -0.5]], 0.6)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from diffjax.data import isotropic_mixture, mixture_oracle, two_class_mixture
 from diffjax.errors import ConfigError
-from diffjax.guidance import GUIDANCE_METHODS, ConditionalModel
+from diffjax.guidance import GUIDANCE_METHODS, ConditionalModel, fit_linear_ag
 from diffjax.guidance.build import GuidanceContext, build_guidance
 from diffjax.conditioning import class_condition
 from diffjax.paths import build_path, diffusers_grid, read_schedule
@@ -214,8 +214,11 @@ def test_every_guidance_method_runs_on_the_ddpm_path(method):
   also pull towards +x), every method's samples move right of the unconditional ones."""
   labels = jnp.ones(N, jnp.int32)
   context, sampler = _context(method, labels)
-  guidance = build_guidance({"method": method, "scale": 0.6 if method == "cfgpp" else 2.0,
-                             "step_size": 0.5}, context)
+  section = {"method": method, "scale": 0.6 if method == "cfgpp" else 2.0, "step_size": 0.5}
+  if method == "linear_ag":   # Its coefficients are fitted on the grid it samples with.
+    section.update(exact_steps=3, coefficients=fit_linear_ag(
+        context.model, PATH, sampler, _x0(), 2.0, num_steps=12))
+  guidance = build_guidance(section, context)
   key = jax.random.PRNGKey(3)
   x = jax.jit(lambda x0: sample(sampler, None, PATH, x0, key, num_steps=12,
                                       guidance=guidance).x)(

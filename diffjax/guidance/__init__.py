@@ -2,7 +2,7 @@
 
 Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 conditional;
 `diffjax.guidance.model`). One method per module: `cfg` (with a guidance interval),
-`cfgpp`, `adaptive`, `classifier` (noise-aware and EluCD's off-the-shelf;
+`cfgpp`, `adaptive`, `linear_ag` (LinearAG), `classifier` (noise-aware and EluCD's off-the-shelf;
 `noisy_classifier` trains the noise-aware one),
 `reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`, `input_guidance` (SeisFusion's
 re-imposed known entries, method "input"); each registers its declaration
@@ -19,6 +19,8 @@ from diffjax.guidance.cfgpp import cfgpp
 from diffjax.guidance.cfgpp import cfgpp_fields
 from diffjax.guidance.adaptive import adaptive_guidance
 from diffjax.guidance.adaptive import saved_fraction
+from diffjax.guidance.linear_ag import fit_linear_ag
+from diffjax.guidance.linear_ag import linear_ag
 from diffjax.guidance.classifier import calibrated_log_prob
 from diffjax.guidance.classifier import classifier_guidance
 from diffjax.guidance.classifier import off_the_shelf_guidance

@@ -5,12 +5,14 @@
 
 Keys of the section (each method reads its own; the scale convention is p_u + w (p_c -
 p_u), `diffjax.guidance.model`):
-  method          none | cfg | cfgpp | adaptive | classifier | elucd | dps | reconstruction
-                  | tsdiff | svdd | input  (`GUIDANCE_METHODS`)
+  method          none | cfg | cfgpp | adaptive | linear_ag | classifier | elucd | dps |
+                  reconstruction | tsdiff | svdd | input  (`GUIDANCE_METHODS`)
   scale           cfg / adaptive: w; cfgpp: lambda in [0, 1]; classifier, elucd,
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
   threshold       adaptive: the cosine similarity at which the unconditional calls stop
+  coefficients, exact_steps  linear_ag: the (num_steps, 4) table of `fit_linear_ag` and the
+                  first steps that call the unconditional model
   step_size       dps: zeta (normalised: the step is zeta grad |y - A x1_hat|^2 / |y -
                   A x1_hat|, Chung et al. App. C; on="data" it has length 2 zeta)
   on              dps: "state" (the paper's gradient through the denoiser) or "data" (the
@@ -35,6 +37,7 @@ from diffjax.guidance import cfg as _cfg
 from diffjax.guidance import cfgpp as _cfgpp
 from diffjax.guidance import classifier as _classifier
 from diffjax.guidance import input_guidance as _input_guidance
+from diffjax.guidance import linear_ag as _linear_ag
 from diffjax.guidance import reconstruction as _reconstruction
 from diffjax.guidance import svdd as _svdd
 from diffjax.guidance import tsdiff as _tsdiff

@@ -20,6 +20,12 @@ embedding is either sinusoidal (DDPM++) or random Fourier features (NCSN++).
       # the decoder reads edit(h) instead of h (h-space editing, "Discovering Interpretable
       # Directions in the Semantic Latent Space of Diffusion Models", Haas et al.); the
       # returned bottleneck is the unedited h. Without an edit the outputs are unchanged.
+  out, features = model.apply(params, x, t, return_encoder_features=True)
+  out = model.apply(params, x, t_next, encoder_features=features)
+      # features: (skips, h), what the encoder and middle block computed; given them, only
+      # the decoder runs, with t_next's embedding (Faster Diffusion's encoder propagation:
+      # "Faster Diffusion: Rethinking the Role of UNet Encoder in Diffusion Models", Li et
+      # al.). Here the encoder is the input convolution, the down blocks and the middle block.
 
 Class conditioning (num_classes > 0): `cond` is (B,) int labels in [0, num_classes]; the
 extra label `num_classes` (also used when cond is None) is the "no class" token that
@@ -78,10 +84,10 @@ def fast_init_rng():
   return jax.threefry_partitionable(False)
 
 
-def _conv(features, dtype, kernel=3, stride=1, zero_init=False):
+def _conv(features, dtype, kernel=3, stride=1, zero_init=False, name=None):
   kwargs = {"kernel_init": _zeros} if zero_init else {}
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding="SAME",
-                 dtype=dtype, **kwargs)
+                 dtype=dtype, name=name, **kwargs)
 
 
 class GroupNorm(nn.Module):
@@ -197,32 +203,48 @@ class UNet(nn.Module):
   cond_dim: int = 0
 
   @nn.compact
-  def __call__(self, x, t, cond=None, bottleneck_edit=None):
+  def __call__(self, x, t, cond=None, bottleneck_edit=None, encoder_features=None):
+    """-> (output, bottleneck, encoder features). With `encoder_features` (the third
+    output of an earlier call: the skips and the middle block's output) the encoder and
+    the middle block are not run; the decoder reads them with this call's time (and
+    class) embedding (Faster Diffusion's encoder propagation, `diffjax.acceleration`)."""
     res_cls = nn.remat(ResBlock) if self.remat else ResBlock
     attn_cls = nn.remat(AttentionBlock) if self.remat else AttentionBlock
-    # Explicit names keep the parameter tree the same with and without remat.
-    res_ids, attn_ids = itertools.count(), itertools.count()
+    # Explicit names keep the parameter tree the same with and without remat, and with
+    # the encoder skipped (the names are those flax would give in call order).
+    res_ids, attn_ids, conv_ids = itertools.count(), itertools.count(), itertools.count()
     res = lambda c: res_cls(c, dropout=self.dropout, max_groups=self.max_groups,
                             dtype=self.dtype, name=f"ResBlock_{next(res_ids)}")
     attn = lambda: attn_cls(num_heads=self.num_heads, max_groups=self.max_groups,
                             dtype=self.dtype, name=f"AttentionBlock_{next(attn_ids)}")
+    conv = lambda c, **kw: _conv(c, self.dtype, name=f"Conv_{next(conv_ids)}", **kw)
     emb = self._embedding(t, cond, x.shape[0])
 
-    h = _conv(self.channels, self.dtype)(x.astype(self.dtype))
-    skips = [h]
-    for level, mult in enumerate(self.channel_mults):
-      for _ in range(self.num_res_blocks):
-        h = res(self.channels * mult)(h, emb)
-        if h.shape[1] in self.attention_resolutions:
-          h = attn()(h)
-        skips.append(h)
-      if level < len(self.channel_mults) - 1:
-        h = _conv(h.shape[-1], self.dtype, stride=2)(h)
-        skips.append(h)
-
-    h = res(h.shape[-1])(h, emb)
-    h = attn()(h)
-    h = res(h.shape[-1])(h, emb)
+    if encoder_features is None:
+      h = conv(self.channels)(x.astype(self.dtype))
+      skips = [h]
+      for level, mult in enumerate(self.channel_mults):
+        for _ in range(self.num_res_blocks):
+          h = res(self.channels * mult)(h, emb)
+          if h.shape[1] in self.attention_resolutions:
+            h = attn()(h)
+          skips.append(h)
+        if level < len(self.channel_mults) - 1:
+          h = conv(h.shape[-1], stride=2)(h)
+          skips.append(h)
+      h = res(h.shape[-1])(h, emb)
+      h = attn()(h)
+      h = res(h.shape[-1])(h, emb)
+      encoder_features = (tuple(skips), h)
+    else:   # Advance the names past the encoder's blocks.
+      levels = len(self.channel_mults)
+      for _ in range(levels * self.num_res_blocks + 2):
+        next(res_ids)
+      for _ in range(self._encoder_attention_blocks(x.shape[1]) + 1):
+        next(attn_ids)
+      for _ in range(levels):
+        next(conv_ids)
+    skips, h = list(encoder_features[0]), encoder_features[1]
     bottleneck = h
     if bottleneck_edit is not None:   # h-space editing: the decoder reads the edited h.
       h = bottleneck_edit(h).astype(h.dtype)
@@ -234,11 +256,16 @@ class UNet(nn.Module):
           h = attn()(h)
       if level > 0:
         h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
-        h = _conv(h.shape[-1], self.dtype)(h)
+        h = conv(h.shape[-1])(h)
 
     h = nn.silu(GroupNorm(num_groups(h.shape[-1], self.max_groups), dtype=self.dtype)(h))
-    out = _conv(self.out_channels, self.dtype, zero_init=True)(h)
-    return out.astype(jnp.float32), bottleneck.astype(jnp.float32)
+    out = conv(self.out_channels, zero_init=True)(h)
+    return out.astype(jnp.float32), bottleneck.astype(jnp.float32), encoder_features
+
+  def _encoder_attention_blocks(self, height):
+    """The attention blocks of the encoder (without the middle block's)."""
+    heights = [height // 2 ** level for level in range(len(self.channel_mults))]
+    return self.num_res_blocks * sum(h in self.attention_resolutions for h in heights)
 
   def _embedding(self, t, cond, batch_size):
     """(B, 4 * channels) embedding of time (and class): features -> Dense-SiLU-Dense."""
@@ -269,7 +296,7 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
   the feature-map heights at which attention follows each residual block (attention is
   always used in the middle block). Returns `Model(init, apply)`; see the module docstring
   for `apply(params, x, t, cond=None, *, dropout_key=None, return_bottleneck=False,
-  bottleneck_edit=None)`.
+  bottleneck_edit=None, encoder_features=None, return_encoder_features=False)`.
   """
   check_condition(num_classes, cond_dim)
   if len(data_shape) != 3:
@@ -294,10 +321,13 @@ def unet(data_shape: Sequence[int], *, channels=128, channel_mults=(1, 2, 2, 2),
 
   def apply(params, x, t, cond=None, *, dropout_key: Optional[jax.Array] = None,
             return_bottleneck: bool = False,
-            bottleneck_edit: Optional[Callable[[jax.Array], jax.Array]] = None):
+            bottleneck_edit: Optional[Callable[[jax.Array], jax.Array]] = None,
+            encoder_features=None, return_encoder_features: bool = False):
     rngs = {} if dropout_key is None else {"dropout": dropout_key}
-    out, bottleneck = module.apply({"params": params}, x, t, cond, bottleneck_edit,
-                                   rngs=rngs)
+    out, bottleneck, features = module.apply({"params": params}, x, t, cond,
+                                             bottleneck_edit, encoder_features, rngs=rngs)
+    if return_encoder_features:
+      return out, features
     return (out, bottleneck) if return_bottleneck else out
 
   return Model(init, apply)
