@@ -22,7 +22,6 @@ network has no encoder to propagate) are refused in one line, exit 2, nothing wr
 import argparse
 import inspect
 import json
-import os
 import sys
 import time
 
@@ -39,6 +38,7 @@ from diffjax.fields import complete
 from diffjax.guidance.model import check_one_evaluation
 from diffjax.solvers import SAMPLERS, sample
 from diffjax.solvers.grids import time_grid
+from diffjax.train import storage
 
 
 def _timed(fn, repeats=3):
@@ -135,12 +135,10 @@ def write_study(result, directory):
       "Relative change between consecutive steps (mean over the steps; first / last step):",
       f"encoder features {enc.mean():.3f} ({enc[0]:.3f} / {enc[-1]:.3f}), decoder output "
       f"{dec.mean():.3f} ({dec[0]:.3f} / {dec[-1]:.3f}).", ""] + lines) + "\n"
-  os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, "faster_diffusion.md"), "w") as f:
-    f.write(text)
-  with open(os.path.join(directory, "faster_diffusion.json"), "w") as f:
-    json.dump(result, f, indent=2)
-    f.write("\n")
+  directory = storage.workdir_path(directory)
+  storage.makedirs(directory)
+  storage.write_text(directory / "faster_diffusion.md", text)
+  storage.write_text(directory / "faster_diffusion.json", json.dumps(result, indent=2) + "\n")
   print(text)
 
 
@@ -168,7 +166,7 @@ def main(argv=None):
   except (ConfigError, ValueError) as error:
     print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
     return 2
-  write_study(result, os.path.join(args.workdir, "studies"))
+  write_study(result, str(storage.workdir_path(args.workdir) / "studies"))
   return 0
 
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 import experiments
+from diffjax.models import MODELS
 from diffjax.registry import UnknownComponentError
 from experiments import main as cli
 from tests.helpers import REPO, run_main, tiny_config
@@ -102,8 +103,7 @@ def test_user_errors_exit_with_a_message_not_a_traceback(tmp_path):
   result = run_main([TINY, f"--workdir={tmp_path}", "--config.model.name=transformerr"])
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: Unknown model 'transformerr'; valid names are: "
-                                   "diffusers_dit, diffusers_unet, dit, mlp, stacked_fields, "
-                                   "time_affine, token_transformer, unet.")
+                                   + ", ".join(sorted(MODELS.names())) + ".")
 
 
 def test_incompatible_workdir_message(tmp_path, capfd):
