@@ -8,7 +8,8 @@
       [--teacher=workdirs/guided_digits]                            # class 7 forgotten
 
 Each run is an ordinary run in its own subdirectory (rerunning resumes it); --tiny runs the
-configs' seconds-long versions. Tables: <study>.md and <study>.json in --workdir; the
+configs' seconds-long versions; --generator_steps=N gives every run's generator N training
+steps instead of its config's (DisBack's fit and degradation steps come on top). Tables: <study>.md and <study>.json in --workdir; the
 digits studies also write image grids there. Teachers: the exact oracle of the imbalanced
 ring (its own 50-step Heun samples are the reference row), and for the digits a trained
 class-conditional `configs/guidance/digits.py` run.
@@ -72,7 +73,17 @@ def _teacher_heun(config, seed):
           **{f"{k}_1step": v for k, v in coverage.metrics().items()}}
 
 
-def imbalanced_study(workdir, tiny=False, seeds=(0, 1, 2), **_):
+def _budget(config, generator_steps):
+  """train.num_steps (DisBack: its generator's steps) = generator_steps when given."""
+  if generator_steps:
+    if config.method.name == "disback":
+      disback_config.set_generator_steps(config, generator_steps)
+    else:
+      config.train.num_steps = generator_steps
+  return config
+
+
+def imbalanced_study(workdir, tiny=False, seeds=(0, 1, 2), generator_steps=None, **_):
   """f_distill with reverse KL, forward KL and Jensen-Shannon on the imbalanced ring's
   exact oracle: W2, energy distance and mode coverage of the one-step students against
   exact draws, beside the teacher's own 50-step Heun samples."""
@@ -82,6 +93,7 @@ def imbalanced_study(workdir, tiny=False, seeds=(0, 1, 2), **_):
       config = f_distill_config.get_config(_variant("imbalanced", tiny))
       config.method.divergence = divergence
       config.seed = seed
+      _budget(config, generator_steps)
       results[(divergence, seed)] = _run(config, _path(workdir, f"{divergence}_seed{seed}"))[-1]
   config = f_distill_config.get_config(_variant("imbalanced", tiny))
   for seed in seeds:
@@ -114,7 +126,7 @@ def _generator_curve(records, offset):
           if "w2_1step" in r and r["step"] > offset]
 
 
-def disback_study(workdir, tiny=False, seeds=(0, 1, 2), **_):
+def disback_study(workdir, tiny=False, seeds=(0, 1, 2), generator_steps=None, **_):
   """DisBack against plain DMD (reverse KL) on the imbalanced ring: generator steps to
   reach the plain method's final W2."""
   rows, record = [], {}
@@ -123,6 +135,7 @@ def disback_study(workdir, tiny=False, seeds=(0, 1, 2), **_):
     back = disback_config.get_config(_variant("imbalanced", tiny))
     for config in (plain, back):
       config.seed = seed
+      _budget(config, generator_steps)
       config.train.eval_every = max(config.train.num_steps // 40, 1) if tiny else 250
     offset = backtracking_start(back.method, exact=True)
     curves = {"dmd": _generator_curve(_run(plain, _path(workdir, f"dmd_seed{seed}")), 0),
@@ -167,7 +180,8 @@ def _teacher_generate(teacher_workdir, num_steps=50):
   return jax.jit(lambda key, labels: run.sample(key, labels.shape[0], labels))
 
 
-def digits_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_class=100, **_):
+def digits_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_class=100,
+                 generator_steps=None, **_):
   """One-step digits students (f_distill with Jensen-Shannon, DMD) against the teacher's
   50-step Heun samples: proxy Fréchet distance and class accuracy; image grids."""
   generators = {"teacher_heun50": _teacher_generate(teacher)}
@@ -177,6 +191,7 @@ def digits_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_clas
     config.teacher.workdir = teacher
     if divergence:
       config.method.divergence = divergence
+    _budget(config, generator_steps)
     _run(config, _path(workdir, name))
     generators[name] = _student_generate(_path(workdir, name))
   rows, record = [], {}
@@ -191,11 +206,13 @@ def digits_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_clas
                record, f"{per_class} samples per class; one step for the students.")
 
 
-def sfd_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_class=100, **_):
+def sfd_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_class=100,
+              generator_steps=None, **_):
   """SFD with class 7 forgotten: how often the classifier still sees a 7 among the
   samples for 7, accuracy and proxy FD on the nine kept classes, against the teacher."""
   config = sfd_config.get_config(_variant("digits", tiny))
   config.teacher.workdir = teacher
+  _budget(config, generator_steps)
   forget = config.method.forget_class
   _run(config, _path(workdir, "sfd"))
   reference, reference_labels = digits_reference_images("test")
@@ -230,8 +247,11 @@ def main(argv=None):
   parser.add_argument("--tiny", action="store_true")
   parser.add_argument("--teacher", default="workdirs/guided_digits",
                       help="digits and sfd studies: the class-conditional digits run")
+  parser.add_argument("--generator_steps", type=int, default=0,
+                      help="the generator's training steps in every run (0: the configs')")
   args = parser.parse_args(argv)
-  STUDIES[args.study](args.workdir, tiny=args.tiny, teacher=args.teacher)
+  STUDIES[args.study](args.workdir, tiny=args.tiny, teacher=args.teacher,
+                      generator_steps=args.generator_steps or None)
 
 
 if __name__ == "__main__":

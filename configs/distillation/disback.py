@@ -33,7 +33,17 @@ def get_config(arg=None):
   if tiny:
     config.method.update(num_nodes=2, fit_steps=4 if exact else 0, degrade_steps=4,
                          node_steps=2)
+  return set_generator_steps(config, generator_steps)
+
+
+def set_generator_steps(config, generator_steps: int):
+  """Gives the generator `generator_steps` backtracking steps in all (method.node_steps per
+  intermediate node, the rest against the teacher) and train.num_steps the whole run."""
   options = config.method
+  if generator_steps <= options.num_nodes * options.node_steps:
+    raise ConfigError(f"DisBack needs more than num_nodes * node_steps = "
+                      f"{options.num_nodes * options.node_steps} generator steps; got "
+                      f"{generator_steps}.")
   options.final_steps = generator_steps - options.num_nodes * options.node_steps
   config.train.num_steps = (options.fit_steps + options.degrade_steps + options.num_nodes
                             + 1 + generator_steps)
