@@ -1,9 +1,12 @@
-"""What every config file shares: its argument ("a,b,tiny") and the "tiny" variant.
+"""What every config file shares: its argument ("a,b,tiny"), the "tiny" variant and the
+vector-data flow-matching sections (`flow_matching_mlp`).
 
 Every config accepts the argument "tiny" (a seconds-long run for tests and smoke checks),
 alone or after its own variants: `get_config("tiny")`, `get_config("unet,tiny")`.
 """
 from typing import Optional, Sequence, Tuple
+
+import ml_collections
 
 from diffjax.errors import ConfigError
 
@@ -45,4 +48,17 @@ def shrink_to_tiny(config, num_steps=200, batch_size=64, num_samples=256, sample
       config.sample[key] = min(config.sample[key], value)
   if "num_samples" in config.eval:   # families with their own evaluation may have none
     config.eval.num_samples = min(config.eval.num_samples, num_samples)
+  return config
+
+
+def flow_matching_mlp(config, width: int = 512):
+  """Sets path, objective and model to flow matching on the rectified-flow path with
+  uniform times and a SiLU MLP (depth 3, sinusoidal time features of dimension 32) of
+  `width`: the vector-data setting of the time-series and science configs."""
+  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
+  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
+                                                    time_sampler="uniform"))
+  config.model = ml_collections.ConfigDict(dict(name="mlp", width=width, depth=3,
+                                                activation="silu",
+                                                time_embedding="sinusoidal", time_dim=32))
   return config

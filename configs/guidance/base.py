@@ -3,6 +3,7 @@ classifier (`noisy_classifier`) and forecasting by self-guidance (`timeseries`).
 """
 import ml_collections
 
+from configs.common import flow_matching_mlp
 from configs.images.base import base_config as images_config
 from diffjax.train.defaults import engine_config
 
@@ -64,12 +65,7 @@ def timeseries_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(name="elnino", file="", context=36,
                                                horizon=12, stride=6, season=12,
                                                train_fraction=0.8))
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
-                                                    time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(name="mlp", width=256, depth=3,
-                                                activation="silu",
-                                                time_embedding="sinusoidal", time_dim=32))
+  flow_matching_mlp(config, width=256)
   config.train.update(batch_size=128, num_steps=6000, eval_every=3000, log_every=500)
   config.train.label_dropout = 0.0
   config.optim.update(learning_rate=1e-3, warmup_steps=200)

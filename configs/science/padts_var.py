@@ -15,7 +15,7 @@ and their floors (1,000 real training series). `:tiny` runs in seconds.
 """
 import ml_collections
 
-from configs.common import parse_arg, shrink_to_tiny
+from configs.common import flow_matching_mlp, parse_arg, shrink_to_tiny
 from diffjax.train.defaults import engine_config
 
 
@@ -27,12 +27,7 @@ def get_config(arg=None):
                                                test_series=1000, rho=0.8))
   config.population = ml_collections.ConfigDict(dict(
       weight=0.0 if "plain" in variants else 1.0, min_time=0.2))
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
-                                                    time_sampler="uniform"))
-  config.model = ml_collections.ConfigDict(dict(name="mlp", width=512, depth=3,
-                                                activation="silu",
-                                                time_embedding="sinusoidal", time_dim=32))
+  flow_matching_mlp(config, width=512)
   config.train.update(batch_size=256, num_steps=6000, steps_per_call=200, log_every=1000,
                       eval_every=6000, checkpoint_every=2000)
   config.optim.update(learning_rate=1e-3, warmup_steps=200)

@@ -16,7 +16,7 @@ plots/section_*.png. --config.data.mask_kind=regular drops whole inlines; your o
 """
 import ml_collections
 
-from configs.common import parse_arg, shrink_to_tiny
+from configs.common import flow_matching_mlp, parse_arg, shrink_to_tiny
 from diffjax.train.defaults import engine_config
 
 
@@ -27,15 +27,10 @@ def get_config(arg=None):
   config.data = ml_collections.ConfigDict(dict(
       name="layered", file="", mask_file="", shape=(16, 16, 16), num_volumes=256,
       test_volumes=4, mask_kind="random"))
-  config.path = ml_collections.ConfigDict(dict(name="rectified_flow"))
-  config.objective = ml_collections.ConfigDict(dict(name="flow_matching",
-                                                    time_sampler="uniform"))
+  flow_matching_mlp(config, width=512)
   # An MLP of the 256 values of a section: a U-Net (`--config.model.name=unet` with its
   # options) costs ~100x more per step, too much for the shared CPU the README figures
   # were measured on.
-  config.model = ml_collections.ConfigDict(dict(name="mlp", width=512, depth=3,
-                                                activation="silu",
-                                                time_embedding="sinusoidal", time_dim=32))
   config.train.update(batch_size=64, num_steps=6000, steps_per_call=250, log_every=500,
                       eval_every=6000, checkpoint_every=2000)
   config.optim.update(learning_rate=1e-3, warmup_steps=100)
