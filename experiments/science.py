@@ -41,6 +41,7 @@ from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
                                   load_volumes, trace_mask)
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
+from diffjax.science import plots
 from diffjax.science import (ensemble_scores, interpolate_traces, member_sampler,
                              pooled_snr_db, seed_condition, volume_slices)
 from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
@@ -143,7 +144,7 @@ def build_seismic(config):
       if shown is None or name == "50":
         shown = (name, truth[0], mask[0], baselines["linear"][0], recon[0, 0],
                  recon[0].mean(0))
-    return values, {"section": _section_figure(*shown)}
+    return values, {"section": plots.section_figure(*shown)}
 
   def sample(params, key):
     truth, mask = held_out(next(iter(cases.values())))
@@ -152,23 +153,6 @@ def build_seismic(config):
 
   return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
                        sample=sample)
-
-
-def _section_figure(name, truth, mask, linear, draw, mean):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  panels = (("truth", truth), (f"recorded ({name}% missing)",
-                               np.where(mask[:, None] > 0, truth, np.nan)),
-            ("linear", linear), ("input guidance, one draw", draw),
-            ("input guidance, mean", mean))
-  figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3))
-  for ax, (title, image) in zip(axes, panels):
-    ax.imshow(image.T, aspect="auto", cmap="viridis", vmin=truth.min(), vmax=truth.max())
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel("trace (x)", fontsize=7)
-  axes[0].set_ylabel("depth (z)", fontsize=7)
-  return figure
 
 
 SEEDS_KEYS = (
@@ -240,7 +224,7 @@ def build_seeds(config):
       values[f"spread_skill_{name}"] = scores["spread_skill"]
     values["crps_ratio_seeds_generated_to_true"] = (values["crps_seeds_generated"] /
                                                     values["crps_true"])
-    return values, {"rank_histograms": _rank_figure(histograms, total)}
+    return values, {"rank_histograms": plots.rank_histogram_figure(histograms, total)}
 
   def sample(params, key):
     conditional, _ = members(params, key)
@@ -249,22 +233,6 @@ def build_seeds(config):
 
   return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
                        sample=sample)
-
-
-def _rank_figure(histograms, total):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  shown = [k for k in ("true", "seeds_generated", "seeds") if k in histograms]
-  figure, axes = plt.subplots(1, len(shown), figsize=(3.5 * len(shown), 2.8))
-  for ax, name in zip(axes, shown):
-    counts = np.asarray(histograms[name], np.float64)
-    ax.bar(np.arange(len(counts)), counts / counts.sum())
-    ax.axhline(1 / len(counts), color="k", lw=0.8, ls="--")
-    ax.set_title(f"{name} ({len(counts) - 1} members)", fontsize=8)
-    ax.set_xlabel("rank of the truth", fontsize=7)
-  figure.suptitle(f"Lorenz-96 rank histograms ({total} members vs 2 seeds)", fontsize=8)
-  return figure
 
 
 PADTS_KEYS = (

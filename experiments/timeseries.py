@@ -27,6 +27,7 @@ from diffjax.data import check_window, load_series
 from diffjax.data import timeseries
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record
+from diffjax.science import plots
 from diffjax.timeseries import (BASE_FORECASTERS, REFINERS, REGULARIZERS, crps_ensemble,
                                 fit_forecaster, refine, train_on_synthetic_test_on_real)
 from diffjax.train import Task, parallel
@@ -145,7 +146,7 @@ def build_task(config) -> Task:
                     tstr_ratio=tstr["tstr_ratio"])
     naive = base_predictions.get("seasonal_naive")
     naive = None if naive is None else naive * std + mean
-    return values, {"forecasts": _figure(tests, draws, naive, context, values)}
+    return values, {"forecasts": plots.forecast_figure(tests, draws, naive, context, values)}
 
   def sample(params, key):
     draws = np.asarray(parallel.to_host(forecast(params, key)))
@@ -155,22 +156,3 @@ def build_task(config) -> Task:
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
               record=pipeline_record(pipeline),
               batch_size=batch_size)
-
-
-def _figure(tests, draws, naive, context, values):
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  shown = min(4, len(tests))
-  figure, axes = plt.subplots(1, shown, figsize=(4 * shown, 3), squeeze=False)
-  months = np.arange(tests.shape[1])
-  for i, (ax, window, ens) in enumerate(zip(axes[0], tests, draws)):
-    ax.plot(months, window, "k", lw=1, label="observed")
-    lo, mid, hi = np.percentile(ens, [5, 50, 95], axis=0)
-    ax.fill_between(months[context:], lo, hi, alpha=0.3, label="90% band")
-    ax.plot(months[context:], mid, "C0", label="median")
-    if naive is not None:
-      ax.plot(months[context:], naive[i], "C3--", label="seasonal naive")
-  axes[0][0].legend(fontsize=7)
-  scores = ", ".join(f"{k.replace('_crps', '')} {v:.3f}" for k, v in values.items()
-                     if k.endswith("_crps"))
-  figure.suptitle(f"Self-guided forecasts: CRPS {values['crps']:.3f}; {scores}", fontsize=8)
-  return figure

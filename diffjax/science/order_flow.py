@@ -197,8 +197,9 @@ def stylised_facts(stream, interval=20, lags=tuple(range(1, 21))):
 def stylised_fact_figure(facts, lags=tuple(range(1, 21))):
   """A figure of return tails, |return| autocorrelation and size distributions of several
   streams: facts {label: stylised_facts(stream)}."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top  (optional)
-  figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top  (slow import)
+  figure = Figure(figsize=(15, 4))
+  axes = figure.subplots(1, 3)
   for label, f in facts.items():
     r = f["returns"] / (np.std(f["returns"]) + 1e-12)
     values = np.sort(np.abs(r))[::-1]
