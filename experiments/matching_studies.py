@@ -199,8 +199,8 @@ def digits_study(workdir, tiny=False, teacher="workdirs/guided_digits", per_clas
     images, labels = _class_images(generate, jax.random.PRNGKey(0), per_class)
     scores = digits_scores(images, labels, "digits")
     record[name] = scores
-    rows.append([name, f"{scores['digits_frechet_proxy']:.2f}",
-                 f"{scores['digits_class_accuracy']:.3f}"])
+    rows.append([name, f"{scores['frechet_proxy_digits']:.2f}",
+                 f"{scores['accuracy_digits']:.3f}"])
     _grid(workdir, f"digits_{name}", images[::per_class // 10 or 1], name)
   _write_table(workdir, "digits_study", ["sampler", "proxy FD", "class accuracy"], rows,
                record, f"{per_class} samples per class; one step for the students.")
