@@ -41,8 +41,7 @@ from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
                                   load_volumes, trace_mask)
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
-from diffjax.science import plots
-from diffjax.science import (ensemble_scores, interpolate_traces, member_sampler,
+from diffjax.science import (ensemble_scores, interpolate_traces, member_sampler, plots,
                              pooled_snr_db, seed_condition, volume_slices)
 from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
 from diffjax.train import Task, parallel
