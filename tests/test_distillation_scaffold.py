@@ -13,7 +13,7 @@ from configs.distillation import base, teacher as teacher_config
 from diffjax import runs
 from diffjax.data import mixture_oracle
 from diffjax.distillation import (TEACHER_MIXTURES, build_context, oracle_teacher,
-                                  teacher_from_config)
+                                  teacher_from_config, teacher_of_run)
 from diffjax.errors import ConfigError
 from diffjax.paths import build_path
 from diffjax.train import train
@@ -76,6 +76,21 @@ def test_run_teacher_gives_the_runs_fields(teacher_run):
   assert teacher.sample(jax.random.PRNGKey(1), 8, num_steps=4).x.shape == (8, 2)
   context = build_context(config)
   assert context.teacher.run is not None and context.path is context.teacher.path
+
+
+def test_a_teacher_built_in_memory_replaces_the_configs(teacher_run):
+  """build_context(config, teacher): the given teacher (a Run in memory, other weights)
+  is the one the student distils, not the one config.teacher names."""
+  loaded = runs.load(teacher_run)
+  params = jax.tree.map(lambda p: p + 1.0, loaded.params)
+  run = runs.Run("in memory", loaded.config, 0, 0, params, loaded.pipeline)
+  context = build_context(_config(kind="run", workdir=teacher_run), teacher_of_run(run, "mine"))
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 2))
+  np.testing.assert_array_equal(context.teacher.fields().velocity(x, 0.3),
+                                run.fields().velocity(x, 0.3))
+  assert not np.allclose(context.teacher.fields().velocity(x, 0.3),
+                         loaded.fields().velocity(x, 0.3))
+  assert context.teacher.name == "mine" and context.path is run.pipeline.path
 
 
 def _one_line(error):

@@ -14,6 +14,7 @@ from diffjax.distillation.teachers import TEACHER_MIXTURES
 from diffjax.distillation.teachers import Teacher
 from diffjax.distillation.teachers import oracle_teacher
 from diffjax.distillation.teachers import run_teacher
+from diffjax.distillation.teachers import teacher_of_run
 from diffjax.distillation.teachers import teacher_from_config
 from diffjax.distillation import consistency as _consistency  # Registers consistency_*.
 from diffjax.distillation import meanflow as _meanflow  # Registers meanflow.

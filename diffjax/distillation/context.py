@@ -160,10 +160,12 @@ def default_source(path: Path, shape) -> Callable:
   return lambda key, n: jax.random.normal(key, (n, *shape))
 
 
-def build_context(config) -> DistillationContext:
+def build_context(config, teacher: Optional[Teacher] = None) -> DistillationContext:
   """The context of `config` (module docstring); ConfigError / RunError before anything
-  is written."""
-  teacher = teacher_from_config(config, data_shape(config.data))
+  is written. `teacher`: a `Teacher` built in a notebook or a benchmark, in place of the
+  one config.teacher names."""
+  if teacher is None:
+    teacher = teacher_from_config(config, data_shape(config.data))
   data = DATA_SOURCES.get(config.data.get("name", "toy2d"))(config.data, teacher)
   if teacher is not None:
     _check_teacher_path(config, teacher)

@@ -115,10 +115,10 @@ class FDistill:
       return evaluate(x_t, t), None
     return layer_output(evaluate, self.feature_layer)(x_t, t)
 
-  def ratio(self, params, context, x_t, t, labels):
-    """r = p_t / q_t (B,) at x_t from the discriminator (no gradient)."""
-    _, features = self.fake_outputs(sg(self.fake_params(params, context)), x_t, t, labels)
-    return ratio_from_logits(sg(self.head.apply(params["discriminator"], features)),
+  def ratio(self, params, features):
+    """r = p_t / q_t (B,) from the discriminator on the fake network's features (B, F) at
+    x_t (no gradient)."""
+    return ratio_from_logits(sg(self.head.apply(params["discriminator"], sg(features))),
                              self.max_log_ratio)
 
   def fake_loss(self, params, key, shard, step, batch, context=None):
@@ -157,11 +157,12 @@ class FDistill:
     t, x_t, _ = self.core.noise(k_noise, x)
     held = sg(x_t)
     teacher = self.teacher_fields(labels, context).evaluate(held, t)
-    fake, _ = self.fake_outputs(sg(self.fake_params(params, context)), held, t, labels)
+    fake, features = self.fake_outputs(sg(self.fake_params(params, context)), held, t,
+                                       labels)
     weight = TIME_WEIGHTS[self.time_weight](self.core.view, t, sg(x), teacher.data)
     aux = {}
     if self.head is not None:   # Reverse KL ignores r but logs it.
-      r = self.ratio(params, context, held, t, labels)
+      r = self.ratio(params, features)
       h = self.divergence.weight(binned_ratio(r, t, self.ratio_bins))
       h = batch_normalized(h) if self.normalize else h
       aux = {"ratio_mean": jnp.mean(r), "h_max": jnp.max(h)}

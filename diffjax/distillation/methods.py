@@ -95,11 +95,13 @@ def method_of(config) -> DistillationMethod:
   return method
 
 
-def build_student(config) -> Tuple[DistillationMethod, DistillationContext, Student]:
+def build_student(config, teacher=None
+                  ) -> Tuple[DistillationMethod, DistillationContext, Student]:
   """(declaration, context, student) of `config`: the method checked first, then the
-  teacher and the data loaded (`build_context`), then the student built."""
+  teacher and the data loaded (`build_context`; `teacher`, a `Teacher`, replaces the one
+  config.teacher names), then the student built."""
   method = method_of(config)
-  context = build_context(config)
+  context = build_context(config, teacher)
   student = method.build(context)
   names = tuple(p.name for p in student.players)
   if names != tuple(method.players):

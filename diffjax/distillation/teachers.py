@@ -143,9 +143,14 @@ def run_teacher(workdir: str, use_ema: Optional[bool] = None,
     raise runs.RunError(f"teacher.workdir={workdir!r} holds a run on data of shape "
                         f"{shape}, but this config's data have shape {tuple(expect_shape)}; "
                         "give a teacher trained on the same data.")
+  return teacher_of_run(run, str(workdir))
+
+
+def teacher_of_run(run, name: str) -> Teacher:
+  """The teacher of a `diffjax.runs.Run` of a pipeline family (loaded, or built in memory,
+  e.g. a benchmark's network with random weights): its path, fields and source."""
   pipeline = run.pipeline
-  return Teacher(str(workdir), pipeline.path, pipeline.spec, run.fields, pipeline.source,
-                 run=run)
+  return Teacher(name, pipeline.path, pipeline.spec, run.fields, pipeline.source, run=run)
 
 
 def teacher_from_config(config, expect_shape=None) -> Optional[Teacher]:
