@@ -29,7 +29,6 @@ import time
 import jax
 import numpy as np
 
-
 from benchmarks import common
 from configs.distillation import consistency_training, dmd, f_distill, meanflow
 from configs.distillation import teacher as teacher_config
