@@ -123,7 +123,7 @@ def image_stream(config, run):
 
 
 def _timed(fn):
-  jax.block_until_ready(fn())
+  """Seconds of one call of an already compiled (and once run) fn."""
   start = time.perf_counter()
   jax.block_until_ready(fn())
   return time.perf_counter() - start
@@ -250,12 +250,18 @@ def build_ld_pruner(config, run, stream, ev) -> Task:
 
   cache = {}
 
+  def pruning():
+    """(params, kept blocks, kept channels), computed once: the engine may first ask for
+    the parameters inside a trace, so they are computed eagerly there."""
+    if "params" not in cache:
+      with jax.ensure_compile_time_eval():
+        cache["params"], cache["blocks"], cache["channels"] = pruned(
+            jax.random.PRNGKey(config.method.seed))
+    return cache["params"], cache["blocks"], cache["channels"]
+
   def init_params(key):
     del key  # The pruning is a function of the source run and method.seed.
-    if "params" not in cache:
-      cache["params"], cache["blocks"], cache["channels"] = pruned(
-          jax.random.PRNGKey(config.method.seed))
-    return cache["params"]
+    return pruning()[0]
 
   def loss(params, key, shard, step, batch):
     del step
@@ -269,7 +275,8 @@ def build_ld_pruner(config, run, stream, ev) -> Task:
 
   def evaluate(params, key):
     if not facts:
-      before = generate(pipeline.model.apply, init_params(None), key)
+      before = generate(pipeline.model.apply, pruning()[0], key)
+      facts["kept_blocks"] = " ".join(str(int(b)) for b in pruning()[1])
       facts.update({f"{k}_before_finetune": v for k, v in ev.score(before).items()})
       facts.update({f"{k}_source": v for k, v in ev.score(
           generate(source.model.apply, run.params, key)).items()})

@@ -18,6 +18,6 @@ from configs.common import parse_arg
 def get_config(arg=None):
   _, tiny = parse_arg(arg)
   config = acceleration_config(tiny, dict(name="deediff", train_backbone=False))
-  config.eval.thresholds = (0.0, 0.05, 0.1, 0.15, 0.2)
-  config.sample.threshold = 0.1
+  config.eval.thresholds = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5)
+  config.sample.threshold = 0.4
   return config

@@ -25,7 +25,7 @@ def get_config(arg=None):
   variants, tiny = parse_arg(arg, VARIANTS)
   score = next((v for v in variants if v in ("magnitude", "random")), "ld")
   config = acceleration_config(tiny, dict(name="ld_pruner", score=score,
-                                          calibration_samples=64, seed=0))
+                                          calibration_samples=32, seed=0))
   if "blocks" in variants:
     config.model.depth = 3
   else:
@@ -33,6 +33,6 @@ def get_config(arg=None):
   if tiny:
     config.method.calibration_samples = 8
   else:
-    config.train.update(num_steps=500, eval_every=500, checkpoint_every=500)
+    config.train.update(num_steps=300, eval_every=300, checkpoint_every=300)
   config.optim.update(learning_rate=2e-4, warmup_steps=0 if tiny else 20, ema_decay=0.99)
   return config

@@ -124,23 +124,26 @@ def channel_scores(apply_fn, params, calibration, score, key=None):
 
 
 def select(scores, keep):
-  """Sorted indices of the `keep` highest scores along the last axis."""
-  order = np.argsort(-np.asarray(scores), axis=-1, kind="stable")[..., :keep]
-  return np.sort(order, axis=-1)
+  """Sorted indices of the `keep` highest scores along the last axis (traceable)."""
+  return jnp.sort(jnp.argsort(-jnp.asarray(scores), axis=-1, stable=True)[..., :keep],
+                  axis=-1)
 
 
 def prune(params, kept_blocks, kept_channels):
-  """The smaller tree: blocks kept_blocks (sorted indices) renumbered DiTBlock_0.., each
-  with the MLP channels kept_channels[i] (an index array per original block, all of one
-  length). Other parameters unchanged."""
+  """The smaller tree: blocks kept_blocks (K sorted indices) renumbered DiTBlock_0..,
+  each with the MLP channels kept_channels[i] ((L, k) indices, one row per original
+  block). Other parameters unchanged. Traceable (indices may be traced arrays)."""
   names = _blocks(params)
-  lengths = {len(kept_channels[i]) for i in kept_blocks}
-  if len(lengths) != 1:
-    raise ValueError("Every kept block must keep the same number of MLP channels.")
+  try:
+    kept_channels = jnp.asarray(kept_channels)
+  except ValueError:
+    raise ValueError("Every block must keep the same number of MLP channels.") from None
+  stacked = jax.tree.map(lambda *p: jnp.stack(p), *[params[name] for name in names])
   out = {k: v for k, v in params.items() if k not in names}
-  for new, old in enumerate(kept_blocks):
-    block = dict(params[names[old]])
-    keep = jnp.asarray(kept_channels[old])
+  for new in range(len(kept_blocks)):
+    old = kept_blocks[new]
+    block = jax.tree.map(lambda p: p[old], stacked)
+    keep = kept_channels[old]
     block["Dense_3"] = {"kernel": block["Dense_3"]["kernel"][:, keep],
                         "bias": block["Dense_3"]["bias"][keep]}
     block["Dense_4"] = dict(block["Dense_4"], kernel=block["Dense_4"]["kernel"][keep])
@@ -180,7 +183,7 @@ def check_target(source_model, target_model):
 
 def ld_prune(apply_fn, params, calibration, depth, width, score, key):
   """(pruned params, kept blocks, kept channels): blocks scored and `depth` kept, then in
-  each kept block `width` channels kept, by `score` (SCORES)."""
+  each kept block `width` channels kept, by `score` (SCORES). Traceable."""
   k_blocks, k_channels = jax.random.split(key)
   blocks = select(block_scores(apply_fn, params, calibration, score, k_blocks), depth)
   channels = select(channel_scores(apply_fn, params, calibration, score, k_channels), width)
