@@ -147,7 +147,7 @@ def w2sd_study(workdir, weak_step, strengths, interval, num_steps, num_samples):
   if weak_step >= strong_run.step:
     raise ConfigError(f"--weak_step={weak_step} must be an earlier checkpoint than the "
                       f"strong model's step {strong_run.step}.")
-  weak_run = runs.load(workdir, step=weak_step)
+  weak_run = runs.load(workdir, step=weak_step, allow_unfinished=True)
   if weak_run.step != weak_step:
     raise ConfigError(f"The run in {workdir} holds no checkpoint at --weak_step={weak_step}.")
   pipeline = strong_run.pipeline
