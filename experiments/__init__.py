@@ -40,6 +40,7 @@ FAMILIES = {
     "h_space": ("experiments.h_space", "build_h_space"),
     "bridges": ("experiments.bridges", "build_task"),
     "distillation": ("experiments.distillation", "build_task"),
+    "acceleration": ("experiments.acceleration", "build_task"),
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),

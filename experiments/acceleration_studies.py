@@ -1,4 +1,5 @@
-"""Cheaper sampling from a trained run: Faster Diffusion on a digits U-Net.
+"""Cheaper sampling from a trained run: Faster Diffusion on a digits U-Net, W2SD between
+two checkpoints of the digits DiT.
 
   python -m experiments.main --config=configs/images/digits.py:unet --workdir=workdirs/digits_unet
   python -m experiments.acceleration_studies faster_diffusion --workdir=workdirs/digits_unet
@@ -16,8 +17,20 @@ faster_diffusion  On the run's U-Net (`diffjax.acceleration.faster_diffusion`), 
   number of steps at every key step, `parallel_width`), the digits classifier's accuracy
   and the proxy Fréchet distance to the test digits. Writes faster_diffusion.{md,json} in
   <workdir>/studies. The run may still be training (its newest checkpoint is used).
+
+  python -m experiments.acceleration_studies w2sd --workdir=workdirs/guided_digits \
+      [--weak_step=2000] [--strengths=0.5,1,2] [--interval=0,0.5] [--num_samples=500]
+
+w2sd  W2SD (`diffjax.acceleration.w2sd`) on the run's DiT: strong = the newest checkpoint
+  (EMA), weak = checkpoint --weak_step of the same run; class-conditional DDIM samples
+  (labels 0..9 in turn, --num_steps steps) from the same noise: the strong and weak models
+  alone, and W2SD at each reflection strength of --strengths on the window --interval
+  (diffjax time, 0 noise); evaluations per sample, digits accuracy, proxy Fréchet
+  distance. Writes w2sd.{md,json} in <workdir>/studies (copy a run you may not write into).
 --tiny: 40 samples (a smoke run). Bad values (key steps outside the grid, a run whose
-network has no encoder to propagate) are refused in one line, exit 2, nothing written.
+network has no encoder to propagate, a negative or non-finite strength, a window outside
+[0, 1], a weak checkpoint the run does not hold) are refused in one line, exit 2, nothing
+written.
 """
 import argparse
 import inspect
@@ -30,11 +43,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffjax import image_metrics, runs
-from diffjax.acceleration import (check_key_steps, encoder_decoder_changes,
+from diffjax.acceleration import (check_key_steps, check_strength, encoder_decoder_changes,
                                   faster_diffusion, network_flops, paper_key_steps,
-                                  parallel_width)
+                                  parallel_width, w2sd_guidance)
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
+from diffjax.guidance.cfg import check_interval
 from diffjax.guidance.model import check_one_evaluation
 from diffjax.solvers import SAMPLERS, sample
 from diffjax.solvers.grids import time_grid
@@ -118,6 +132,65 @@ def faster_diffusion_study(workdir, sampler, num_steps, key_steps, num_samples,
 
 
 
+def digits_quality(x, labels):
+  x = np.clip(np.asarray(x), -1, 1)
+  reference, _ = image_metrics.digits_reference_images("test")
+  return {"frechet_proxy": float(image_metrics.digits_frechet_distance(x, reference)),
+          "accuracy": float(image_metrics.digits_class_accuracy(x, np.asarray(labels)))}
+
+
+def w2sd_study(workdir, weak_step, strengths, interval, num_steps, num_samples):
+  """Strong (newest checkpoint), weak (checkpoint weak_step) and W2SD per strength."""
+  strengths = [float(check_strength(s)) for s in strengths]
+  interval = check_interval(interval)
+  strong_run = runs.load(workdir)
+  if weak_step >= strong_run.step:
+    raise ConfigError(f"--weak_step={weak_step} must be an earlier checkpoint than the "
+                      f"strong model's step {strong_run.step}.")
+  weak_run = runs.load(workdir, step=weak_step, allow_unfinished=True)
+  if weak_run.step != weak_step:
+    raise ConfigError(f"The run in {workdir} holds no checkpoint at --weak_step={weak_step}.")
+  pipeline = strong_run.pipeline
+  labels = jnp.arange(num_samples) % max(pipeline.num_classes, 1)
+  x0 = pipeline.source(jax.random.PRNGKey(0), num_samples)
+  path, solver = pipeline.path, "ddim"
+  strong = complete(pipeline.fields(strong_run.params, labels), path)
+  weak = complete(pipeline.fields(weak_run.params, labels), path)
+  run = jax.jit(lambda strength: sample(
+      solver, None, path, x0, num_steps=num_steps,
+      guidance=w2sd_guidance(strong, weak, path, strength, interval)))
+  plain = {name: sample(solver, fields, path, x0, num_steps=num_steps)
+           for name, fields in (("strong", strong), ("weak", weak))}
+  rows = [dict(method=f"strong (step {strong_run.step})", nfe=int(plain["strong"].nfe),
+               **digits_quality(plain["strong"].x, labels)),
+          dict(method=f"weak (step {weak_step})", nfe=int(plain["weak"].nfe),
+               **digits_quality(plain["weak"].x, labels))]
+  for strength in strengths:
+    solution = run(strength)
+    rows.append(dict(method=f"W2SD lambda={strength:g}, window {interval}",
+                     nfe=int(solution.nfe), **digits_quality(solution.x, labels)))
+  return dict(rows=rows, num_samples=num_samples, num_steps=num_steps, solver=solver)
+
+
+def write_w2sd(result, directory):
+  lines = ["| method | evaluations per sample | accuracy | proxy FD |", "|---|---|---|---|"]
+  lines += [f"| {r['method']} | {r['nfe']} | {r['accuracy']:.3f} | {r['frechet_proxy']:.2f} |"
+            for r in result["rows"]]
+  text = "\n".join([f"# W2SD between two checkpoints of the digits DiT "
+                    f"({result['solver']}, {result['num_steps']} steps, "
+                    f"{result['num_samples']} samples)", ""] + lines) + "\n"
+  _write(directory, "w2sd", text, result)
+
+
+def _write(directory, name, text, result):
+  """<directory>/<name>.md (text) and .json (result); prints the text."""
+  directory = storage.workdir_path(directory)
+  storage.makedirs(directory)
+  storage.write_text(directory / f"{name}.md", text)
+  storage.write_text(directory / f"{name}.json", json.dumps(result, indent=2) + "\n")
+  print(text)
+
+
 def write_study(result, directory):
   rows = result["rows"]
   header = ("method", "wall s (ratio)", "GFLOPs / sample", "accuracy", "proxy FD")
@@ -135,16 +208,12 @@ def write_study(result, directory):
       "Relative change between consecutive steps (mean over the steps; first / last step):",
       f"encoder features {enc.mean():.3f} ({enc[0]:.3f} / {enc[-1]:.3f}), decoder output "
       f"{dec.mean():.3f} ({dec[0]:.3f} / {dec[-1]:.3f}).", ""] + lines) + "\n"
-  directory = storage.workdir_path(directory)
-  storage.makedirs(directory)
-  storage.write_text(directory / "faster_diffusion.md", text)
-  storage.write_text(directory / "faster_diffusion.json", json.dumps(result, indent=2) + "\n")
-  print(text)
+  _write(directory, "faster_diffusion", text, result)
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("study", choices=("faster_diffusion",))
+  parser.add_argument("study", choices=("faster_diffusion", "w2sd"))
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--sampler", default="euler")
   parser.add_argument("--num_steps", type=int, default=20)
@@ -152,22 +221,42 @@ def main(argv=None):
                       help="comma-separated step indices (default: the paper's schedule)")
   parser.add_argument("--num_samples", type=int, default=500)
   parser.add_argument("--noise_injection", type=float, default=0.0)
+  parser.add_argument("--weak_step", type=int, default=2000)
+  parser.add_argument("--strengths", default="0.5,1,2")
+  parser.add_argument("--interval", default="0,0.5")
   parser.add_argument("--tiny", action="store_true")
   args = parser.parse_args(argv)
   try:
     if args.num_steps < 1 or args.num_samples < 1:
       raise ConfigError(f"--num_steps and --num_samples must be >= 1; got "
                         f"{args.num_steps}, {args.num_samples}.")
-    keys = None if args.key_steps is None else [
-        float(k) for k in args.key_steps.split(",") if k]
-    result = faster_diffusion_study(args.workdir, args.sampler, args.num_steps, keys,
-                                    40 if args.tiny else args.num_samples,
-                                    args.noise_injection)
+    num_samples = 40 if args.tiny else args.num_samples
+    if args.study == "w2sd":
+      strengths = _numbers(args.strengths, "--strengths")
+      interval = _numbers(args.interval, "--interval")
+      if len(interval) != 2:
+        raise ConfigError(f"--interval takes two times t_start,t_end in [0, 1]; got "
+                          f"{args.interval!r}.")
+      result = w2sd_study(args.workdir, args.weak_step, strengths, interval,
+                          args.num_steps, num_samples)
+    else:
+      keys = None if args.key_steps is None else [
+          float(k) for k in args.key_steps.split(",") if k]
+      result = faster_diffusion_study(args.workdir, args.sampler, args.num_steps, keys,
+                                      num_samples, args.noise_injection)
   except (ConfigError, ValueError) as error:
     print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
     return 2
-  write_study(result, str(storage.workdir_path(args.workdir) / "studies"))
+  write = write_w2sd if args.study == "w2sd" else write_study
+  write(result, str(storage.workdir_path(args.workdir) / "studies"))
   return 0
+
+
+def _numbers(text, flag):
+  try:
+    return [float(v) for v in text.split(",") if v]
+  except ValueError:
+    raise ConfigError(f"{flag} takes comma-separated numbers; got {text!r}.") from None
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ As for the U-Net, label `num_classes` (also used when cond is None) is the "no c
 token of classifier-free guidance, and cond_dim > 0 conditions on (B, cond_dim + 1) arrays
 (`diffjax.models.base.embed_condition`); `remat` and `dtype` have the same meaning.
 """
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -117,30 +117,100 @@ class DiT(nn.Module):
   cond_dim: int = 0
 
   @nn.compact
-  def __call__(self, x, t, cond=None):
+  def __call__(self, x, t, cond=None, *, stage="full", tokens=None, c=None):
+    """stage "full": the network, (B, H, W, C) -> (B, H, W, C). The stages of an early-
+    exit or pruned network (`dit_stages`) read the same parameter names: "embed" returns
+    (tokens (B, N, D), c (B, D)) before the first block; "head" decodes `tokens` with the
+    conditioning vector `c` into pixels shaped like x (t and cond unused)."""
     b, height, width, _ = x.shape
     p, d = self.patch_size, self.hidden_dim
     gh, gw = height // p, width // p
-    patches = x.reshape(b, gh, p, gw, p, -1).transpose(0, 1, 3, 2, 4, 5)
-    h = nn.Dense(d, dtype=self.dtype)(patches.reshape(b, gh * gw, -1).astype(self.dtype))
-    h = h + jnp.asarray(sincos_position_embedding(gh, gw, d), self.dtype)[None]
+    if stage != "head":
+      patches = x.reshape(b, gh, p, gw, p, -1).transpose(0, 1, 3, 2, 4, 5)
+      h = nn.Dense(d, dtype=self.dtype)(patches.reshape(b, gh * gw, -1).astype(self.dtype))
+      h = h + jnp.asarray(sincos_position_embedding(gh, gw, d), self.dtype)[None]
 
-    t = broadcast_time(t, b)
-    c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(t, 256))))
-    embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
-    if embedding is not None:
-      c = c + embedding
+      t = broadcast_time(t, b)
+      c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(t, 256))))
+      embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
+      if embedding is not None:
+        c = c + embedding
+      if stage == "embed":
+        return h, c
 
-    block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
-    for i in range(self.depth):
-      h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, name=f"DiTBlock_{i}")(h, c)
+      block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
+      for i in range(self.depth):
+        h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, name=f"DiTBlock_{i}")(h, c)
+    else:
+      h = tokens
 
-    shift, scale = jnp.split(
-        nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype)(nn.silu(c))[:, None, :], 2, -1)
-    h = nn.Dense(p * p * self.out_channels, kernel_init=_zeros, dtype=self.dtype)(
-        _modulate(h, shift, scale))
+    # Named as the auto-names of the full network (blocks are DiTBlock_i), so that the
+    # "head" stage alone finds the same parameters.
+    shift, scale = jnp.split(nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype,
+                                      name="Dense_3")(nn.silu(c))[:, None, :], 2, -1)
+    h = nn.Dense(p * p * self.out_channels, kernel_init=_zeros, dtype=self.dtype,
+                 name="Dense_4")(_modulate(h, shift, scale))
     h = h.reshape(b, gh, gw, p, p, self.out_channels).transpose(0, 1, 3, 2, 4, 5)
     return h.reshape(b, height, width, self.out_channels).astype(jnp.float32)
+
+
+HEAD_PARAMS = ("Dense_3", "Dense_4")  # The final adaLN modulation and linear decoder.
+
+
+class DiTStages(NamedTuple):
+  """A DiT as its stages (pure functions of the parameter tree of `dit`'s init):
+
+    embed(params, x, t, cond) -> (tokens (B, N, D), c (B, D))   patchify + conditioning
+    block(block_params, tokens, c) -> tokens                     one DiTBlock; block_params
+                                                                 = params["DiTBlock_i"]
+    head(head_params, x, tokens, c) -> (B, H, W, C)              head_params: a dict with
+                                                                 the keys HEAD_PARAMS
+    depth: the number of blocks.
+
+  head(params, x, block(...block(embed(params, x, t, cond))...)) is apply(params, x, t,
+  cond) (same parameters, same operations)."""
+  embed: Callable
+  block: Callable
+  head: Callable
+  depth: int
+
+
+def _check_dit(data_shape, patch_size, hidden_dim, num_heads, num_classes, cond_dim):
+  if len(data_shape) != 3:
+    raise ValueError(f"dit needs images of shape (H, W, C); got data_shape {data_shape}.")
+  height, width, _ = data_shape
+  if height % patch_size or width % patch_size:
+    raise ValueError(f"Image size {height}x{width} is not divisible by patch_size "
+                     f"{patch_size}.")
+  if hidden_dim % 4 or hidden_dim % num_heads:
+    raise ValueError(f"hidden_dim {hidden_dim} must be divisible by 4 and by num_heads "
+                     f"{num_heads}.")
+  check_condition(num_classes, cond_dim)
+
+
+def dit_stages(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12,
+               num_heads=6, mlp_ratio=4.0, num_classes=0, cond_dim=0, remat=False,
+               dtype="float32") -> DiTStages:
+  """The stages of the DiT that `dit(data_shape, **same options)` builds (`DiTStages`)."""
+  _check_dit(data_shape, patch_size, hidden_dim, num_heads, num_classes, cond_dim)
+  del remat  # Stages run one block at a time.
+  dtype = jnp.dtype(dtype)
+  module = DiT(out_channels=data_shape[-1], patch_size=patch_size, hidden_dim=hidden_dim,
+               depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+               num_classes=num_classes, dtype=dtype, cond_dim=cond_dim)
+  block_module = DiTBlock(num_heads, mlp_ratio, dtype)
+
+  def embed(params, x, t, cond=None):
+    return module.apply({"params": params}, x, t, cond, stage="embed")
+
+  def block(block_params, tokens, c):
+    return block_module.apply({"params": block_params}, tokens, c)
+
+  def head(head_params, x, tokens, c):
+    head_params = {k: head_params[k] for k in HEAD_PARAMS}
+    return module.apply({"params": head_params}, x, None, stage="head", tokens=tokens, c=c)
+
+  return DiTStages(embed, block, head, depth)
 
 
 @MODELS.register("dit")
@@ -149,16 +219,8 @@ def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, nu
   """Builds the DiT for images of shape `data_shape` = (H, W, C), H and W divisible by
   patch_size, hidden_dim divisible by 4 and by num_heads. Returns `Model(init, apply)`
   with apply(params, x, t, cond=None)."""
-  if len(data_shape) != 3:
-    raise ValueError(f"dit needs images of shape (H, W, C); got data_shape {data_shape}.")
-  height, width, channels = data_shape
-  if height % patch_size or width % patch_size:
-    raise ValueError(f"Image size {height}x{width} is not divisible by patch_size "
-                     f"{patch_size}.")
-  if hidden_dim % 4 or hidden_dim % num_heads:
-    raise ValueError(f"hidden_dim {hidden_dim} must be divisible by 4 and by num_heads "
-                     f"{num_heads}.")
-  check_condition(num_classes, cond_dim)
+  _check_dit(data_shape, patch_size, hidden_dim, num_heads, num_classes, cond_dim)
+  channels = data_shape[-1]
   module = DiT(out_channels=channels, patch_size=patch_size, hidden_dim=hidden_dim,
                depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
                num_classes=num_classes, remat=remat, dtype=jnp.dtype(dtype),

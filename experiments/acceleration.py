@@ -1,0 +1,330 @@
+"""Cheaper sampling from a trained run (family `acceleration`): a method of
+`ACCELERATION_METHODS` turns the digits DiT of source.workdir (a run of
+configs/guidance/digits.py) into a cheaper network, trained through the engine.
+
+  deediff    exits and uncertainty modules after each block (`diffjax.acceleration.deediff`)
+             trained with DeeDiff's losses; evaluated by early-exit sampling per threshold
+  ld_pruner  the DiT pruned to config.model's depth / mlp_ratio by the LD-Pruner score (or
+             the magnitude / random baselines, `diffjax.acceleration.ld_pruner`), then
+             fine-tuned with the run's own loss; the result is a run `runs.load` reads
+
+Evaluations sample eval.num_samples class-conditional digits (labels 0..9 in turn) with
+the run's sampler (config.sample) and report the digits classifier's accuracy and the
+proxy Fréchet distance (`digits_class_accuracy`, `digits_frechet_proxy`).
+"""
+import time
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffjax import conditioning, image_metrics, image_plots, runs
+from diffjax.acceleration import deediff
+from diffjax.acceleration import ld_pruner
+from diffjax.data import ImageStream, load_image_dataset
+from diffjax.errors import ConfigError
+from diffjax.fields import complete
+from diffjax.models.transformer import dit_stages
+from diffjax.pipeline import build_pipeline, pipeline_record
+from diffjax.registry import Registry
+from diffjax.solvers import sample as solve
+from diffjax.solvers.grids import time_grid
+from diffjax.solvers import SAMPLERS
+from diffjax.train import Phase, Task, parallel
+from diffjax.train.validation import Key, check_keys
+
+
+class Method(NamedTuple):
+  """An acceleration method: check(config) of its own values (before the source run is
+  read), build(config, source run, stream, evaluation) -> Task, and the config.method
+  keys it reads besides name."""
+  check: Callable
+  build: Callable
+  options: tuple
+
+
+ACCELERATION_METHODS = Registry("acceleration method")
+
+COMMON_KEYS = (
+    Key("source.step", "int", 0, meaning="0: the newest checkpoint"),
+    Key("source.use_ema", "bool"),
+    Key("eval.num_samples", "int", 2, meaning="samples per evaluation"),
+)
+
+
+def load_source(config) -> runs.Run:
+  """The run of source.workdir, refused in one line naming source.workdir if it is not a
+  finished digits DiT run of the config's data and path."""
+  workdir = config.source.workdir
+  try:
+    run = runs.load(workdir, step=config.source.step or None,
+                    use_ema=config.source.use_ema)
+  except runs.RunError as error:
+    raise ConfigError(f"source.workdir={workdir!r}: {error}") from None
+  model = run.config.get("model", {})
+  if model.get("name") != "dit" or run.config.get("objective", {}).get(
+      "name") != "flow_matching":
+    raise ConfigError(f"source.workdir={workdir!r} holds a {model.get('name')!r} "
+                      f"network trained by {run.config.get('objective', {}).get('name')!r};"
+                      " the acceleration methods take a flow-matching DiT run "
+                      "(configs/guidance/digits.py).")
+  for section in ("path", "objective"):
+    if dict(run.config[section]) != dict(config[section]):
+      raise ConfigError(f"source.workdir={workdir!r} was trained with {section} "
+                        f"{dict(run.config[section])}, the config says "
+                        f"{dict(config[section])}; they must agree.")
+  return run
+
+
+def stages_of(model_section, shape):
+  return dit_stages(shape, **{k: v for k, v in model_section.items() if k != "name"})
+
+
+class Evaluation(NamedTuple):
+  """Class-conditional digits from a model apply: draw(apply_fn, params, key,
+  return_trajectory) -> (solution, labels); score(x, labels) -> metrics; grid(x, title)."""
+  draw: Callable
+  score: Callable
+  grid: Callable
+  times: object
+
+
+def evaluation(config, run) -> Evaluation:
+  pipeline, n = run.pipeline, config.eval.num_samples
+  labels = jnp.arange(n) % max(pipeline.num_classes, 1)
+  cond = labels if pipeline.num_classes else None
+  solver, steps = config.sample.solver, config.sample.num_steps
+
+  def draw(apply_fn, params, key, return_trajectory=False):
+    fields = complete(pipeline.objective.fields(apply_fn, params, cond), pipeline.path)
+    return solve(solver, fields, pipeline.path, pipeline.source(key, n), num_steps=steps,
+                 return_trajectory=return_trajectory)
+
+  def score(x, labels_=labels):
+    x = np.clip(np.asarray(parallel.to_host(x)), -1.0, 1.0)
+    return image_metrics.dataset_metrics(config.data.name, x, np.asarray(labels_))
+
+  def grid(x, title):
+    x = np.clip(np.asarray(parallel.to_host(x)), -1.0, 1.0)
+    return image_plots.sample_grid_figure(x[:config.sample.num_images], num_columns=10,
+                                          title=title)
+
+  times = time_grid(SAMPLERS.get(solver).default_grid, steps, pipeline.path)
+  return Evaluation(draw, score, grid, times)
+
+
+def image_stream(config, run):
+  data = run.config.data
+  source = load_image_dataset(data.name, image_size=data.image_size,
+                              data_dir=data.data_dir, split="train")
+  return ImageStream(source, config.train.batch_size, seed=config.seed,
+                     random_flip=data.random_flip, dequantize=True)
+
+
+def _timed(fn):
+  """Seconds of one call of an already compiled (and once run) fn."""
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
+def flow_matching_batch(path, key, x1):
+  """(x_t, t, velocity target) of flow matching on `path` (as the `flow_matching`
+  objective draws them, uniform times): the regression DeeDiff's exits learn."""
+  k_t, k_z, k_0 = jax.random.split(key, 3)
+  t = jax.random.uniform(k_t, (x1.shape[0],))
+  z = jax.random.normal(k_z, x1.shape, x1.dtype)
+  x0 = path.source_sample(k_0, x1.shape)
+  return (path.interpolate(t, x0, x1, z), t, path.conditional_velocity(t, x0, x1, z))
+
+
+def check_deediff(config):
+  for threshold in tuple(config.eval.thresholds) + (config.sample.threshold,):
+    deediff.check_threshold(threshold)
+  check_keys(config, (Key("method.train_backbone", "bool"),
+                      Key("eval.thresholds", "floats", 0.0, 1.0,
+                          meaning="exit thresholds (0: the full network)"),
+                      Key("sample.threshold", "float", 0.0, 1.0)))
+
+
+def build_deediff(config, run, stream, ev) -> Task:
+  if dict(config.model) != dict(run.config.model):
+    raise ConfigError(f"model {dict(config.model)} differs from source.workdir's network "
+                      f"{dict(run.config.model)}; DeeDiff adds exits to that network.")
+  stages = stages_of(run.config.model, run.spec.shape)
+  if stages.depth < 2:
+    raise ConfigError(f"DeeDiff needs a DiT of at least 2 blocks; source.workdir's has "
+                      f"{stages.depth}.")
+  path = run.path
+  train_backbone = config.method.train_backbone
+
+  def init_params(key):
+    return {"network": run.params, "exits": deediff.init_exits(stages, run.params, key)}
+
+  def loss(params, key, shard, step, batch, context=None):
+    del step, context
+    k_batch, k_drop = jax.random.split(key)
+    x1, labels = shard(batch["image"]), shard(batch["label"])
+    xt, t, target = flow_matching_batch(path, k_batch, x1)
+    cond = conditioning.drop_condition(k_drop, labels, run.pipeline.label_dropout,
+                                       run.pipeline.num_classes)
+    outputs, uncertainties = deediff.exit_outputs(stages, params["network"],
+                                                  params["exits"], xt, t, cond)
+    return deediff.deediff_loss(outputs, uncertainties, target)
+
+  trainable = lambda params: {"network": train_backbone, "exits": True}
+  phase = Phase("deediff_exits", config.train.num_steps, loss, trainable)
+
+  @jax.jit
+  def draw(params, key, threshold):
+    apply = deediff.early_exit_model(stages, params["exits"], threshold)
+    solution = ev.draw(apply, params["network"], key, return_trajectory=True)
+    labels = jnp.arange(solution.x.shape[0]) % max(run.pipeline.num_classes, 1)
+    layers, loop = deediff.layers_along(stages, params["network"], params["exits"],
+                                        solution.trajectory, ev.times, labels,
+                                        threshold=threshold)
+    return solution.x, jnp.mean(layers), jnp.mean(loop)
+
+  def evaluate(params, key):
+    values, figures = {}, {}
+    for threshold in config.eval.thresholds:
+      x, layers, loop = draw(params, key, float(threshold))
+      name = f"t{threshold:g}"
+      values.update({f"{k}_{name}": v for k, v in ev.score(x).items()})
+      values[f"layers_{name}"] = float(layers)
+      values[f"loop_layers_{name}"] = float(loop)
+      values[f"seconds_{name}"] = _timed(lambda: draw(params, key, float(threshold))[0])
+      figures[f"samples_{name}"] = ev.grid(x, f"DeeDiff, threshold {threshold:g}, "
+                                              f"{float(layers):.2f} of {stages.depth} blocks")
+    return values, figures
+
+  def sample(params, key):
+    x, layers, _ = draw(params, key, float(config.sample.threshold))
+    return ({"samples": np.asarray(parallel.to_host(x))},
+            {"samples": ev.grid(x, f"DeeDiff, {float(layers):.2f} blocks per step")})
+
+  return Task(init_params=init_params, loss=None, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size, data=stream.iterate, phases=(phase,),
+              record={**pipeline_record(run.pipeline), "acceleration": "deediff"})
+
+
+ACCELERATION_METHODS.register("deediff", Method(check_deediff, build_deediff,
+                                                ("train_backbone",)))
+
+
+def calibration_images(stream, n):
+  """(images (n, ...), labels (n,)) from the stream's first batches."""
+  batches, count, step = [], 0, 0
+  while count < n:
+    batches.append(stream.batch(step))
+    count, step = count + len(batches[-1]["label"]), step + 1
+  return tuple(jnp.asarray(np.concatenate([b[k] for b in batches])[:n])
+               for k in ("image", "label"))
+
+
+def check_ld_pruner(config):
+  check_keys(config, (Key("method.score", "name", names=lambda: ld_pruner.SCORES),
+                      Key("method.calibration_samples", "int", 2),
+                      Key("method.seed", "int", 0, 2 ** 31 - 1),
+                      Key("model.depth", "int", 1, meaning="blocks kept"),
+                      Key("model.mlp_ratio", "float", 0.0, open_low=True,
+                          meaning="MLP width kept / hidden_dim")))
+
+
+def build_ld_pruner(config, run, stream, ev) -> Task:
+  depth, width = ld_pruner.check_target(run.config.model, config.model)
+  pipeline = build_pipeline(config, run.spec)   # The pruned network.
+  source = run.pipeline
+  n = config.method.calibration_samples
+
+  calibration = calibration_images(stream, n)
+
+  @jax.jit
+  def pruned(key):
+    k_batch, k_prune = jax.random.split(key)
+    images, labels = calibration
+    xt, t, _ = flow_matching_batch(source.path, k_batch, images)
+    return ld_pruner.ld_prune(source.model.apply, run.params, (xt, t, labels), depth,
+                              width, config.method.score, k_prune)
+
+  cache = {}
+
+  def pruning():
+    """(params, kept blocks, kept channels), computed once: the engine may first ask for
+    the parameters inside a trace, so they are computed eagerly there."""
+    if "params" not in cache:
+      with jax.ensure_compile_time_eval():
+        cache["params"], cache["blocks"], cache["channels"] = pruned(
+            jax.random.PRNGKey(config.method.seed))
+    return cache["params"], cache["blocks"], cache["channels"]
+
+  def init_params(key):
+    del key  # The pruning is a function of the source run and method.seed.
+    return pruning()[0]
+
+  def loss(params, key, shard, step, batch):
+    del step
+    return pipeline.loss(params, key, shard, batch["image"], batch["label"])
+
+  generate = jax.jit(lambda model_apply, params, key: ev.draw(model_apply, params, key).x,
+                     static_argnums=0)
+  x = jnp.zeros((2, *run.spec.shape))
+  flops = lambda apply, params: network_flops(apply, params, x) / 2
+  facts = {}
+
+  def evaluate(params, key):
+    if not facts:
+      before = generate(pipeline.model.apply, pruning()[0], key)
+      facts["kept_blocks"] = " ".join(str(int(b)) for b in pruning()[1])
+      facts.update({f"{k}_before_finetune": v for k, v in ev.score(before).items()})
+      facts.update({f"{k}_source": v for k, v in ev.score(
+          generate(source.model.apply, run.params, key)).items()})
+      facts["params"] = ld_pruner.parameter_count(params)
+      facts["params_source"] = ld_pruner.parameter_count(run.params)
+      facts["gflops_per_call"] = flops(pipeline.model.apply, params) / 1e9
+      facts["gflops_per_call_source"] = flops(source.model.apply, run.params) / 1e9
+    samples = generate(pipeline.model.apply, params, key)
+    values = dict(facts, **ev.score(samples))
+    return values, {"samples": ev.grid(samples, f"LD-Pruner ({config.method.score}), "
+                                                 f"depth {depth}, MLP width {width}")}
+
+  def sample(params, key):
+    samples = generate(pipeline.model.apply, params, key)
+    return ({"samples": np.asarray(parallel.to_host(samples))},
+            {"samples": ev.grid(samples, "LD-Pruner")})
+
+  return Task(init_params=init_params, loss=loss, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size, data=stream.iterate,
+              record={**pipeline_record(pipeline), "acceleration": "ld_pruner",
+                      "pruned_from": str(config.source.workdir)})
+
+
+ACCELERATION_METHODS.register("ld_pruner", Method(
+    check_ld_pruner, build_ld_pruner, ("score", "calibration_samples", "seed")))
+
+
+def network_flops(apply_fn, params, x):
+  """FLOPs of one call apply_fn(params, x, t, cond) on the batch x (XLA's cost analysis),
+  with t = 0.5 and the null class."""
+  cost = jax.jit(lambda p, x: apply_fn(p, x, jnp.full((x.shape[0],), 0.5),
+                                       jnp.zeros((x.shape[0],), jnp.int32))
+                 ).lower(params, x).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan")))
+
+
+def build_task(config) -> Task:
+  """Builds the task; bad values and a bad source run fail here, before any workdir is
+  touched."""
+  check_keys(config, (Key("method.name", "name", names=ACCELERATION_METHODS.names),)
+             + COMMON_KEYS)
+  method = ACCELERATION_METHODS.get(config.method.name)
+  unknown = sorted(set(config.method.keys()) - {"name", *method.options})
+  if unknown:
+    raise ConfigError(f"method.{unknown[0]} is not an option of method.name="
+                      f"{config.method.name!r}; valid: {', '.join(method.options)}.")
+  method.check(config)
+  run = load_source(config)
+  build_pipeline(config, run.spec)  # The config's own sections, checked.
+  return method.build(config, run, image_stream(config, run), evaluation(config, run))
