@@ -1,7 +1,6 @@
 """D2NWG's pieces: the fixed flattening of a network (exact reload), per-layer
 normalisation, the zoo file and its refusal of mixed architectures, the classifier and
 its training, the data-set embedding, and the family end to end on its :tiny config."""
-
 import jax
 import jax.numpy as jnp
 import numpy as np
