@@ -40,6 +40,7 @@ KEYS = (
     Key("zoo.epochs", "int", 1),
     Key("zoo.batch_size", "int", 1),
     Key("zoo.learning_rate", "float", 0.0, open_low=True),
+    Key("zoo.shared_init", "bool"),
     Key("finetune.epochs", "int", 1),
     Key("eval.draws", "int", 1, meaning="generated networks per task"),
 )
@@ -51,7 +52,8 @@ def _zoo(config, tasks, layout):
     zoo = config.zoo
     return train_zoo(jax.random.PRNGKey(config.seed), tasks, layout,
                      config.data.models_per_task, epochs=zoo.epochs,
-                     batch_size=zoo.batch_size, learning_rate=zoo.learning_rate)
+                     batch_size=zoo.batch_size, learning_rate=zoo.learning_rate,
+                     shared_init=zoo.shared_init)
   zoo = load_zoo(path)
   if zoo.layout != layout:
     raise ConfigError(f"data.zoo={path!r} holds networks of layer sizes "

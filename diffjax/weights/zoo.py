@@ -28,23 +28,28 @@ class Zoo(NamedTuple):
 
 
 def train_zoo(key, tasks, layout: WeightLayout, models_per_task: int, *, epochs: int,
-              batch_size: int, learning_rate: float) -> Zoo:
-  """`models_per_task` networks of `layout` per task (each from its own initialisation
-  and data order), tasks a list of `ClassificationTask`s with equal shapes."""
+              batch_size: int, learning_rate: float, shared_init: bool = False) -> Zoo:
+  """`models_per_task` networks of `layout` per task, each with its own order of the
+  data and, unless `shared_init`, its own initialisation (shared_init: one
+  initialisation for the whole zoo, as zoos grown from one pretrained or seeded network
+  are, so that members differ by training rather than by a permutation of hidden
+  units); tasks a list of `ClassificationTask`s with equal shapes."""
   sizes = layout.layer_sizes
 
-  @jax.jit
-  def train_one(key, x, y):
-    k_init, k_fit = jax.random.split(key)
+  def train_one(k_init, k_fit, x, y):
     params = fit_classifier(init_classifier(k_init, sizes), k_fit, x, y, epochs=epochs,
                             batch_size=batch_size, learning_rate=learning_rate)
     return flatten_weights(params)
 
-  train_many = jax.jit(jax.vmap(train_one, (0, None, None)))
+  train_many = jax.jit(jax.vmap(train_one, (0, 0, None, None)))
+  k_shared, key = jax.random.split(key)
   vectors, labels = [], []
   for t, task in enumerate(tasks):
-    keys = jax.random.split(jax.random.fold_in(key, t), models_per_task)
-    vectors.append(np.asarray(train_many(keys, jnp.asarray(task.x_train),
+    k_init, k_fit = jax.random.split(jax.random.fold_in(key, t))
+    init_keys = (jnp.broadcast_to(k_shared, (models_per_task, *k_shared.shape))
+                 if shared_init else jax.random.split(k_init, models_per_task))
+    vectors.append(np.asarray(train_many(init_keys, jax.random.split(k_fit, models_per_task),
+                                         jnp.asarray(task.x_train),
                                          jnp.asarray(task.y_train))))
     labels.append(np.full(models_per_task, t, np.int32))
   return Zoo(np.concatenate(vectors), np.concatenate(labels), layout)
