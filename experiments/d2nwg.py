@@ -4,7 +4,8 @@ of small MLP classifiers.
 build_task  A zoo of data.models_per_task MLPs (layer sizes data.num_features,
             data.hidden..., data.num_classes) trained on each of data.num_tasks synthetic
             classification tasks (`diffjax.data.classification_tasks`), or read from
-            data.zoo (an `.npz` of `diffjax.weights.zoo`). Each network is flattened and
+            data.zoo (an `.npz` of `diffjax.weights.zoo`); zoo.shared_init starts every
+            network from one initialisation. Each network is flattened and
             normalised per layer (`diffjax.weights.layout`); a model of the (P,) vectors
             conditioned on the task's data-set embedding (per-class feature means) is
             trained with the config's path and objective. Evaluation generates

@@ -13,6 +13,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from diffjax.train.state import create_train_state
+from diffjax.train.step import make_train_step
+
 Params = Tuple[Tuple[jax.Array, jax.Array], ...]
 
 
@@ -39,24 +42,23 @@ def classifier_accuracy(params: Params, x, y):
 
 def fit_classifier(params: Params, key, x, y, *, epochs: int, batch_size: int,
                    learning_rate: float) -> Params:
-  """`epochs` passes of minibatch Adam over (x (N, inputs), y (N,)) in a fresh random
-  order each epoch; the last N mod batch_size examples of an epoch are skipped."""
-  optimizer = optax.adam(learning_rate)
+  """`epochs` passes of minibatch Adam (`diffjax.train.make_train_step`) over
+  (x (N, inputs), y (N,)) in a fresh random order each epoch; the last N mod batch_size
+  examples of an epoch are skipped."""
   x, y = jnp.asarray(x), jnp.asarray(y)
   steps = x.shape[0] // batch_size
 
-  def loss(p, xb, yb):
+  def loss(p, key, shard, step, rows):
+    del key, shard, step
     return optax.softmax_cross_entropy_with_integer_labels(
-        classifier_logits(p, xb), yb).mean()
+        classifier_logits(p, x[rows]), y[rows]).mean(), {}
 
-  def epoch(carry, key):
-    def step(carry, rows):
-      p, state = carry
-      grads = jax.grad(loss)(p, x[rows], y[rows])
-      updates, state = optimizer.update(grads, state, p)
-      return (optax.apply_updates(p, updates), state), None
+  train_step = make_train_step(loss, optax.adam(learning_rate))
+
+  def epoch(state, key):
     order = jax.random.permutation(key, x.shape[0])[:steps * batch_size]
-    return jax.lax.scan(step, carry, order.reshape(steps, batch_size))[0], None
+    body = lambda state, rows: (train_step(state, rows, key)[0], None)
+    return jax.lax.scan(body, state, order.reshape(steps, batch_size))[0], None
 
-  carry = (params, optimizer.init(params))
-  return jax.lax.scan(epoch, carry, jax.random.split(key, epochs))[0][0]
+  state = create_train_state(lambda _: params, optax.adam(learning_rate), key)
+  return jax.lax.scan(epoch, state, jax.random.split(key, epochs))[0].params
