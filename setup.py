@@ -37,6 +37,9 @@ EXTRAS = {
     # diffusers checkpoints (diffjax.interop): safetensors reads and writes the weights.
     "pretrained": ["safetensors>=0.4"],
     "notebook": ["jupyter", "ipykernel>=6.29"],
+    # Pendulum-v1 itself for SynthER's buffers (diffjax.data.pendulum, backend="gymnasium");
+    # the built-in simulator needs nothing.
+    "rl": ["gymnasium>=0.29"],
 }
 
 setuptools.setup(

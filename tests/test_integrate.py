@@ -20,7 +20,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "diffjax"
 # Imports inside functions that are allowed: optional peers, each named.
 OPTIONAL_PEERS = {("inception.py", "torch"), ("data/timeseries.py", "statsmodels"),
                   ("train/storage.py", "google"),  # google-cloud-storage, for gs:// only.
-                  ("models/base.py", "diffjax")}   # The diffusers reader imports models.
+                  ("models/base.py", "diffjax"),    # The diffusers reader imports models.
+                  ("data/pendulum.py", "gymnasium")}  # The optional Pendulum-v1 backend.
 # Heavy packages imported where used so that `import diffjax` stays fast (POT imports
 # torch; ott-jax, matplotlib, scikit-learn, tfds, orbax and tensorboardX take up to
 # seconds each; scipy.optimize about half a second).

@@ -11,3 +11,4 @@ from diffjax.models import stacked as _stacked  # Registers "stacked_fields".
 from diffjax.models import token_transformer as _token_transformer  # Registers "token_transformer".
 from diffjax.models import diffusers_unet as _diffusers_unet  # Registers "diffusers_unet".
 from diffjax.models import diffusers_dit as _diffusers_dit  # Registers "diffusers_dit".
+from diffjax.models import residual_mlp as _residual_mlp  # Registers "residual_mlp".

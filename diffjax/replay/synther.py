@@ -1,0 +1,72 @@
+"""Synthetic Experience Replay: a diffusion model of transitions upsamples a small buffer.
+
+"Synthetic Experience Replay" (Lu, Ball, Teh & Parker-Holder, NeurIPS 2023, Sec. 3)
+models a transition as one vector [s, a, r, s', done] (`diffjax.data.replay`),
+standardised per dimension with the terminal flag left as it is (Sec. 3.1), trains a
+residual-MLP denoiser on it with the EDM objective, and draws many more transitions than
+the buffer holds; an offline learner is then trained on the real and synthetic
+transitions together. This module holds the data side of that loop (the model and its
+training are a `diffjax.pipeline` with path and objective "edm" and model
+"residual_mlp"):
+
+  normaliser = transition_normaliser(buffer)                # Standardizer over D dims
+  x = normaliser.normalise(flatten_transitions(buffer))     # (N, D) training vectors
+  synthetic = synthetic_buffer(generated, normaliser, transition_dims(buffer))
+  errors = dynamics_error(synthetic, pendulum.true_transition)
+
+`gaussian_buffer` draws from a Gaussian fitted to the same vectors, the baseline that a
+generative model of transitions has to beat on `dynamics_error`.
+"""
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffjax.data.normalisation import Standardizer, fit_standardizer
+from diffjax.data.replay import TRANSITION_KEYS, flatten_transitions, split_transitions
+
+
+def transition_normaliser(buffer) -> Standardizer:
+  """The per-dimension standardisation of the buffer's flattened transitions (D,), the
+  terminal flag (the last dimension) left unscaled (SynthER, Sec. 3.1)."""
+  x = flatten_transitions(buffer)
+  return fit_standardizer(x, skip=(x.shape[1] - 1,))
+
+
+def synthetic_buffer(generated, normaliser: Standardizer, dims: Mapping[str, int]) -> dict:
+  """Generated standardised vectors (N, D) -> a buffer in environment units; the
+  terminal flag is rounded to {0, 1} (the model's output for it is continuous)."""
+  x = normaliser.denormalise(np.asarray(generated, np.float32))
+  buffer = split_transitions(x, dims)
+  buffer["terminals"] = (buffer["terminals"] > 0.5).astype(np.float32)
+  return buffer
+
+
+def gaussian_buffer(buffer, key, num: int) -> dict:
+  """`num` transitions from the Gaussian (full covariance) fitted to the buffer's
+  flattened transitions, terminals rounded as in `synthetic_buffer`."""
+  x = flatten_transitions(buffer).astype(np.float64)
+  mean, cov = x.mean(0), np.cov(x, rowvar=False)
+  chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(mean)))
+  z = np.asarray(jax.random.normal(key, (num, len(mean))), np.float64)
+  out = split_transitions((mean + z @ chol.T).astype(np.float32),
+                          {k: (1 if buffer[k].ndim == 1 else buffer[k].shape[1])
+                           for k in TRANSITION_KEYS})
+  out["terminals"] = (out["terminals"] > 0.5).astype(np.float32)
+  return out
+
+
+def dynamics_error(buffer, transition: Callable) -> dict:
+  """How far the buffer's (s', r) are from the true dynamics at its (s, a).
+
+  transition(observations (N, S), actions (N, A)) -> (next observations (N, S), rewards
+  (N,)) is the simulator. Returns {"next_observation_mse": mean over rows and dimensions
+  of (s' - s'_true)^2, "reward_mse": mean of (r - r_true)^2}; a buffer collected from the
+  simulator itself scores 0 up to float rounding."""
+  next_true, reward_true = transition(jnp.asarray(buffer["observations"]),
+                                      jnp.asarray(buffer["actions"]))
+  return {"next_observation_mse": float(jnp.mean(
+              (jnp.asarray(buffer["next_observations"]) - next_true) ** 2)),
+          "reward_mse": float(jnp.mean((jnp.asarray(buffer["rewards"]) - reward_true) ** 2))}
+

@@ -1,0 +1,168 @@
+"""SynthER's pieces: the Pendulum simulator against Gymnasium's Pendulum-v1, the replay
+buffer's file and vector forms, the per-dimension normalisation, the dynamics error, the
+fitted-Gaussian baseline, the residual MLP, and the family end to end on its :tiny config
+with bad buffers refused in one line before the workdir is touched."""
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import experiments
+from diffjax.data import pendulum, replay
+from diffjax.conditioning import mark_present
+from diffjax.data.normalisation import fit_standardizer
+from diffjax.errors import ConfigError
+from diffjax.models import build_model
+from diffjax.replay import synther
+from diffjax.train.workdir import read_metrics
+from tests.helpers import run_main
+
+# Gymnasium 1.4.0, Pendulum-v1, reset(seed=3), then these torques (3.0 is clipped to 2).
+GYM_START = [-0.85865855, -0.51254797, -0.526379]
+GYM_ACTIONS = [2.0, -1.5, 0.7, 3.0, -0.2]
+GYM_OBSERVATIONS = [[-0.8739087, -0.48609006, -0.61079], [-0.9014918, -0.43279618, -1.2003576],
+                    [-0.9299224, -0.36775574, -1.4199547], [-0.9533031, -0.30201524, -1.3957715],
+                    [-0.9749741, -0.22231843, -1.652283]]
+GYM_REWARDS = [-6.809623276770187, -6.977420589831704, -7.402214200407134,
+               -7.850842043424133, -8.230873724569811]
+
+
+def _rollout(observation, actions):
+  observations, rewards = [], []
+  obs = jnp.asarray([observation], jnp.float32)
+  for a in actions:
+    obs, reward = pendulum.true_transition(obs, jnp.asarray([[a]], jnp.float32))
+    observations.append(np.asarray(obs[0]))
+    rewards.append(float(reward[0]))
+  return np.array(observations), np.array(rewards)
+
+
+def test_pendulum_steps_match_gymnasium():
+  observations, rewards = _rollout(GYM_START, GYM_ACTIONS)
+  np.testing.assert_allclose(observations, GYM_OBSERVATIONS, atol=2e-5)
+  np.testing.assert_allclose(rewards, GYM_REWARDS, atol=2e-4)
+  if importlib.util.find_spec("gymnasium") is None:   # The optional extra: recorded only.
+    return
+  import gymnasium  # pylint: disable=g-import-not-at-top
+  env = gymnasium.make("Pendulum-v1")
+  obs, _ = env.reset(seed=11)
+  actions = np.random.default_rng(0).uniform(-2.5, 2.5, size=60)
+  expected = [env.step(np.array([a], np.float32))[:2] for a in actions]
+  observations, rewards = _rollout(obs, actions)
+  np.testing.assert_allclose(observations, [o for o, _ in expected], atol=1e-4)
+  np.testing.assert_allclose(rewards, [r for _, r in expected], atol=1e-3)
+  collected = pendulum.collect_pendulum_buffer(2, seed=0, backend="gymnasium", length=20)
+  assert collected["observations"].shape == (40, 3)
+  errors = synther.dynamics_error(collected, pendulum.true_transition)
+  assert errors["next_observation_mse"] < 1e-9 and errors["reward_mse"] < 1e-8
+
+
+@pytest.fixture(scope="module")
+def buffer():
+  return pendulum.collect_pendulum_buffer(4, seed=1)
+
+
+def test_collected_buffer_obeys_the_simulator(buffer):
+  assert buffer["observations"].shape == (800, 3) and buffer["actions"].shape == (800, 1)
+  errors = synther.dynamics_error(buffer, pendulum.true_transition)
+  assert errors["next_observation_mse"] < 1e-10 and errors["reward_mse"] < 1e-8
+  # Episodes are consecutive: the next observation is the following row's observation.
+  episode = slice(0, pendulum.EPISODE_LENGTH)
+  np.testing.assert_allclose(buffer["next_observations"][episode][:-1],
+                             buffer["observations"][episode][1:], atol=0)
+  shifted = dict(buffer, next_observations=buffer["next_observations"] + 0.1,
+                 rewards=buffer["rewards"] - 0.3)
+  errors = synther.dynamics_error(shifted, pendulum.true_transition)
+  assert errors["next_observation_mse"] == pytest.approx(0.01, rel=1e-3)
+  assert errors["reward_mse"] == pytest.approx(0.09, rel=1e-3)
+
+
+def test_transitions_round_trip_through_vectors_normalisation_and_files(buffer, tmp_path):
+  x = replay.flatten_transitions(buffer)
+  assert x.shape == (800, 3 + 1 + 1 + 3 + 1)
+  normaliser = synther.transition_normaliser(buffer)
+  z = normaliser.normalise(x)
+  np.testing.assert_allclose(z[:, :-1].mean(0), 0.0, atol=1e-4)
+  np.testing.assert_allclose(z[:, :-1].std(0), 1.0, atol=1e-3)
+  np.testing.assert_array_equal(z[:, -1], x[:, -1])          # The terminal flag unscaled.
+  back = synther.synthetic_buffer(z, normaliser, replay.transition_dims(buffer))
+  for key in replay.TRANSITION_KEYS:
+    np.testing.assert_allclose(back[key], buffer[key], atol=1e-5)
+  path = str(tmp_path / "buffer.npz")
+  replay.save_buffer(path, buffer)
+  loaded = replay.load_buffer(path)
+  for key in replay.TRANSITION_KEYS:
+    np.testing.assert_array_equal(loaded[key], buffer[key])
+  constant = fit_standardizer(np.ones((5, 2)))          # A constant column keeps std 1.
+  np.testing.assert_array_equal(constant.std, [1.0, 1.0])
+
+
+def test_fitted_gaussian_matches_the_buffer_moments(buffer):
+  draws = synther.gaussian_buffer(buffer, jax.random.PRNGKey(0), 40_000)
+  x, y = replay.flatten_transitions(buffer), replay.flatten_transitions(draws)
+  np.testing.assert_allclose(y[:, :-1].mean(0), x[:, :-1].mean(0),
+                             atol=0.03 * x[:, :-1].std(0).max())
+  np.testing.assert_allclose(np.cov(y[:, :-1], rowvar=False), np.cov(x[:, :-1], rowvar=False),
+                             atol=0.05 * x[:, :-1].var(0).max())
+  assert set(np.unique(draws["terminals"])) <= {0.0, 1.0}
+
+
+def test_residual_mlp_shapes_and_conditioning():
+  model = build_model("residual_mlp", (9,), width=16, depth=2, cond_dim=3)
+  params = model.init(jax.random.PRNGKey(0))
+  x, t = jnp.ones((4, 9)), jnp.full((4,), 0.5)
+  present = jnp.ones((4,), bool)
+  out = model.apply(params, x, t, mark_present(jnp.zeros((4, 3)), present))
+  assert out.shape == (4, 9)
+  assert not np.allclose(out, model.apply(params, x, t, mark_present(jnp.ones((4, 3)),
+                                                                     present)))
+  with pytest.raises(ConfigError, match="vector data"):
+    build_model("residual_mlp", (3, 3))
+
+
+def test_synther_tiny_end_to_end(tmp_path):
+  from configs.datatypes import synther as config_file  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  experiments.run(config_file.get_config("tiny"), workdir)
+  record = read_metrics(workdir)[-1]
+  for name in ("small", "small_synthetic", "small_gaussian", "full"):
+    assert np.isfinite(record[f"return_{name}"]) and record[f"return_{name}"] <= 0.0
+  for name in ("synthetic", "gaussian"):
+    assert record[f"{name}_next_observation_mse"] >= 0.0
+
+
+@pytest.mark.parametrize("broken,message", [
+    ("missing", "lacks the key\\(s\\) terminals"),
+    ("nan", "rewards has a non-finite value \\(nan\\) in row 3"),
+])
+def test_bad_buffers_fail_in_one_line_before_the_workdir(tmp_path, buffer, broken, message):
+  from configs.datatypes import synther as config_file  # pylint: disable=g-import-not-at-top
+  bad = dict(buffer)
+  if broken == "missing":
+    del bad["terminals"]
+  else:
+    bad["rewards"] = bad["rewards"].copy()
+    bad["rewards"][3] = np.nan
+  path = str(tmp_path / "bad.npz")
+  np.savez(path, **bad)
+  config = config_file.get_config("tiny")
+  config.data.buffer = path
+  with pytest.raises(ConfigError, match=message) as error:
+    experiments.run(config, str(tmp_path / "run"))
+  assert "\n" not in str(error.value)
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_bad_buffer_on_the_command_line_exits_2(tmp_path, buffer):
+  path = str(tmp_path / "bad.npz")
+  np.savez(path, **{k: v for k, v in buffer.items() if k != "actions"})
+  workdir = tmp_path / "run"
+  result = run_main(["--config=configs/datatypes/synther.py:tiny", f"--workdir={workdir}",
+                     f"--config.data.buffer={path}"])
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "lacks the key(s) actions" in lines[0]
+  assert not workdir.exists()
