@@ -43,6 +43,7 @@ FAMILIES = {
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),
+    "market": ("experiments.science", "build_trades"),
 }
 
 
