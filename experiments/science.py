@@ -55,12 +55,11 @@ from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
                                   load_volumes, trace_mask)
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
-from diffjax.science import (OrderScaler, book_dim, ensemble_scores, interpolate_traces,
-                             member_sampler, no_change_mae, plots, pooled_facts, pooled_snr_db,
-                             predictive_score, resample_orders, seed_condition,
-                             simulate_market, stylised_facts, training_pairs,
-                             volume_slices)
-from diffjax.science.order_flow import ORDER_DIM, stylised_fact_figure
+from diffjax.science import (ORDER_DIM, OrderScaler, book_dim, ensemble_scores,
+                             interpolate_traces, member_sampler, no_change_mae, plots,
+                             pooled_facts, pooled_snr_db, predictive_score,
+                             resample_orders, seed_condition, simulate_market,
+                             stylised_facts, training_pairs, volume_slices)
 from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
@@ -383,7 +382,7 @@ def build_trades(config):
       values[f"abs_acf_{name}"] = float(np.mean(facts[name]["abs_return_acf"]))
       values[f"return_acf_{name}"] = float(np.mean(facts[name]["return_acf"]))
       values[f"mean_size_{name}"] = float(np.mean(facts[name]["sizes"]))
-    return values, {"stylised_facts": stylised_fact_figure(facts, FACT_LAGS)}
+    return values, {"stylised_facts": plots.stylised_fact_figure(facts, FACT_LAGS)}
 
   def sample(params, key):
     paths = simulate(params, key)

@@ -7,6 +7,7 @@ order_flow   orders as vectors, market history conditions, autoregressive market
 order_model  TRADES's transformer denoiser (model "order_transformer")
 ensembles    SEEDS's seed conditions, training draws and ensemble scores
 seismic      trace interpolation baselines (`TRACE_INTERPOLATORS`), SNR, volume slices
+plots        figures: seismic sections, rank histograms, stylised facts of markets
 SeisFusion's input guidance is `diffjax.guidance.input_guidance` (guidance method
 "input"); the data are `diffjax.data.order_book`, `lorenz96` and `seismic`.
 """
