@@ -1,4 +1,4 @@
-"""Diffusion models on simulated scientific data: SeisFusion and SEEDS.
+"""Diffusion models on simulated scientific data: SeisFusion, SEEDS, PaD-TS and TRADES.
 
 build_seismic  SeisFusion ("SeisFusion: Constrained Diffusion Model with Input Guidance
                for 3D Seismic Data Interpolation and Reconstruction", 2024) on 2D inline
