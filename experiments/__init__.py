@@ -44,6 +44,7 @@ FAMILIES = {
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),
+    "market": ("experiments.science", "build_trades"),
     "synther": ("experiments.synther", "build_task"),
     "d2nwg": ("experiments.d2nwg", "build_task"),
 }

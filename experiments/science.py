@@ -1,4 +1,4 @@
-"""Diffusion models on simulated scientific data: SeisFusion and SEEDS.
+"""Diffusion models on simulated scientific data: SeisFusion, SEEDS, PaD-TS and TRADES.
 
 build_seismic  SeisFusion ("SeisFusion: Constrained Diffusion Model with Input Guidance
                for 3D Seismic Data Interpolation and Reconstruction", 2024) on 2D inline
@@ -30,6 +30,19 @@ build_padts    PaD-TS ("Population Aware Diffusion for Time Series Generation", 
                distribution shift `correlation_shift` and the value distribution shift
                `value_shift` (marginal quality); `*_floor` are those of as many real
                training series (the sampling noise of the estimate).
+build_trades   TRADES ("TRADES: Generating Realistic Market Simulations with Diffusion
+               Models", Berti et al. 2025) on the limit-order-book simulator
+               (`diffjax.data.order_book`): a model of the next order given the last
+               data.history orders and the book (`diffjax.science.order_flow`), trained
+               on one simulated stream; evaluation simulates eval.num_paths markets of
+               eval.num_events events autoregressively from the start of a held-out real
+               stream, beside the resampling baseline (real orders drawn i.i.d.) and
+               further real streams of the simulator ("real"): the predictive score
+               (`predictive_<stream>`: MAE in ticks on the held-out stream of a ridge
+               forecaster fitted on that stream; `predictive_no_change` predicts 0) and
+               the stylised facts (`kurtosis_<stream>` excess kurtosis of returns over
+               eval.interval events, `abs_acf_<stream>` and `return_acf_<stream>` their
+               autocorrelations at lags 1-5 averaged; plots/stylised_facts).
 """
 import jax
 import jax.numpy as jnp
@@ -37,12 +50,16 @@ import numpy as np
 
 from diffjax.data.correlated_series import correlated_series
 from diffjax.data.lorenz96 import lorenz96_ensembles
+from diffjax.data.order_book import simulate_order_flow
 from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
                                   load_volumes, trace_mask)
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
-from diffjax.science import (ensemble_scores, interpolate_traces, member_sampler, plots,
-                             pooled_snr_db, seed_condition, volume_slices)
+from diffjax.science import (ORDER_DIM, OrderScaler, book_dim, ensemble_scores,
+                             interpolate_traces, member_sampler, no_change_mae, plots,
+                             pooled_facts, pooled_snr_db, predictive_score,
+                             resample_orders, seed_condition, simulate_market,
+                             stylised_facts, training_pairs, volume_slices)
 from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
@@ -290,3 +307,87 @@ def build_padts(config):
 
   return Task(init_params=pipeline.model.init, loss=loss, evaluate=evaluate, sample=sample,
               batch_size=batch_size, record=pipeline_record(pipeline))
+
+
+TRADES_KEYS = (
+    Key("data.num_events", "int", 2, meaning="events of the training stream"),
+    Key("data.test_events", "int", 2, meaning="events of each held-out real stream"),
+    Key("data.history", "int", 1, meaning="past orders conditioning the next"),
+    Key("eval.num_paths", "int", 1, meaning="simulated markets"),
+    Key("eval.num_events", "int", 2, meaning="events per simulated market"),
+    Key("eval.interval", "int", 1, meaning="events per return"),
+    Key("eval.window", "int", 1, meaning="events of the forecaster's features"),
+    Key("eval.horizon", "int", 1, meaning="events ahead the forecaster predicts"),
+)
+FACT_LAGS = (1, 2, 3, 4, 5)
+
+
+def build_trades(config):
+  check_keys(config, TRADES_KEYS)
+  data, ev = config.data, config.eval
+  history = data.history
+  if config.model.get("history", history) != history:
+    raise ConfigError(f"model.history={config.model.history} must equal data.history="
+                      f"{history}: the model reads the orders the data condition on.")
+  for name, events in (("data.num_events", data.num_events),
+                       ("data.test_events", data.test_events)):
+    if events <= history + ev.window + ev.horizon:
+      raise ConfigError(f"{name}={events} must exceed data.history + eval.window + "
+                        f"eval.horizon = {history + ev.window + ev.horizon}.")
+  if ev.num_events < ev.window + ev.horizon + 1:
+    raise ConfigError(f"eval.num_events={ev.num_events} must be at least eval.window + "
+                      f"eval.horizon + 1 = {ev.window + ev.horizon + 1}.")
+  if ev.num_events // ev.interval < max(FACT_LAGS) + 2:
+    raise ConfigError(f"eval.num_events={ev.num_events} gives "
+                      f"{ev.num_events // ev.interval} returns of eval.interval="
+                      f"{ev.interval} events; the autocorrelations need at least "
+                      f"{max(FACT_LAGS) + 2}.")
+  pipeline = build_pipeline(config, DataSpec((ORDER_DIM,), cond_dim=book_dim(history)))
+  stream = simulate_order_flow(config.seed, data.num_events)
+  test = simulate_order_flow(config.seed + 1, data.test_events)
+  # The simulator's own ground truth: as many real events as the simulated markets hold.
+  real = [simulate_order_flow(config.seed + 2 + p, ev.num_events)
+          for p in range(ev.num_paths)]
+  scaler = OrderScaler.fit(stream)
+  orders, conditions = (jnp.asarray(a) for a in training_pairs(stream, scaler, history))
+
+  def draw(key, n):
+    pick = jax.random.randint(key, (n,), 0, orders.shape[0])
+    return orders[pick], conditions[pick]
+
+  @jax.jit
+  def next_orders(params, key, condition):
+    return pipeline.generate(params, key, condition.shape[0], labels=condition).x
+
+  def simulate(params, key):
+    keys = iter(jax.random.split(key, ev.num_events))
+    sampler = lambda c: np.asarray(parallel.to_host(next_orders(
+        params, next(keys), jnp.asarray(c, jnp.float32))))
+    rng = np.random.default_rng(config.seed)
+    return simulate_market(sampler, test, scaler, history, ev.num_events, ev.num_paths,
+                           rng)
+
+  def evaluate(params, key):
+    rng = np.random.default_rng(config.seed + 1)
+    streams = {"real": real, "diffusion": simulate(params, key),
+               "resampled": [resample_orders(stream, ev.num_events, rng)
+                             for _ in range(ev.num_paths)]}
+    values = {"predictive_no_change": no_change_mae(test, ev.window, ev.horizon)}
+    facts = {}
+    for name, paths in streams.items():
+      values[f"predictive_{name}"] = predictive_score(paths, test, ev.window, ev.horizon)
+      facts[name] = pooled_facts([stylised_facts(p, ev.interval, FACT_LAGS)
+                                  for p in paths])
+      values[f"kurtosis_{name}"] = facts[name]["excess_kurtosis"]
+      values[f"abs_acf_{name}"] = float(np.mean(facts[name]["abs_return_acf"]))
+      values[f"return_acf_{name}"] = float(np.mean(facts[name]["return_acf"]))
+      values[f"mean_size_{name}"] = float(np.mean(facts[name]["sizes"]))
+    return values, {"stylised_facts": plots.stylised_fact_figure(facts, FACT_LAGS)}
+
+  def sample(params, key):
+    paths = simulate(params, key)
+    return {field: np.stack([getattr(p, field) for p in paths])
+            for field in ("times", "kinds", "offsets", "sizes", "mids", "spreads")}, {}
+
+  return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
+                       sample=sample)

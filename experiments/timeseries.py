@@ -10,7 +10,9 @@ windows:
   baselines   the base forecasters of eval.refine.bases, fitted on the training windows:
               `<base>_crps` (their CRPS is the absolute error of the point forecast);
   refine      each base refined by each method of eval.refine.methods (Langevin / most
-              likely, eval.refine.*): `refined_<method>_<base>_crps`, and the same
+              likely, eval.refine.*; eval.refine.energy: the denoising loss at
+              eval.refine.times or the ELBO over the range eval.refine.times = (t0, t1)):
+              `refined_<method>_<base>_crps`, and the same
               refiner on the prior alone (no model): `prior_only_<method>_<base>_crps`;
   synthesize  eval.tstr_windows windows generated without guidance train the linear
               forecaster, tested on the held-out windows against the same forecaster
@@ -28,8 +30,9 @@ from diffjax.data import timeseries
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record
 from diffjax.science import plots
-from diffjax.timeseries import (BASE_FORECASTERS, REFINERS, REGULARIZERS, crps_ensemble,
-                                fit_forecaster, refine, train_on_synthetic_test_on_real)
+from diffjax.timeseries import (BASE_FORECASTERS, ENERGIES, REFINERS, REGULARIZERS,
+                                crps_ensemble, fit_forecaster, refine,
+                                train_on_synthetic_test_on_real)
 from diffjax.train import Task, parallel
 from diffjax.train.validation import Key, check_keys
 
@@ -52,6 +55,7 @@ TIMESERIES_KEYS = (
     Key("eval.refine.iterations", "int", 0),
     Key("eval.refine.noise_scale", "float", 0.0),
     Key("eval.refine.times", "floats", 0.0, 1.0, open_high=True),
+    Key("eval.refine.energy", "name", names=ENERGIES.names),
 )
 
 
@@ -78,6 +82,7 @@ def build_task(config) -> Task:
   rc = config.eval.refine
   if not rc.times:
     raise ConfigError("eval.refine.times is empty; give at least one time in [0, 1).")
+  ENERGIES.get(rc.get("energy", "denoising")).check(tuple(rc.times))
   series, split = load_data(config)
   context, horizon, season = config.data.context, config.data.horizon, config.data.season
   length = context + horizon
@@ -119,7 +124,7 @@ def build_task(config) -> Task:
                  base, key, num_members=samples_per, method=method,
                  regularizer=rc.regularizer, scale=rc.scale, step_size=rc.step_size,
                  iterations=rc.iterations, noise_scale=rc.noise_scale, times=tuple(rc.times),
-                 model_weight=model_weight)
+                 model_weight=model_weight, energy=rc.get("energy", "denoising"))
     return np.asarray(out) * std + mean
 
   def evaluate(params, key):

@@ -59,7 +59,7 @@ def timeseries_config() -> ml_collections.ConfigDict:
   """TSDiff on a univariate series (`experiments.timeseries`): El Niño (data.name=elnino)
   or a user's file (data.name=file, data.file=..., data.train_fraction of it trains);
   eval.refine (TSDiff refine: methods, bases, regularizer, scale, step_size, iterations,
-  noise_scale, times) and eval.tstr_windows (TSDiff synthesize; 0 skips it)."""
+  noise_scale, times, energy) and eval.tstr_windows (TSDiff synthesize; 0 skips it)."""
   config = engine_config()
   config.experiment = "timeseries"
   config.data = ml_collections.ConfigDict(dict(name="elnino", file="", context=36,
@@ -73,5 +73,5 @@ def timeseries_config() -> ml_collections.ConfigDict:
   config.eval.tstr_windows = 0
   config.eval.refine = ml_collections.ConfigDict(dict(
       methods=(), bases=("seasonal_naive",), regularizer="quantile", scale=1.0,
-      step_size=0.01, iterations=20, noise_scale=1.0, times=(0.8,)))
+      step_size=0.01, iterations=20, noise_scale=1.0, times=(0.8,), energy="denoising"))
   return config

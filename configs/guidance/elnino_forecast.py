@@ -14,9 +14,11 @@ An unconditional flow-matching MLP on 48-month windows (rectified-flow path); ev
               windows against the one trained on the real windows (`tstr_ratio`).
 Plots in plots/forecasts_*.png. --config.sample.guidance.energy=quantile uses quantile
 self-guidance; `:predict` evaluates only the self-guided forecasts (the earlier
-config). Your own series: --config.data.name=file --config.data.file=series.csv (one
-column, one row per step; --config.data.train_fraction of it trains, the rest is held
-out). Needs statsmodels for El Niño (pip install "diffjax[timeseries]"). `:tiny` runs in
+config); `:elbo` refines on the ELBO over t in [0, 0.8) instead of the denoising energy
+at t = 0.8 (TSDiff's second energy; evaluate a trained run with
+--mode=eval --config=configs/guidance/elnino_forecast.py:elbo). Your own series:
+--config.data.name=file --config.data.file=series.csv (one column, one row per step;
+--config.data.train_fraction of it trains, the rest is held out). Needs statsmodels for El Niño (pip install "diffjax[timeseries]"). `:tiny` runs in
 seconds.
 """
 import ml_collections
@@ -26,7 +28,7 @@ from configs.guidance.base import guidance_section, timeseries_config
 
 
 def get_config(arg=None):
-  variants, tiny = parse_arg(arg, ("predict",))
+  variants, tiny = parse_arg(arg, ("predict", "elbo"))
   config = timeseries_config()
   config.sample = ml_collections.ConfigDict(dict(solver="ddim", num_steps=100))
   config.sample.guidance = guidance_section(method="tsdiff", scale=0.25, energy="squared")
@@ -34,6 +36,8 @@ def get_config(arg=None):
     config.eval.refine.update(methods=("langevin", "most_likely"),
                               bases=("seasonal_naive", "linear"))
     config.eval.tstr_windows = 1000
+  if "elbo" in variants:
+    config.eval.refine.update(energy="elbo", times=(0.0, 0.8))
   if tiny:
     shrink_to_tiny(config, num_steps=20, batch_size=32, sample_steps=4)
     config.eval.num_forecast_samples = 4

@@ -3,15 +3,19 @@ ensembles (SEEDS) and seismic reconstruction (SeisFusion).
 
 order_flow   orders as vectors, market history conditions, autoregressive market
              simulation, the resampling baseline, predictive score, stylised facts
+             (and their pooling over streams), the no-change reference
 order_model  TRADES's transformer denoiser (model "order_transformer")
 ensembles    SEEDS's seed conditions, training draws and ensemble scores
 seismic      trace interpolation baselines (`TRACE_INTERPOLATORS`), SNR, volume slices
+plots        figures: seismic sections, rank histograms, stylised facts of markets
 SeisFusion's input guidance is `diffjax.guidance.input_guidance` (guidance method
 "input"); the data are `diffjax.data.order_book`, `lorenz96` and `seismic`.
 """
 from diffjax.science.order_flow import ORDER_DIM
 from diffjax.science.order_flow import OrderScaler
 from diffjax.science.order_flow import book_dim
+from diffjax.science.order_flow import no_change_mae
+from diffjax.science.order_flow import pooled_facts
 from diffjax.science.order_flow import predictive_score
 from diffjax.science.order_flow import resample_orders
 from diffjax.science.order_flow import simulate_market

@@ -13,6 +13,8 @@ history * 9 + 11 numbers. Evaluation:
                     test stream (TRADES's predictive score, their Table 1)
   stylised_facts    returns over fixed event intervals: excess kurtosis (heavy tails), the
                     autocorrelation of |r| (volatility clustering) and of r; order sizes
+  no_change_mae     the same MAE of predicting no change (the reference)
+  pooled_facts      stylised facts of several streams together
 resample_orders is the baseline: the real orders drawn i.i.d. and replayed on a book.
 """
 from typing import NamedTuple
@@ -170,6 +172,12 @@ def predictive_score(train_streams, test_stream, window=20, horizon=20, ridge=1e
   return float(np.mean(np.abs(design(x_test) @ weights - y_test)))
 
 
+def no_change_mae(test_stream, window=20, horizon=20):
+  """MAE (ticks) of predicting no mid change over the next `horizon` events, on the
+  events `predictive_score` scores: the reference a useful forecaster beats."""
+  return float(np.mean(np.abs(_targets(test_stream, window, horizon)[1])))
+
+
 def interval_returns(stream, interval):
   """Mid-price changes (ticks) over consecutive blocks of `interval` events."""
   return np.diff(stream.mids[::interval])
@@ -194,28 +202,12 @@ def stylised_facts(stream, interval=20, lags=tuple(range(1, 21))):
           "sizes": stream.sizes[stream.kinds < 4]}
 
 
-def stylised_fact_figure(facts, lags=tuple(range(1, 21))):
-  """A figure of return tails, |return| autocorrelation and size distributions of several
-  streams: facts {label: stylised_facts(stream)}."""
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top  (slow import)
-  figure = Figure(figsize=(15, 4))
-  axes = figure.subplots(1, 3)
-  for label, f in facts.items():
-    r = f["returns"] / (np.std(f["returns"]) + 1e-12)
-    values = np.sort(np.abs(r))[::-1]
-    axes[0].loglog(values, np.arange(1, len(values) + 1) / len(values), label=
-                   f"{label} (excess kurtosis {f['excess_kurtosis']:.1f})")
-    axes[1].plot(lags, f["abs_return_acf"], marker="o", ms=3, label=f"{label} |r|")
-    axes[1].plot(lags, f["return_acf"], ls=":", label=f"{label} r")
-    sizes = np.sort(f["sizes"])[::-1]
-    axes[2].loglog(sizes, np.arange(1, len(sizes) + 1) / len(sizes), label=label)
-  gauss = np.sort(np.abs(np.random.default_rng(0).standard_normal(4000)))[::-1]
-  axes[0].loglog(gauss, np.arange(1, 4001) / 4000, "k--", lw=1, label="Gaussian")
-  axes[0].set(title="Heavy tails: P(|r| / std > x)", xlabel="x")
-  axes[1].axhline(0, color="k", lw=0.5)
-  axes[1].set(title="Volatility clustering: autocorrelation", xlabel="lag (intervals)")
-  axes[2].set(title="Order sizes: P(size >= s)", xlabel="s (lots)")
-  for ax in axes:
-    ax.legend(fontsize=7)
-  figure.tight_layout()
-  return figure
+def pooled_facts(facts):
+  """One `stylised_facts` dict of several streams' (a list): the kurtosis and the
+  autocorrelations averaged over the streams, their returns and sizes concatenated."""
+  pooled = {key: np.mean([f[key] for f in facts], 0)
+            for key in ("excess_kurtosis", "abs_return_acf", "return_acf")}
+  pooled["excess_kurtosis"] = float(pooled["excess_kurtosis"])
+  for key in ("returns", "sizes"):
+    pooled[key] = np.concatenate([f[key] for f in facts])
+  return pooled

@@ -1,5 +1,6 @@
 """Figures of the science experiments (built with `matplotlib.figure.Figure`, no pyplot):
-a reconstructed seismic section beside its baselines, and ensemble rank histograms."""
+a reconstructed seismic section beside its baselines, ensemble rank histograms, and the
+stylised facts of simulated markets."""
 import numpy as np
 
 
@@ -61,4 +62,34 @@ def forecast_figure(windows, draws, naive, context, values):
   scores = ", ".join(f"{k.replace('_crps', '')} {v:.3f}" for k, v in values.items()
                      if k.endswith("_crps"))
   figure.suptitle(f"Self-guided forecasts: CRPS {values['crps']:.3f}; {scores}", fontsize=8)
+  return figure
+
+
+def stylised_fact_figure(facts, lags=tuple(range(1, 21))):
+  """A figure of return tails, |return| autocorrelation and size distributions of several
+  streams: facts {label: stylised_facts(stream)}."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  figure = Figure(figsize=(15, 4))
+  axes = figure.subplots(1, 3)
+  for i, (label, f) in enumerate(facts.items()):
+    color = f"C{i}"    # One colour per stream in every panel.
+    r = f["returns"] / (np.std(f["returns"]) + 1e-12)
+    values = np.sort(np.abs(r))[::-1]
+    axes[0].loglog(values, np.arange(1, len(values) + 1) / len(values), color=color,
+                   label=f"{label} (excess kurtosis {f['excess_kurtosis']:.1f})")
+    axes[1].plot(lags, f["abs_return_acf"], color=color, marker="o", ms=3,
+                 label=f"{label} |r|")
+    axes[1].plot(lags, f["return_acf"], color=color, ls=":", label=f"{label} r")
+    sizes = np.sort(f["sizes"])[::-1]
+    axes[2].loglog(sizes, np.arange(1, len(sizes) + 1) / len(sizes), color=color,
+                   label=label)
+  gauss = np.sort(np.abs(np.random.default_rng(0).standard_normal(4000)))[::-1]
+  axes[0].loglog(gauss, np.arange(1, 4001) / 4000, "k--", lw=1, label="Gaussian")
+  axes[0].set(title="Heavy tails: P(|r| / std > x)", xlabel="x")
+  axes[1].axhline(0, color="k", lw=0.5)
+  axes[1].set(title="Volatility clustering: autocorrelation", xlabel="lag (intervals)")
+  axes[2].set(title="Order sizes: P(size >= s)", xlabel="s (lots)")
+  for ax in axes:
+    ax.legend(fontsize=7)
+  figure.tight_layout()
   return figure

@@ -4,6 +4,7 @@ and synthesize, and PaD-TS's population-level training and metric.
 metrics     CRPS (ensemble, fair, Gaussian closed form), spread-skill, rank histograms
 forecasters `BASE_FORECASTERS`: seasonal naive, linear (ridge)
 refine      TSDiff refinement by Langevin sampling or maximum likelihood (`REFINERS`)
+            on the denoising energy or the ELBO (`ENERGIES`)
 synthesize  train-on-synthetic-test-on-real
 population  channel correlations, the cross-correlation distribution shift, PaD-TS's
             population aware loss
@@ -16,10 +17,12 @@ from diffjax.timeseries.metrics import rank_histogram
 from diffjax.timeseries.metrics import spread_skill
 from diffjax.timeseries.forecasters import BASE_FORECASTERS
 from diffjax.timeseries.forecasters import fit_forecaster
+from diffjax.timeseries.refine import ENERGIES
 from diffjax.timeseries.refine import REFINERS
 from diffjax.timeseries.refine import REGULARIZERS
 from diffjax.timeseries.refine import check_refinement
 from diffjax.timeseries.refine import denoising_energy
+from diffjax.timeseries.refine import elbo_energy
 from diffjax.timeseries.refine import refine
 from diffjax.timeseries.synthesize import train_on_synthetic_test_on_real
 from diffjax.timeseries.population import channel_correlations
