@@ -43,6 +43,9 @@ FAMILIES = {
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),
+    "trojan": ("experiments.safety", "build_trojan"),
+    "erase": ("experiments.safety", "build_erase"),
+    "unlearn_attack": ("experiments.safety", "build_attack"),
 }
 
 
