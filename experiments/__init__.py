@@ -46,6 +46,7 @@ FAMILIES = {
     "trojan": ("experiments.safety", "build_trojan"),
     "erase": ("experiments.safety", "build_erase"),
     "unlearn_attack": ("experiments.safety", "build_attack"),
+    "sda": ("experiments.safety", "build_sda"),
 }
 
 

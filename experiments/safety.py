@@ -16,6 +16,9 @@ adversarial_condition`), trained by the engine on the subject's denoising loss o
 images of the forgotten class; evaluations report the share of the subject's samples of
 that class read as it with its own embedding (forget_share_before_attack) and with the
 trained one (forget_share_after_attack).
+sda: the parameters are the digits classifier's, fine-tuned on the base run's
+class-conditional samples after DDA's projection (`diffjax.safety.sda`); evaluations give
+its accuracy and the source classifier's on digits-C (`diffjax.safety.corruptions`).
 """
 import dataclasses
 import functools
@@ -29,13 +32,16 @@ from diffjax.data.digits import digits_bin_centres
 from diffjax.distillation import load_student
 from diffjax.distillation.sfd import forgetting_metrics
 from diffjax.errors import ConfigError
-from diffjax.image_metrics import (digits_classifier, digits_frechet_distance,
-                                   digits_reference_images)
+from diffjax.image_metrics import (DigitsClassifier, digits_classifier,
+                                   digits_frechet_distance, digits_reference_images)
 from diffjax.image_plots import sample_grid_figure
 from diffjax.pipeline import build_pipeline, pipeline_record
 from diffjax.safety.adversarial_condition import attack_loss
+from diffjax.safety.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, corrupt
+from diffjax.safety.dda import project as dda_project
 from diffjax.safety.digits_data import check_digit_class, digits_sampler
 from diffjax.safety.erasure import erase_sampler
+from diffjax.safety.sda import classifier_loss
 from diffjax.safety.subjects import negative_subject, run_subject, student_subject
 from diffjax.safety.trojan import (IMAGE_SHAPE, TROJAN_TARGETS, build_target, load_trigger,
                                    mixed_loss, patch_trigger, trojan_source)
@@ -60,6 +66,16 @@ ATTACK_KEYS = (
     Key("attack.num_targets", "int", 1, meaning="test images of the forgotten class"),
     Key("attack.num_pairs", "int", 1, meaning="antithetic noise pairs per step"),
     Key("attack.num_lambda", "int", 1, meaning="log-SNR draws per step"),
+)
+SDA_KEYS = (
+    Key("eval.corruptions", "names", names=CORRUPTIONS.names),
+    Key("eval.severities", "ints", 0, max(SEVERITIES), meaning="0: the clean images"),
+    Key("eval.num_test", "int", 2, 300, meaning="test digits corrupted"),
+    Key("dda.start", "float", 0.0, 1.0, open_high=True,
+        meaning="the time the inputs are noised to (0: pure noise)"),
+    Key("dda.num_steps", "int", 1),
+    Key("dda.scale", "float", 0.0),
+    Key("sda.num_synthetic", "int", 10, meaning="class-conditional samples"),
 )
 # The sections a fine-tune must share with its base run (its network and how it samples).
 SHARED_SECTIONS = ("model", "path", "objective")
@@ -239,3 +255,65 @@ def build_attack(config) -> Task:
 
   return Task(init_params=lambda key: subject.initial, loss=loss, evaluate=evaluate,
               sample=sample, batch_size=config.attack.num_targets)
+
+
+def build_sda(config) -> Task:
+  """SDA on digits-C: the digits classifier fine-tuned (the engine's step) on the base
+  run's class-conditional samples re-diffused by DDA's projection; evaluations give the
+  accuracy of the source classifier, of the source classifier on DDA-projected inputs and
+  of the fine-tuned one on them, for each corruption and severity of eval."""
+  check_keys(config, SAFETY_KEYS + SDA_KEYS)
+  for name in config.eval.corruptions:
+    for severity in config.eval.severities:
+      check_corruption(name, severity)
+  base = runs.load(config.base.workdir)
+  if base.pipeline is None or base.spec.num_classes != 10 or base.spec.shape != IMAGE_SHAPE:
+    raise ConfigError(f"base.workdir={config.base.workdir!r} is not a class-conditional 8x8 "
+                      "digits run.")
+  pipeline, params, dda = base.pipeline, base.params, config.dda
+  unconditional = pipeline.fields(params, None)
+  project_batch = jax.jit(lambda x, key: jnp.clip(dda_project(
+      unconditional, pipeline.path, x, key, start=dda.start, num_steps=dda.num_steps,
+      scale=dda.scale), -1.0, 1.0))
+  n = config.sda.num_synthetic
+  synthetic_labels = _class_labels(n)
+  synthetic = jnp.clip(jax.jit(lambda key: pipeline.generate(
+      params, key, n, synthetic_labels).x)(jax.random.PRNGKey(config.seed)), -1.0, 1.0)
+  projected = project_batch(synthetic, jax.random.PRNGKey(config.seed + 1))
+  source = digits_classifier()
+  sda_loss = classifier_loss(source, projected, synthetic_labels, config.train.batch_size)
+  test, test_labels = digits_bin_centres("test", limit=config.eval.num_test)
+  test, test_labels = jnp.asarray(test), np.asarray(test_labels)
+  cache = {}
+
+  def inputs(name, severity):
+    if (name, severity) not in cache:
+      key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 2), 10 * severity)
+      corrupted = corrupt(name, key, test, severity)
+      cache[(name, severity)] = (np.asarray(corrupted),
+                                 np.asarray(project_batch(corrupted, key)))
+    return cache[(name, severity)]
+
+  def evaluate(classifier_params, key):
+    del key
+    adapted = DigitsClassifier(classifier_params, source.feature_dim)
+    values = {}
+    for name in config.eval.corruptions:
+      for severity in config.eval.severities:
+        corrupted, projected_test = inputs(name, severity)
+        suffix = f"{name}{severity}"
+        values[f"source_{suffix}"] = source.accuracy(corrupted, test_labels)
+        values[f"dda_{suffix}"] = source.accuracy(projected_test, test_labels)
+        values[f"sda_{suffix}"] = adapted.accuracy(projected_test, test_labels)
+    return values, {"synthetic": _grid(np.asarray(projected), "re-diffused synthetic")}
+
+  def loss(classifier_params, key, shard, step):
+    del shard, step
+    return sda_loss(classifier_params, None, key), {}
+
+  def sample(classifier_params, key):
+    del classifier_params, key
+    return {"samples": np.asarray(projected), "labels": np.asarray(synthetic_labels)}, {}
+
+  return Task(init_params=lambda key: source.params, loss=loss, evaluate=evaluate,
+              sample=sample, batch_size=config.train.batch_size)

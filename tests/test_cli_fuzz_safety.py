@@ -1,4 +1,5 @@
-"""The safety family's bad input (trojan triggers, forgotten classes): refused by the
+"""The safety family's bad input (trojan triggers, forgotten classes, digits-C corruptions
+and severities): refused by the
 command line with one line, exit 2, before the workdir is touched (and before any base
 run is read)."""
 import numpy as np
@@ -9,6 +10,7 @@ from tests.test_cli_fuzz import _assert_refused, _run
 TROJ = "--config=configs/safety/trojdiff.py:in_class,tiny"
 ERASE = "--config=configs/safety/erase.py:tiny"
 ATTACK = "--config=configs/safety/unlearn_attack.py:run,tiny"
+SDA = "--config=configs/safety/sda.py:tiny"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,10 @@ CASES = [
     (ATTACK, ("--config.attack.forget_class=11",), "attack.forget_class=11 is not a digits"),
     (ATTACK, ("--config.subject.kind=lora",), "subject.kind='lora' is not one"),
     (ATTACK, ("--config.subject.workdir={missing}",), "does not exist"),
+    (SDA, ("--config.eval.corruptions=('fog',)",), "eval.corruptions='fog' is not one"),
+    (SDA, ("--config.eval.severities=(0,6)",), "eval.severities=6 is out of range"),
+    (SDA, ("--config.eval.severities=(-1,)",), "eval.severities=-1 is out of range"),
+    (SDA, ("--config.dda.start=1.0",), "dda.start=1.0 is out of range"),
 ]
 
 

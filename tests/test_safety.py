@@ -11,7 +11,12 @@ from diffjax.guidance import ConditionalModel, GuidanceContext, build_guidance
 from diffjax.guidance.negative import negative_guidance
 from diffjax.paths import build_path
 from diffjax.pipeline import DataSpec, build_pipeline
-from diffjax.safety import adversarial_condition, diffusion_classifier, erasure, trojan
+from diffjax.core import Fields
+from diffjax.data.gaussian_mixture import isotropic_mixture
+from diffjax.data.mixture_oracle import mixture_oracle
+from diffjax.errors import ConfigError
+from diffjax.safety import (adversarial_condition, corruptions, dda, diffusion_classifier,
+                            erasure, trojan)
 from configs.safety.trojdiff import get_config as trojdiff_config
 
 PATH = build_path("rectified_flow")
@@ -104,10 +109,10 @@ def test_negative_guidance_mixes_three_predictions_and_is_registered():
   labels = jnp.array([0, 1, 1], jnp.int32)
   model = ConditionalModel(mixture.fields_of(PATH), labels, jnp.full((3,), 2, jnp.int32))
   x, t = jax.random.normal(jax.random.PRNGKey(0), (3, 2)), jnp.float32(0.4)
-  guided = negative_guidance(model, 1, 1.5, 2.0).evaluate(x, t).velocity
-  of = lambda c: mixture.fields(PATH, jnp.full((3,), c) if np.ndim(c) == 0 else c
-                                ).evaluate(x, t).velocity
-  expected = of(2) + 1.5 * (of(labels) - of(2)) - 2.0 * (of(1) - of(2))
+  guided = jax.jit(lambda x: negative_guidance(model, 1, 1.5, 2.0).evaluate(x, t).velocity)(x)
+  of = jax.jit(lambda c: mixture.fields(PATH, c).evaluate(x, t).velocity)
+  p_u, p_n = of(jnp.full((3,), 2)), of(jnp.full((3,), 1))
+  expected = p_u + 1.5 * (of(labels) - p_u) - 2.0 * (p_n - p_u)
   np.testing.assert_allclose(guided, expected, rtol=1e-5, atol=1e-6)
   section = {"method": "negative", "scale": 1.5, "negative_scale": 2.0, "negative_class": 1}
   built = build_guidance(section, GuidanceContext(model, PATH, "ddim"))
@@ -118,7 +123,7 @@ def test_negative_guidance_mixes_three_predictions_and_is_registered():
 
 def test_erasing_batch_relabels_other_classes_to_the_forgotten_one():
   draw = erasure.erase_sampler(7, 3, fraction=0.25)
-  x1, labels = draw(jax.random.PRNGKey(0), 64)
+  x1, labels = jax.jit(draw, static_argnums=1)(jax.random.PRNGKey(0), 64)
   assert (np.asarray(labels[:16]) == 7).all() and 7 not in np.asarray(labels[16:])
   # The relabelled rows hold images of class 3: equal to some class-3 training digit.
   from diffjax.data.digits import digits_arrays   # pylint: disable=g-import-not-at-top
@@ -137,3 +142,37 @@ def test_class_embedding_surgery_changes_one_row(tiny_pipeline):
   np.testing.assert_array_equal(changed[key]["embedding"][7], vector)
   np.testing.assert_array_equal(np.delete(changed[key]["embedding"], 7, 0),
                                 np.delete(params[key]["embedding"], 7, 0))
+
+
+def test_every_corruption_at_severity_zero_is_the_identity():
+  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (6, 8, 8, 1)), jnp.float32)
+  key = jax.random.PRNGKey(0)
+  for name in corruptions.CORRUPTIONS.names():
+    np.testing.assert_allclose(corruptions.corrupt(name, key, images, 0), images, atol=1e-6,
+                               err_msg=name)
+    changes = [float(jnp.mean(jnp.abs(corruptions.corrupt(name, key, images, s) - images)))
+               for s in (1, 3, 5)]
+    assert 0 < changes[0] < changes[1] < changes[2], (name, changes)
+  with pytest.raises(ConfigError, match="'fog' is not one of"):
+    corruptions.corrupt("fog", key, images, 1)
+  with pytest.raises(ConfigError, match="severity 6 is not one of"):
+    corruptions.corrupt("blur", key, images, 6)
+
+
+def test_dda_structure_guidance_pulls_the_projection_to_the_input():
+  """On the exact oracle of N(0, 0.5^2 I) over 4x4 images: low_pass is a projection,
+  scale 0 is the model's own velocity, and guidance brings the projection's low-pass
+  closer to the input's than plain re-diffusion from the same noise."""
+  oracle = mixture_oracle(PATH, isotropic_mixture(jnp.ones(1), jnp.zeros((1, 16)), 0.5))
+  exact = oracle.fields()
+  fields = Fields.of(velocity=lambda x, t: exact.evaluate(
+      x.reshape(x.shape[0], 16), t).velocity.reshape(x.shape))
+  y = jnp.tile(jnp.linspace(-1.0, 1.0, 4)[None, :, None, None], (4, 1, 4, 1))
+  np.testing.assert_allclose(dda.low_pass(dda.low_pass(y)), dda.low_pass(y), atol=1e-6)
+  x, t = jax.random.normal(jax.random.PRNGKey(0), y.shape), jnp.float32(0.4)
+  np.testing.assert_allclose(dda.structure_guided(fields, PATH, y, 0.0).evaluate(x, t).velocity,
+                             fields.evaluate(x, t).velocity, rtol=1e-5, atol=1e-6)
+  key = jax.random.PRNGKey(1)
+  gap = jax.jit(lambda scale: jnp.sum((dda.low_pass(dda.project(
+      fields, PATH, y, key, start=0.3, num_steps=4, scale=scale)) - dda.low_pass(y)) ** 2))
+  assert float(gap(2.0)) < 0.5 * float(gap(0.0))
