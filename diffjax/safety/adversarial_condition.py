@@ -17,9 +17,9 @@ the condition is the embedding row of the forgotten class, replaced by a learned
 step) with the network frozen.
 
 An `AttackSubject` (`diffjax.safety.subjects`) says what is attacked: fields(vector, n)
--> the `Fields` the model samples the forgotten class with, under that embedding (a fine-tuned run, a
-negatively guided run, the one-step student's network), and generate(vector, key, n) ->
-its samples of that class.
+-> the `Fields` the model samples the forgotten class with, under that embedding (a
+fine-tuned run, a negatively guided run, the one-step student's network), and
+generate(vector, key, n) -> its samples of that class.
 """
 import dataclasses
 from typing import Callable
