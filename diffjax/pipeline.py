@@ -101,15 +101,16 @@ class Pipeline:
   def conditional(self) -> bool:
     return self.num_classes > 0 or self.cond_dim > 0
 
-  def loss(self, params, key, shard, x1, labels=None):
+  def loss(self, params, key, shard, x1, labels=None, x0=None):
     """The objective's loss on data x1 (B, *shape) with their labels (B,) or
-    conditioning arrays (B, cond_dim) (or None): x0 from the source, pairs from the
-    coupling, conditions dropped (to the null class, or to the absent array) with
-    probability label_dropout (`diffjax.conditioning.drop_condition`). `shard` constrains
-    a batch to the data-parallel devices (the identity outside the engine)."""
+    conditioning arrays (B, cond_dim) (or None): x0 from the source (or given, (B, *shape),
+    e.g. a trojan source's draws, `diffjax.safety.trojan`), pairs from the coupling,
+    conditions dropped (to the null class, or to the absent array) with probability
+    label_dropout (`diffjax.conditioning.drop_condition`). `shard` constrains a batch to
+    the data-parallel devices (the identity outside the engine)."""
     k_source, k_couple, k_drop, k_dropout, k_loss = jax.random.split(key, 5)
     x1 = shard(x1)
-    x0 = shard(self.source(k_source, x1.shape[0]))
+    x0 = shard(self.source(k_source, x1.shape[0]) if x0 is None else x0)
     x0, x1 = self.coupling(k_couple, x0, x1)
     cond = None
     if self.conditional:

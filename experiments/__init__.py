@@ -47,6 +47,10 @@ FAMILIES = {
     "market": ("experiments.science", "build_trades"),
     "synther": ("experiments.synther", "build_task"),
     "d2nwg": ("experiments.d2nwg", "build_task"),
+    "trojan": ("experiments.safety", "build_trojan"),
+    "erase": ("experiments.safety", "build_erase"),
+    "unlearn_attack": ("experiments.safety", "build_attack"),
+    "sda": ("experiments.safety", "build_sda"),
 }
 
 

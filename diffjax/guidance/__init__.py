@@ -5,8 +5,8 @@ Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 con
 `cfgpp`, `adaptive`, `linear_ag` (LinearAG), `classifier` (noise-aware and EluCD's off-the-shelf;
 `noisy_classifier` trains the noise-aware one),
 `reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`, `input_guidance` (SeisFusion's
-re-imposed known entries, method "input"); each registers its declaration
-(`method.GuidanceMethod`), `build` maps a config section to any of them, and
+re-imposed known entries, method "input"), `negative` (away from a class); each registers
+its declaration (`method.GuidanceMethod`), `build` maps a config section to any of them, and
 `diffjax.solvers.sample(..., guidance=...)` runs it.
 """
 from diffjax.guidance.model import ConditionalModel
@@ -46,4 +46,5 @@ from diffjax.guidance.build import build_guidance
 from diffjax.guidance.build import check_guidance_section
 from diffjax.guidance.build import guidance_cost
 from diffjax.guidance.input_guidance import input_guidance
+from diffjax.guidance.negative import negative_guidance
 from diffjax.solvers import Guidance

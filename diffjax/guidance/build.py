@@ -6,7 +6,7 @@
 Keys of the section (each method reads its own; the scale convention is p_u + w (p_c -
 p_u), `diffjax.guidance.model`):
   method          none | cfg | cfgpp | adaptive | linear_ag | classifier | elucd | dps |
-                  reconstruction | tsdiff | svdd | input  (`GUIDANCE_METHODS`)
+                  reconstruction | tsdiff | svdd | input | negative  (`GUIDANCE_METHODS`)
   scale           cfg / adaptive: w; cfgpp: lambda in [0, 1]; classifier, elucd,
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
@@ -23,6 +23,7 @@ p_u), `diffjax.guidance.model`):
   through         elucd: the gradient through the "denoiser" (default) or at the
                   "estimate" x1_hat only
   num_candidates, alpha   svdd: M and the temperature
+  negative_class, negative_scale  negative: the class guided away from and its weight s
   renoise         input: a fresh source draw for the known entries each step (true) or
                   the sampler's initial draw (false)
 What a method needs besides the model (measurements and operator, observations and mask,
@@ -38,6 +39,7 @@ from diffjax.guidance import cfgpp as _cfgpp
 from diffjax.guidance import classifier as _classifier
 from diffjax.guidance import input_guidance as _input_guidance
 from diffjax.guidance import linear_ag as _linear_ag
+from diffjax.guidance import negative as _negative
 from diffjax.guidance import reconstruction as _reconstruction
 from diffjax.guidance import svdd as _svdd
 from diffjax.guidance import tsdiff as _tsdiff
