@@ -43,6 +43,9 @@ FAMILIES = {
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),
+    "multitask": ("experiments.multimodal", "build_multitask"),
+    "ddmi": ("experiments.multimodal", "build_ddmi"),
+    "causal_diffae": ("experiments.multimodal", "build_causal"),
 }
 
 
