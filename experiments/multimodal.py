@@ -151,6 +151,7 @@ DDMI_KEYS = (
     Key("ddmi.diffusion_steps", "int", 1),
     Key("ddmi.beta", "float", 0.0, meaning="KL weight of the VAE"),
     Key("ddmi.random_points", "int", 0, meaning="random coordinates per image and step"),
+    Key("ddmi.decoder_width", "int", 1, meaning="width of the function decoder's MLP"),
     Key("eval.resolutions", "ints", 1, meaning="render resolutions of sampled functions"),
     Key("eval.num_samples", "int", 2, meaning="sampled functions scored"),
 )
@@ -177,7 +178,8 @@ def build_ddmi(config):
                       f"{tuple(options.channels)} must have one entry per level.")
   levels = tuple(zip(options.resolutions, options.channels))
   queries = _query_points(config)
-  autoencoder = implicit.FunctionAutoencoder(levels=levels)
+  autoencoder = implicit.FunctionAutoencoder(levels=levels,
+                                            decoder_width=options.decoder_width)
   size = implicit.latent_size(levels)
   pipeline = build_pipeline(config, DataSpec((size,)))
   levels_train, labels = digits_levels("train")
@@ -194,10 +196,10 @@ def build_ddmi(config):
   encode = jax.jit(lambda p, x: autoencoder.apply({"params": p}, x, method="encode")[0])
 
   def latent_statistics(params, key=None):
-    """Mean and std (L,) of the training digits' posterior means."""
+    """Mean and std (1, L) of the training digits' posterior means."""
     del key
     z = encode(params["autoencoder"], jnp.asarray(train_images))
-    return {"mean": z.mean(0), "std": z.std(0) + 1e-4}
+    return {"mean": z.mean(0, keepdims=True), "std": z.std(0, keepdims=True) + 1e-4}
 
   def autoencoder_phase_loss(params, key, shard, step, batch, context):
     del step, batch, context

@@ -22,13 +22,13 @@ def get_config(arg=None):
   _, tiny = parse_arg(arg)
   config = engine_config()
   config.experiment = "causal_diffae"
-  config.data = ml_collections.ConfigDict(dict(num_train=8000, num_test=500))
+  config.data = ml_collections.ConfigDict(dict(num_train=4000, num_test=300))
   config.causal = ml_collections.ConfigDict(dict(
-      edges=("size->brightness",), alignment=1.0, degree=2, inversion_steps=25))
-  flow_matching_mlp(config, width=512)
+      edges=("size->brightness",), alignment=1.0, degree=2, inversion_steps=20))
+  flow_matching_mlp(config, width=256)
   config.model.cond_dim = 3
-  config.train.update(batch_size=256, num_steps=5000, steps_per_call=500, log_every=1000,
-                      eval_every=5000, checkpoint_every=2500)
+  config.train.update(batch_size=256, num_steps=2500, steps_per_call=250, log_every=500,
+                      eval_every=2500, checkpoint_every=1250)
   config.optim.update(learning_rate=1e-3, warmup_steps=200)
   config.sample = ml_collections.ConfigDict(dict(solver="heun", num_steps=25))
   if tiny:

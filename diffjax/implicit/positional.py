@@ -83,5 +83,5 @@ def read_embedding(z: jnp.ndarray, levels, coordinates: jnp.ndarray) -> jnp.ndar
 def fourier_features(coordinates: jnp.ndarray, num_frequencies: int) -> jnp.ndarray:
   """(P, 2) -> (P, 2 + 4 F): the coordinates and sin, cos of 2^k pi p, k < F."""
   freqs = jnp.pi * 2.0 ** jnp.arange(num_frequencies)
-  angles = (coordinates[:, :, None] * freqs).reshape(coordinates.shape[0], -1)
+  angles = (coordinates[:, :, None] * freqs[None, None, :]).reshape(coordinates.shape[0], -1)
   return jnp.concatenate([coordinates, jnp.sin(angles), jnp.cos(angles)], -1)
