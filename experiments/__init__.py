@@ -54,6 +54,9 @@ FAMILIES = {
     "erase": ("experiments.safety", "build_erase"),
     "unlearn_attack": ("experiments.safety", "build_attack"),
     "sda": ("experiments.safety", "build_sda"),
+    "multitask": ("experiments.multimodal", "build_multitask"),
+    "ddmi": ("experiments.multimodal", "build_ddmi"),
+    "causal_diffae": ("experiments.multimodal", "build_causal"),
 }
 
 
