@@ -1,0 +1,8 @@
+"""Plug-and-play conditioning and editing of a trained model at sampling time: the inverse
+models Steered Diffusion steers with (`inverse_models`; the guidance itself is
+`diffjax.guidance.steered`)."""
+from diffjax.plug_and_play.inverse_models import DEGRADATIONS
+from diffjax.plug_and_play.inverse_models import Degradation
+from diffjax.plug_and_play.inverse_models import LearnedInverseModel
+from diffjax.plug_and_play.inverse_models import average_pool
+from diffjax.plug_and_play.inverse_models import inverse_model_fit_loss
