@@ -43,6 +43,8 @@ FAMILIES = {
     "seismic": ("experiments.science", "build_seismic"),
     "ensembles": ("experiments.science", "build_seeds"),
     "population": ("experiments.science", "build_padts"),
+    "plug_and_play": ("experiments.plug_and_play", "build_task"),
+    "ppap": ("experiments.ppap", "build_ppap"),
 }
 
 

@@ -8,14 +8,17 @@ import pytest
 
 from diffjax.core import Fields
 from diffjax.data import GaussianMixture, mixture_oracle
+from diffjax.diagnostics import boundary
 from diffjax.errors import ConfigError
 from diffjax.fields import complete, gaussian_predictions
 from diffjax.guidance import Guidance, steered
 from diffjax.guidance.build import GuidanceContext, build_guidance, guidance_cost
+from diffjax.guidance import ppap
 from diffjax.guidance.model import ConditionalModel
 from diffjax.guidance.steered import renoise_back
 from diffjax.paths import build_path
-from diffjax.plug_and_play import DEGRADATIONS, average_pool
+from diffjax.plug_and_play import (DEGRADATIONS, average_pool, cyclic_one_way, patch_mask,
+                                   sdedit)
 from diffjax.solvers import SAMPLERS, sample
 
 VP = build_path("vp")
@@ -123,5 +126,119 @@ def test_bad_input_is_refused_with_one_clear_line():
       build_guidance(section, context)
   with pytest.raises(ConfigError, match="once per step"):
     build_guidance(dict(method="steered"), context._replace(sampler="heun"))
-  with pytest.raises(ConfigError, match="even image size"):
-    DEGRADATIONS.get("super_resolution").operator((7, 8, 1))
+  with pytest.raises(ConfigError, match=r"factor 3 needs .* valid: \[1, 2, 4, 8\]"):
+    DEGRADATIONS.get("super_resolution").operator((8, 8, 1), 3)
+
+
+def _gaussian_fields():
+  prior = GaussianMixture(jnp.ones(1), jnp.zeros((1, 2)), COV[None])
+  return complete(mixture_oracle(VP, prior).fields(), VP)
+
+
+def test_cow_with_an_empty_patch_and_no_cycles_is_the_plain_sampler():
+  """Nothing to re-impose and no cycle: COW's three stretches are the plain DDIM grid, bit
+  for bit; with a patch, the patch of the result is the seed exactly (re-imposed at t = 1)."""
+  fields = _gaussian_fields()
+  x0 = VP.source_sample(jax.random.PRNGKey(9), (64, 2))
+  plain = sample("ddim", fields, VP, x0, num_steps=10).x
+  empty = jnp.zeros((1, 2))
+  got = cyclic_one_way("ddim", fields, VP, jnp.zeros((64, 2)), empty, x0,
+                       jax.random.PRNGKey(10), num_steps=10, cycles=0)
+  np.testing.assert_array_equal(np.asarray(got), np.asarray(plain))
+  seed = jnp.full((64, 2), 1.5)
+  kept = cyclic_one_way("ddim", fields, VP, seed, jnp.array([[1.0, 0.0]]), x0,
+                        jax.random.PRNGKey(10), num_steps=10, cycles=1)
+  np.testing.assert_array_equal(np.asarray(kept[:, 0]), np.full(64, 1.5, np.float32))
+
+
+def test_cow_cycles_bring_the_free_part_towards_the_exact_conditional():
+  """Prior N(0, [[1, .6], [.6, 1]]) on the rectified-flow path, the first coordinate kept
+  at 1.5: the exact conditional of the second is N(0.9, 0.64). Re-imposing alone (no
+  cycle) propagates the seed weakly (mean 0.30, RePaint's observation); ten cycles between
+  t_a = 0.5 and t_b = 0.9 harmonise (mean 0.64, variance 0.71 -> 0.63; 2,000 draws)."""
+  path = build_path("rectified_flow")
+  prior = GaussianMixture(jnp.ones(1), jnp.zeros((1, 2)), COV[None])
+  fields = complete(mixture_oracle(path, prior).fields(), path)
+  x0 = path.source_sample(jax.random.PRNGKey(11), (2000, 2))
+  seed, mask = jnp.full((2000, 2), 1.5), jnp.array([[1.0, 0.0]])
+  run = lambda cycles: np.asarray(cyclic_one_way(
+      "ddim", fields, path, seed, mask, x0, jax.random.PRNGKey(12), num_steps=20,
+      cycle_start=0.5, cycle_end=0.9, cycles=cycles))[:, 1]
+  none, many = run(0), run(10)
+  assert abs(none.mean() - 0.3) < 0.06 and abs(many.mean() - 0.64) < 0.06
+  assert abs(many.var() - 0.64) < abs(none.var() - 0.64)
+
+
+def test_sdedit_from_pure_noise_is_the_plain_sampler_and_patches_must_fit():
+  """On the rectified-flow path x_0 is the source draw itself: SDEdit from t_s = 0 ignores
+  the canvas and is the plain sampler, bit for bit."""
+  path = build_path("rectified_flow")
+  prior = GaussianMixture(jnp.ones(1), jnp.zeros((1, 2)), COV[None])
+  fields = complete(mixture_oracle(path, prior).fields(), path)
+  x0 = path.source_sample(jax.random.PRNGKey(13), (16, 2))
+  np.testing.assert_array_equal(
+      np.asarray(sdedit("ddim", fields, path, jnp.ones((16, 2)), x0, None, num_steps=8,
+                        start=0.0)),
+      np.asarray(sample("ddim", fields, path, x0, num_steps=8).x))
+  with pytest.raises(ConfigError, match=r"top=6, left=2\) of size 4 is not inside the 8x8"):
+    patch_mask(6, 2, 4, (8, 8, 1))
+  with pytest.raises(ConfigError, match="t_a=0.7, t_b=0.3"):
+    cyclic_one_way("ddim", fields, path, x0, jnp.zeros((1, 2)), x0, jax.random.PRNGKey(0),
+                   num_steps=8, cycle_start=0.7, cycle_end=0.3)
+
+
+def test_critical_time_is_where_the_norms_enter_the_gaussian_annulus():
+  """Data N(0, m I_64), m = 0.3, noised along the rectified-flow path (the exact
+  inversion's marginals): |x_t| ~ sqrt(64 (t^2 m + (1 - t)^2)), inside the relative
+  tolerance 2 / sqrt(128) = 0.177 of the radius 8 for t <= t* = 0.183 (the root of
+  t^2 m + (1 - t)^2 = 0.823^2): the found time is the grid's first time below t*."""
+  path = build_path("rectified_flow")
+  ts = np.linspace(0.999, 0.0, 41)
+  x1 = np.sqrt(0.3) * jax.random.normal(jax.random.PRNGKey(14), (2000, 8, 8, 1))
+  eps = jax.random.normal(jax.random.PRNGKey(15), x1.shape)
+  trajectory = np.stack([path.interpolate(jnp.full((2000,), t), eps, x1) for t in ts])
+  tol = boundary.default_tolerance(64)
+  a, b, c = 1.3, -2.0, 1.0 - (1 - tol) ** 2
+  t_star = (-b - np.sqrt(b * b - 4 * a * c)) / (2 * a)
+  assert abs(t_star - 0.183) < 0.005
+  found = boundary.critical_time(trajectory, ts)
+  assert found == ts[ts <= t_star][0]
+  with pytest.raises(ConfigError, match="end .* from the Gaussian annulus"):
+    boundary.critical_time(trajectory[:10], ts[:10])
+
+
+def test_ppap_experts_are_chosen_by_the_interval_of_t():
+  """Expert k returns constant logits e_k: at t in [b_k, b_{k+1}) the log-probability is
+  expert k's (t = 1 the last expert's); one expert over [0, 1] is the single classifier."""
+  experts = [jnp.log(jnp.array([0.7, 0.3])), jnp.log(jnp.array([0.2, 0.8])),
+             jnp.log(jnp.array([0.5, 0.5]))]
+  apply = lambda p, x, t: jnp.broadcast_to(p, (x.shape[0], 2))
+  labels = jnp.array([1, 1])
+  log_prob = ppap.expert_log_prob(apply, experts, (0.0, 0.2, 0.6, 1.0), labels)
+  x = jnp.zeros((2, 3))
+  for t, want in ((0.0, 0.3), (0.19, 0.3), (0.2, 0.8), (0.59, 0.8), (0.6, 0.5), (1.0, 0.5)):
+    np.testing.assert_allclose(np.exp(log_prob(x, t)), [want, want], rtol=1e-5)
+  single = ppap.expert_log_prob(apply, experts[:1], ppap.uniform_boundaries(1), labels)
+  np.testing.assert_allclose(np.exp(single(x, 0.9)), [0.3, 0.3], rtol=1e-5)
+  for bad in ((0.0, 0.5), (0.1, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 1.0, 1.0)):
+    with pytest.raises(ConfigError, match="increase from 0 to 1"):
+      ppap.check_boundaries(bad)
+
+
+def test_ppap_transfer_loss_is_the_kl_to_the_teacher_plus_its_entropy():
+  """Cross-entropy to soft targets q: -sum q log p = KL(q || p) + H(q); an expert that
+  outputs the teacher's logits everywhere reaches its minimum H(q)."""
+  q = jnp.array([[0.6, 0.3, 0.1]] * 4)
+  apply = lambda p, x, t: jnp.broadcast_to(p, (x.shape[0], 3))
+  x1 = jnp.zeros((4, 2))
+  x0 = jnp.ones((4, 2))
+  entropy = float(-jnp.sum(q[0] * jnp.log(q[0])))
+  at_teacher, aux = ppap.transfer_loss(VP, apply, jnp.log(q[0]), jax.random.PRNGKey(0), x0,
+                                       x1, q, (0.2, 0.4))
+  np.testing.assert_allclose(float(at_teacher), entropy, rtol=1e-5)
+  assert float(aux["agreement"]) == 1.0
+  p = jnp.array([0.2, 0.5, 0.3])
+  other, _ = ppap.transfer_loss(VP, apply, jnp.log(p), jax.random.PRNGKey(0), x0, x1, q,
+                                (0.2, 0.4))
+  kl = float(jnp.sum(q[0] * jnp.log(q[0] / p)))
+  np.testing.assert_allclose(float(other), entropy + kl, rtol=1e-5)

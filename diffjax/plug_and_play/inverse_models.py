@@ -31,30 +31,43 @@ def average_pool(factor):
   return apply
 
 
-def _super_resolution(shape):
+def _super_resolution(shape, factor=2):
   h, w, _ = shape
-  if h % 2 or w % 2:
-    raise ConfigError(f"2x super-resolution needs an even image size; got {tuple(shape)}.")
-  return average_pool(2)
+  if not (isinstance(factor, int) and factor >= 1 and h % factor == 0 and w % factor == 0):
+    raise ConfigError(f"Super-resolution by factor {factor!r} needs an integer factor "
+                      f"that divides the image size {h}x{w}; valid: "
+                      f"{[f for f in range(1, min(h, w) + 1) if h % f == 0 and w % f == 0]}.")
+  return average_pool(factor)
 
 
-def _inpainting(shape):
+def _upsample(y, shape):
+  factor = shape[0] // y.shape[1]
+  return np.repeat(np.repeat(np.asarray(y), factor, 1), factor, 2)
+
+
+def _inpainting(shape, factor=2):
+  del factor
   mask = jnp.asarray(inpainting_mask("centre", shape))[None]
   return lambda x: x * mask
 
 
 class Degradation(NamedTuple):
-  """operator(shape (H, W, C)) -> A; scored(shape) -> (H, W, C) weights of the pixels a
-  restoration is scored on (the hidden ones; every pixel for super-resolution)."""
+  """operator(shape (H, W, C), factor) -> A; scored(shape) -> (H, W, C) weights of the
+  pixels a restoration is scored on (the hidden ones; every pixel for super-resolution);
+  as_image(y, shape) -> the observation shown as an image (B, H, W, C) (nearest
+  upsampling; the masked image)."""
   operator: Callable
   scored: Callable
+  as_image: Callable
 
 
+# name -> Degradation; `factor` is super-resolution's downsampling factor.
 DEGRADATIONS = Registry("degradation")
 DEGRADATIONS.register("super_resolution", Degradation(
-    _super_resolution, lambda shape: np.ones(shape, np.float32)))
+    _super_resolution, lambda shape: np.ones(shape, np.float32), _upsample))
 DEGRADATIONS.register("inpainting", Degradation(
-    _inpainting, lambda shape: 1.0 - inpainting_mask("centre", shape)))
+    _inpainting, lambda shape: 1.0 - inpainting_mask("centre", shape),
+    lambda y, shape: np.asarray(y)))
 
 
 class LearnedInverseModel(nn.Module):
