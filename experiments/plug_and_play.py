@@ -9,9 +9,10 @@ super_resolution, by eval.factor, and inpainting of the centre), fitted to pairs
 of training digits. Evaluation loads the trained digits run eval.prior_workdir
 (`diffjax.runs.load`, its unconditional model, eval.num_steps DDIM steps) and restores
 eval.num_restored held-out digits, eval.draws times each, from their observations
-y = A(x) with every method of eval.methods: a name of config.methods, a sample.guidance
-section (dps, reconstruction, steered, or none: the unguided prior) whose
-inverse_model = "learned" makes Steered Diffusion steer with the learned f instead of A.
+y = A(x) with every method of eval.methods (and the unguided prior, `..._prior`): a name
+of config.methods, a sample.guidance section of a restoring method (dps, reconstruction,
+steered) whose inverse_model = "learned" makes Steered Diffusion steer with the learned f
+instead of A.
 Per degradation and method: the PSNR of one draw (`psnr_<degradation>_<method>`; on the
 hidden centre for inpainting, the whole image for super-resolution), the mean PSNR over
 draws (`..._all_draws`) and the PSNR of the mean of the draws (`..._mean_of_draws`), the
@@ -40,8 +41,9 @@ from diffjax.data.images import dequantize
 from diffjax.errors import ConfigError
 from diffjax.guidance import GUIDANCE_METHODS, check_guidance_section
 from diffjax.guidance.reconstruction import check_operator
-from diffjax.plug_and_play import (DEGRADATIONS, LearnedInverseModel, check_patch,
-                                   check_cycle, cyclic_one_way, inverse_model_fit_loss, patch_mask, sdedit)
+from diffjax.plug_and_play import (DEGRADATIONS, LearnedInverseModel, check_cycle,
+                                   check_patch, cyclic_one_way, inverse_model_fit_loss,
+                                   patch_mask, sdedit)
 from diffjax.registry import Registry
 from diffjax.restoration import psnr
 from diffjax.train import Task, parallel
@@ -84,7 +86,7 @@ def load_prior(workdir, shape):
 
 def check_methods(config):
   """Each name of eval.methods is a section of config.methods with a restoring guidance
-  method (or none) and inverse_model "operator" or "learned"."""
+  method and inverse_model "operator" or "learned"."""
   for name in config.eval.methods:
     if name not in config.methods:
       raise ConfigError(f"eval.methods names {name!r}, which is not a section of "
@@ -95,10 +97,10 @@ def check_methods(config):
       raise ConfigError(f"methods.{name}.inverse_model must be 'operator' or 'learned'; "
                         f"got {inverse!r}.")
     method = section.get("method", "none")
-    if method != "none" and not GUIDANCE_METHODS.get(method).restores:
+    if not GUIDANCE_METHODS.get(method).restores:
       valid = [m for m in GUIDANCE_METHODS.names() if GUIDANCE_METHODS.get(m).restores]
       raise ConfigError(f"methods.{name}.method={method!r} does not restore from "
-                        f"measurements; valid: none, {', '.join(valid)}.")
+                        f"measurements; valid: {', '.join(valid)}.")
     check_guidance_section(section, False, "ddim")
 
 
@@ -194,8 +196,9 @@ def _steered(setting, params, key):
 
   @functools.cache
   def restorer(degradation, name):
-    """A compiled (prior params, inverse-model params, key) -> draws of method `name`."""
-    section = config.methods[name].to_dict()
+    """A compiled (prior params, inverse-model params, key) -> draws of method `name`
+    (None: the unguided prior)."""
+    section = {} if name is None else config.methods[name].to_dict()
     learned = section.pop("inverse_model", "operator") == "learned"
     operator = setting.operators[degradation]
     y = jnp.tile(operator(jnp.asarray(truth)), (draws,) + (1,) * len(shape))
@@ -221,16 +224,16 @@ def _steered(setting, params, key):
     values.update(restoration_scores(observed[None], truth, scored,
                                      f"{degradation}_observed"))
     shown = [observed]
-    for i, name in enumerate(config.eval.methods):
+    for i, name in enumerate((None,) + tuple(config.eval.methods)):
       x = np.asarray(parallel.to_host(restorer(degradation, name)(
           run.params, params, jax.random.fold_in(key, i))))
       x = x.reshape((draws,) + truth.shape)
-      values.update(restoration_scores(x, truth, scored, f"{degradation}_{name}"))
+      values.update(restoration_scores(x, truth, scored, f"{degradation}_{name or 'prior'}"))
       shown.append(x[0])
     rows = min(10, len(truth))
     figures[f"restored_{degradation}"] = image_plots.sample_grid_figure(
         np.concatenate([a[:rows] for a in shown + [truth]]), num_columns=rows,
-        title=f"{degradation}: observed / {' / '.join(config.eval.methods)} / truth")
+        title=f"{degradation}: observed / prior / {' / '.join(config.eval.methods)} / truth")
   return values, figures
 
 

@@ -16,8 +16,6 @@ network than the teacher), the pixel 1-NN's and the proxy Fréchet distance
 (`accuracy_experts_s<scale>`, `accuracy_clean_s<scale>`, ...), and the experts' agreement
 with the teacher on noised held-out digits at each t of eval.noise_times.
 """
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,11 +25,12 @@ from diffjax.data import load_image_dataset
 from diffjax.data.digits import DIGITS_NUM_LEVELS, digits_arrays
 from diffjax.data.images import dequantize
 from diffjax.errors import ConfigError
-from diffjax.guidance import classifier_log_prob, noisy_classifier
-from diffjax.guidance.ppap import (check_boundaries, expert_log_prob, expert_logits,
-                                   transfer_loss, uniform_boundaries)
-from diffjax.train import Task, parallel
+from diffjax.guidance import noisy_classifier
+from diffjax.guidance.ppap import (check_boundaries, expert_logits, transfer_loss,
+                                   uniform_boundaries)
+from diffjax.train import Task
 from diffjax.train.validation import Key, check_keys
+from experiments.guidance import classifier_guided_digits
 from experiments.plug_and_play import load_prior
 
 TRANSFER_DATA = ("samples", "real")
@@ -107,20 +106,10 @@ def build_ppap(config) -> Task:
     return total, aux
 
   num = config.eval.num_samples
-  labels = jnp.arange(num) % 10
+  expert_logits_fn = lambda experts, x, t: expert_logits(model.apply, experts, boundaries)(x, t)
   test, _ = digits_arrays("test")
   test = jnp.asarray(dequantize(test, DIGITS_NUM_LEVELS))
   test_teacher = jnp.argmax(logits_of(test), -1)
-
-  @functools.partial(jax.jit, static_argnums=(3,))
-  def guided(prior_params, params, key, kind, scale):
-    if kind == "experts":
-      log_prob = expert_log_prob(model.apply, params, boundaries, labels)
-    else:
-      log_prob = classifier_log_prob(lambda p, x, t: logits_of(x), None, labels)
-    section = {"method": "classifier", "scale": scale}
-    return jnp.clip(pipeline.generate(prior_params, key, num, None, guidance=section,
-                                      classifier_log_prob=log_prob).x, -1, 1)
 
   @jax.jit
   def agreement(params, key, t):
@@ -128,17 +117,20 @@ def build_ppap(config) -> Task:
     k_source, k_path = jax.random.split(key)
     t_b = jnp.full((test.shape[0],), t)
     xt = path.sample(k_path, t_b, path.source_sample(k_source, test.shape), test)
-    logits = expert_logits(model.apply, params, boundaries)(xt, t)
+    logits = expert_logits_fn(params, xt, t)
     return jnp.mean(jnp.argmax(logits, -1) == test_teacher)
 
   def evaluate(params, key):
     values = {f"teacher_agreement_t{t:g}": float(agreement(params, key, t))
               for t in config.eval.noise_times}
     figures = {}
-    for kind in ("experts", "clean"):
-      for scale in config.eval.guidance_scales:
-        x = np.asarray(parallel.to_host(guided(prior.params, params, key, kind,
-                                               float(scale))))
+    classifiers = {"experts": (expert_logits_fn, params),
+                   "clean": (lambda p, x, t: logits_of(x), None)}
+    for kind, (apply, classifier_params) in classifiers.items():
+      labels, draws = classifier_guided_digits(pipeline, prior.params, apply,
+                                               classifier_params, key,
+                                               config.eval.guidance_scales, num)
+      for scale, x in draws.items():
         name = f"{kind}_s{scale:g}"
         values.update(image_metrics.digits_scores(x, np.asarray(labels), name))
         figures[name] = image_plots.sample_grid_figure(

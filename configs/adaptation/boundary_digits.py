@@ -1,7 +1,8 @@
 """BoundaryDiffusion's automatic critical step (Zhu et al., NeurIPS 2023, Sec. 3.2) beside
 the hand-picked t_c on the digits U-Net of configs/diagnostics/h_space.py.
 
-  python -m experiments.main --config=configs/adaptation/boundary_digits.py --workdir=workdirs/h_space
+  python -m experiments.main --config=configs/adaptation/boundary_digits.py \
+      --workdir=workdirs/boundary
 
 The h-space study (`experiments.h_space`) with eval.search_critical_time: the training
 digits of eval.source_class and eval.target_class DDIM-inverted to the source, the least

@@ -10,8 +10,9 @@ Trains the learned inverse models (one small perceptron per degradation fitted t
 times each with the prior's unconditional model, 20 DDIM steps, per method of
 config.methods (`experiments.plug_and_play`): the unguided prior, DPS (zeta), score-form
 reconstruction guidance, Steered Diffusion with the known degradation as inverse model (eta
-= 2; eta = 5 with the consistency loop, 2 passes per step) and with the learned one. Reports PSNR (one draw, over draws, of the mean of draws) and the
-proxy Fréchet distance per degradation and method. `:tiny` trains 4 steps and restores 4
+= 2; eta = 5 with the consistency loop, 2 passes per step) and with the learned one.
+Reports PSNR (one draw, over draws, of the mean of draws) and the proxy Fréchet distance
+per degradation and method, and the unguided prior's. `:tiny` trains 4 steps and restores 4
 digits twice with 2 steps (needs a prior run; the tests train a tiny one).
 """
 import ml_collections
@@ -30,7 +31,6 @@ def get_config(arg=None):
                       eval_every=1000, checkpoint_every=1000)
   config.optim.update(learning_rate=1e-3, warmup_steps=50)
   config.methods = ml_collections.ConfigDict(dict(
-      prior=dict(method="none"),
       dps=dict(method="dps", step_size=1.0),
       reconstruction=dict(method="reconstruction", noise_std=0.1, scale=1.0),
       steered=dict(method="steered", step_size=2.0, loops=1),
@@ -40,7 +40,7 @@ def get_config(arg=None):
   config.eval.update(studies=("steered",), patch=(0, 0, 4), sdedit_starts=(0.4, 0.6),
                      prior_workdir="", degradations=("super_resolution", "inpainting"),
                      factor=2, num_restored=50, draws=4, num_steps=20,
-                     methods=("prior", "dps", "reconstruction", "steered", "steered_loop2",
+                     methods=("dps", "reconstruction", "steered", "steered_loop2",
                               "steered_learned"))
   config.eval.cow = ml_collections.ConfigDict(dict(cycle_start=0.5, cycle_end=0.9, cycles=10))
   if tiny:

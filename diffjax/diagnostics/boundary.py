@@ -98,9 +98,10 @@ def critical_time(trajectory, ts, source_std=1.0, tolerance=None) -> float:
   tolerance = default_tolerance(dim) if tolerance is None else tolerance
   inside = np.array([annulus_deviation(x, source_std) <= tolerance for x in trajectory])
   if not inside[-1]:
-    raise ConfigError(f"The inverted latents end {annulus_deviation(trajectory[-1], source_std):.3f} "
-                      f"from the Gaussian annulus, beyond the tolerance {tolerance:.3f}: "
-                      "invert further towards the source or raise the tolerance.")
+    end = annulus_deviation(trajectory[-1], source_std)
+    raise ConfigError(f"The inverted latents end {end:.3f} from the Gaussian annulus, "
+                      f"beyond the tolerance {tolerance:.3f}: invert further "
+                      "towards the source or raise the tolerance.")
   outside = np.flatnonzero(~inside)
   first = 0 if outside.size == 0 else int(outside[-1]) + 1
   return float(ts[first])

@@ -4,9 +4,10 @@ network that learns one from example pairs.
 "Steered Diffusion" (Nair et al., ICCV 2023, Sec. 3) calls any differentiable map f from an
 image to the condition space an inverse model: a known degradation (masking,
 downsampling, channel mixing) or a pretrained network. Here f is either the degradation
-itself (`DEGRADATIONS`: its operator and the pixels a restoration is scored on) or `LearnedInverseModel`, a two-layer perceptron fitted to pairs
-(x, A(x)) of training images, the "learned inverse model" that stands in for a pretrained
-network in the digits setting (`diffjax.guidance.steered` steers with either).
+itself (`DEGRADATIONS`: its operator and the pixels a restoration is scored on) or
+`LearnedInverseModel`, a two-layer perceptron fitted to pairs (x, A(x)) of training
+images, the "learned inverse model" that stands in for a pretrained network in the digits
+setting (`diffjax.guidance.steered` steers with either).
 
 Images are (B, H, W, C) in [-1, 1]; DEGRADATIONS.get(name).operator(shape (H, W, C)) -> A
 with A(x (B, H, W, C)) -> (B, ...).
