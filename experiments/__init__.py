@@ -45,6 +45,7 @@ FAMILIES = {
     "population": ("experiments.science", "build_padts"),
     "plug_and_play": ("experiments.plug_and_play", "build_task"),
     "ppap": ("experiments.ppap", "build_ppap"),
+    "dfm": ("experiments.dfm", "build_dfm"),
 }
 
 

@@ -17,6 +17,7 @@ from diffjax.guidance import ppap
 from diffjax.guidance.model import ConditionalModel
 from diffjax.guidance.steered import renoise_back
 from diffjax.paths import build_path
+from diffjax.plug_and_play import forward_models
 from diffjax.plug_and_play import (DEGRADATIONS, average_pool, cyclic_one_way, patch_mask,
                                    sdedit)
 from diffjax.solvers import SAMPLERS, sample
@@ -242,3 +243,45 @@ def test_ppap_transfer_loss_is_the_kl_to_the_teacher_plus_its_entropy():
                                 (0.2, 0.4))
   kl = float(jnp.sum(q[0] * jnp.log(q[0] / p)))
   np.testing.assert_allclose(float(other), entropy + kl, rtol=1e-5)
+
+
+def test_dfm_loss_reads_observations_only_and_is_the_data_loss_when_all_is_seen():
+  """The loss changes with x only through F(x, phi) = m * x: x altered where neither mask
+  looks leaves it unchanged; with every pixel observed and an empty context it is the
+  ordinary data-prediction loss |x_hat - x|^2 per pixel (the same draws of tau and eps)."""
+  path = build_path("rectified_flow")
+  x = jax.random.normal(jax.random.PRNGKey(16), (6, 4, 4, 1))
+  masks = forward_models.half_masks((4, 4, 1))
+  denoise = lambda params, inputs, tau: jnp.tanh(inputs[..., :1] * params + tau[:, None, None,
+                                                                                  None])
+  key = jax.random.PRNGKey(17)
+  target, context = masks[jnp.array([0, 1, 2, 3, 0, 2])], masks[jnp.array([2, 3, 0, 1, 2, 0])]
+  unseen = (1 - target) * (1 - context)
+  base = forward_models.dfm_loss(path, denoise, 0.7, key, x, target, context)
+  moved = forward_models.dfm_loss(path, denoise, 0.7, key, x + 5.0 * unseen, target, context)
+  assert float(base) == float(moved)
+  full, empty = jnp.ones_like(x), jnp.zeros_like(x)
+  got = forward_models.dfm_loss(path, denoise, 0.7, key, x, full, empty)
+  k_tau, k_eps = jax.random.split(key)
+  tau = jax.random.uniform(k_tau, (6,))
+  col = tau[:, None, None, None]
+  noisy = col * x + (1 - col) * jax.random.normal(k_eps, x.shape)
+  x_hat = jnp.tanh(noisy * 0.7 + col)
+  np.testing.assert_allclose(float(got), float(jnp.mean(jnp.sum(
+      ((x_hat - x) ** 2).reshape(6, -1), -1) / 16)), rtol=1e-5)
+
+
+def test_dfm_sampler_with_everything_observed_is_ddim():
+  """With every pixel the target and the exact denoiser of a Gaussian prior, DFM's sampler
+  is DDIM on the signal: its last estimate's DDIM step is the DDIM sample."""
+  path = build_path("rectified_flow")
+  prior = GaussianMixture(jnp.ones(1), jnp.zeros((1, 2)), COV[None])
+  fields = complete(mixture_oracle(path, prior).fields(), path)
+  denoise = lambda params, inputs, tau: fields.evaluate(inputs[:, :, 0], tau[0]).data[:, :, None]
+  full = jnp.ones((500, 2, 1))
+  key = jax.random.PRNGKey(18)
+  got = forward_models.dfm_sample(path, denoise, None, key, full, jnp.zeros_like(full),
+                                  jnp.zeros_like(full), 10)
+  x0 = jax.random.normal(key, (500, 2, 1))[:, :, 0]
+  want = sample("ddim", fields, path, x0, num_steps=10).x
+  np.testing.assert_allclose(np.asarray(got[:, :, 0]), np.asarray(want), atol=2e-3)

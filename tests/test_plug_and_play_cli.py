@@ -1,5 +1,5 @@
 """The plug-and-play configs end to end on a tiny trained digits prior (Steered Diffusion
-against DPS, COW against SDEdit, PPAP's experts), and their bad input refused in one line,
+against DPS, COW against SDEdit, PPAP's experts; DFM needs none), and their bad input refused in one line,
 exit 2, nothing written."""
 import os
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import experiments
-from configs.adaptation import cow_digits, ppap_digits, steered_digits
+from configs.adaptation import cow_digits, dfm_digits, ppap_digits, steered_digits
 from configs.images import digits
 from diffjax.train.workdir import read_metrics
 from experiments import main as cli
@@ -55,12 +55,20 @@ def test_ppap_tiny_transfers_and_guides(prior, tmp_path):
   assert 0.0 <= record["teacher_agreement_t0.5"] <= 1.0
 
 
+def test_dfm_tiny_trains_through_the_forward_model_and_samples(tmp_path):
+  experiments.run(dfm_digits.get_config("tiny"), str(tmp_path / "dfm"))
+  record = read_metrics(str(tmp_path / "dfm"))[-1]
+  assert np.isfinite(record["frechet_proxy_samples"])
+  assert np.isfinite(record["frechet_proxy_observations"])
+
+
 @pytest.mark.parametrize("config,flag,message", [
     ("cow_digits", "--config.eval.patch=(6,2,4)", "top=6, left=2) of size 4 is not inside"),
     ("steered_digits", "--config.eval.factor=3", "factor 3 needs an integer factor"),
     ("ppap_digits", "--config.ppap.boundaries=(0.0,0.5)", "increase from 0 to 1"),
     ("steered_digits", "--config.methods.dps.method=cfg", "does not restore"),
     ("steered_digits", "--config.eval.prior_workdir=/nonexistent", "does not exist"),
+    ("dfm_digits", "--config.dfm.forward_model=blur", "'blur'"),
 ])
 def test_bad_input_fails_in_one_line_before_the_workdir(prior, tmp_path, capfd, config,
                                                         flag, message):
