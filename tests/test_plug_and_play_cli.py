@@ -1,6 +1,6 @@
 """The plug-and-play configs end to end on a tiny trained digits prior (Steered Diffusion
-against DPS, COW against SDEdit, PPAP's experts; DFM needs none), and their bad input refused in one line,
-exit 2, nothing written."""
+against DPS, COW against SDEdit, PPAP's experts; DFM needs none), and their bad input
+refused in one line, exit 2, nothing written."""
 import os
 
 import numpy as np
