@@ -30,6 +30,9 @@ from diffjax import restoration
 from diffjax import runs
 from diffjax import science
 from diffjax import timeseries
+from diffjax import adaptation
+from diffjax import plug_and_play
+from diffjax import safety
 from diffjax.registry import Registry
 from diffjax.registry import UnknownComponentError
 

@@ -57,6 +57,9 @@ FAMILIES = {
     "multitask": ("experiments.multimodal", "build_multitask"),
     "ddmi": ("experiments.multimodal", "build_ddmi"),
     "causal_diffae": ("experiments.multimodal", "build_causal"),
+    "plug_and_play": ("experiments.plug_and_play", "build_task"),
+    "ppap": ("experiments.ppap", "build_ppap"),
+    "dfm": ("experiments.dfm", "build_dfm"),
 }
 
 

@@ -14,9 +14,17 @@ Training is that of `experiments.images` (here an unconditional U-Net); the eval
      random directions all of the class-mean difference's norm; BoundaryDiffusion's
      crossing edit moves each h to lambda times the target class's mean signed distance),
      and reports the digits classifier's mean probability of the target class and the
-     share classified as the target at each strength; curves and image grids in plots/.
+     share classified as the target at each strength; curves and image grids in plots/;
+  4. with eval.search_critical_time, BoundaryDiffusion's automatic critical step
+     (`diffjax.diagnostics.boundary.critical_time`: the training digits DDIM-inverted to
+     the source, the least noisy time from which their norms stay in the Gaussian annulus,
+     relative tolerance eval.critical_tolerance, 0: two annulus widths) reported as
+     `critical_time_found` beside the hand-picked eval.edit_time, and the boundary-crossing
+     edit repeated there (SVM refitted on h at the found time): `p_target_found_<lambda>`,
+     `share_target_found_<lambda>`.
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +48,8 @@ H_SPACE_KEYS = (
         meaning="the critical step t_c where h is read and edits start"),
     Key("eval.edit_until", "float", 0.0, 1.0), Key("eval.num_random", "int", 1),
     Key("eval.num_edited", "int", 1), Key("eval.svm_c", "float", 0.0, open_low=True),
+    Key("eval.search_critical_time", "bool"),
+    Key("eval.critical_tolerance", "float", 0.0, meaning="0: two annulus widths"),
 )
 # Inversion starts just below t = 1, where sigma = 0 leaves DDIM's noise estimate undefined.
 T_DATA = 0.999
@@ -68,21 +78,49 @@ def build_h_space(config):
   path = pipeline.path
   stepper = ddim(path)
   num_steps = config.sample.num_steps
-  inverse_steps = max(1, round(num_steps * (1 - ev.edit_time)))
-  down = jnp.linspace(T_DATA, ev.edit_time, inverse_steps + 1)
-  up = jnp.linspace(ev.edit_time, 1.0, inverse_steps + 1)
+
+  def edit_grids(t_c):
+    """The inversion grid from the data down to t_c and the regeneration grid back up."""
+    steps = max(1, round(num_steps * (1 - t_c)))
+    return jnp.linspace(T_DATA, t_c, steps + 1), jnp.linspace(t_c, 1.0, steps + 1)
+
   strengths = tuple(float(s) for s in ev.strengths)
   fields_of = lambda apply, params: complete(pipeline.objective.fields(apply, params), path)
 
-  @jax.jit
-  def invert(params, x1):
-    x_c = integrate(stepper, fields_of(model.apply, params), x1, down).x
-    return x_c, h_space.bottleneck(model, params, x_c, ev.edit_time)
+  @functools.partial(jax.jit, static_argnums=(2,))
+  def invert(params, x1, t_c=ev.edit_time):
+    x_c = integrate(stepper, fields_of(model.apply, params), x1, edit_grids(t_c)[0]).x
+    return x_c, h_space.bottleneck(model, params, x_c, t_c)
+
+  @functools.partial(jax.jit, static_argnums=(4,))
+  def regenerate(params, x_c, direction, strength, t_c=ev.edit_time):
+    apply = h_space.edited_apply(model, direction, strength,
+                                 (t_c, max(t_c, ev.edit_until)))
+    x = integrate(stepper, fields_of(apply, params), x_c, edit_grids(t_c)[1]).x
+    return jnp.clip(x, -1, 1)
 
   @jax.jit
-  def regenerate(params, x_c, direction, strength):
-    apply = h_space.edited_apply(model, direction, strength, (ev.edit_time, ev.edit_until))
-    return jnp.clip(integrate(stepper, fields_of(apply, params), x_c, up).x, -1, 1)
+  def inversion_to_source(params, x1):
+    """DDIM inversion from the data to t = 0 on num_steps steps: (num_steps + 1, N, ...)."""
+    ts = jnp.linspace(T_DATA, 0.0, num_steps + 1)
+    return integrate(stepper, fields_of(model.apply, params), x1, ts,
+                     return_trajectory=True).trajectory, ts
+
+  def found_time_edits(params, train_x, train_y, test_x):
+    """The automatic critical time and the boundary-crossing edit there (item 4)."""
+    trajectory, ts = inversion_to_source(params, jnp.asarray(train_x))
+    t_found = boundary_lib.critical_time(trajectory, ts, path.source_std,
+                                         ev.critical_tolerance or None)
+    t_found = min(max(round(t_found, 3), 0.001), 0.999)
+    _, h_train = invert(params, jnp.asarray(train_x), t_found)
+    x_c, h_test = invert(params, jnp.asarray(test_x), t_found)
+    found = boundary_lib.fit_linear_boundary(h_train, train_y, source, target, ev.svm_c)
+    distances = found.signed_distance(h_train)
+    target_distance = float(jnp.mean(distances[jnp.asarray(train_y) == target]))
+    crossing = found.crossing_strength(h_test, target_distance)
+    edits = [np.asarray(regenerate(params, x_c, found.normal, lam * crossing, t_found))
+             for lam in strengths]
+    return t_found, found.accuracy, edits
 
   @jax.jit
   def generated_h(params, key):
@@ -153,6 +191,15 @@ def build_h_space(config):
     for j, lam in enumerate(strengths):
       values[f"p_target_random_{lam:g}"] = float(random_p[:, j].mean())
       values[f"p_target_random_max_{lam:g}"] = float(random_p[:, j].max())
+    if ev.get("search_critical_time", False):
+      t_found, svm_accuracy, edits = found_time_edits(params, train_x, train_y, test_x)
+      values.update(critical_time_found=t_found, critical_time_hand=ev.edit_time,
+                    svm_accuracy_found=svm_accuracy)
+      for lam, x in zip(strengths, edits):
+        p, hit = probabilities(x)
+        values[f"p_target_found_{lam:g}"] = float(p.mean())
+        values[f"share_target_found_{lam:g}"] = float(hit.mean())
+      grids["boundary_crossing_found"] = np.concatenate([x[:10] for x in edits])
     figures = {"edit_curves": plots.edit_curves_figure(
         strengths, curves, f"digit {source} -> {target}: edits of h at t >= {ev.edit_time}",
         f"classifier P(digit {target})")}

@@ -97,5 +97,6 @@ def h_space_config():
                                                  num_images=50))
   config.eval.update(num_samples=100, bpd_examples=0, source_class=1, target_class=7,
                      edit_time=0.5, edit_until=1.0, strengths=(0.0, 0.5, 1.0, 1.5, 2.0),
-                     num_random=5, num_edited=30, svm_c=1.0)
+                     num_random=5, num_edited=30, svm_c=1.0, search_critical_time=False,
+                     critical_tolerance=0.0)
   return config

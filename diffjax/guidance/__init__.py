@@ -4,9 +4,11 @@ Scale convention everywhere: p_u + w (p_c - p_u) (w = 0 unconditional, w = 1 con
 `diffjax.guidance.model`). One method per module: `cfg` (with a guidance interval),
 `cfgpp`, `adaptive`, `linear_ag` (LinearAG), `classifier` (noise-aware and EluCD's off-the-shelf;
 `noisy_classifier` trains the noise-aware one),
-`reconstruction` (DPS), `tsdiff` (self-guidance), `svdd`, `input_guidance` (SeisFusion's
-re-imposed known entries, method "input"), `negative` (away from a class); each registers
-its declaration (`method.GuidanceMethod`), `build` maps a config section to any of them, and
+`reconstruction` (DPS), `steered` (Steered Diffusion), `ppap` (PPAP's noise-range
+experts, guiding through `classifier`), `tsdiff` (self-guidance), `svdd`, `input_guidance`
+(SeisFusion's re-imposed known entries, method "input"), `negative` (away from a class);
+each registers its declaration (`method.GuidanceMethod`), `build` maps a config section to
+any of them, and
 `diffjax.solvers.sample(..., guidance=...)` runs it.
 """
 from diffjax.guidance.model import ConditionalModel
@@ -34,6 +36,10 @@ from diffjax.guidance.reconstruction import dps
 from diffjax.guidance.reconstruction import inpainting
 from diffjax.guidance.reconstruction import reconstruction_guidance
 from diffjax.guidance.reconstruction import subsample
+from diffjax.guidance.steered import steered
+from diffjax.guidance.ppap import expert_log_prob
+from diffjax.guidance.ppap import expert_logits
+from diffjax.guidance.ppap import transfer_loss
 from diffjax.guidance.tsdiff import observation_energy
 from diffjax.guidance.tsdiff import self_guidance
 from diffjax.guidance.svdd import posterior_mean_value

@@ -6,7 +6,8 @@
 Keys of the section (each method reads its own; the scale convention is p_u + w (p_c -
 p_u), `diffjax.guidance.model`):
   method          none | cfg | cfgpp | adaptive | linear_ag | classifier | elucd | dps |
-                  reconstruction | tsdiff | svdd | input | negative  (`GUIDANCE_METHODS`)
+                  reconstruction | steered | tsdiff | svdd | input | negative
+                  (`GUIDANCE_METHODS`)
   scale           cfg / adaptive: w; cfgpp: lambda in [0, 1]; classifier, elucd,
                   reconstruction, tsdiff: the strength of the likelihood term
   interval        cfg: (t_start, t_end) in [0, 1] where guidance applies
@@ -18,6 +19,8 @@ p_u), `diffjax.guidance.model`):
   on              dps: "state" (the paper's gradient through the denoiser) or "data" (the
                   step on the denoised estimate, no network gradient)
   noise_std       reconstruction: the measurement noise std
+  loops           steered: passes per step (Steered Diffusion's consistency loop); its
+                  step_size is eta (unnormalised, on the denoised estimate)
   energy, quantile  tsdiff: "squared" or "quantile", and q
   tau1, ratio, amplitude  elucd: temperatures and the sine schedule's amplitude
   through         elucd: the gradient through the "denoiser" (default) or at the
@@ -41,6 +44,7 @@ from diffjax.guidance import input_guidance as _input_guidance
 from diffjax.guidance import linear_ag as _linear_ag
 from diffjax.guidance import negative as _negative
 from diffjax.guidance import reconstruction as _reconstruction
+from diffjax.guidance import steered as _steered
 from diffjax.guidance import svdd as _svdd
 from diffjax.guidance import tsdiff as _tsdiff
 from diffjax.guidance.method import GUIDANCE_METHODS, Cost, GuidanceContext
