@@ -81,6 +81,10 @@ CHECKS = (
                 _gdss("erdos_renyi_"), GDSS_DEFAULT, 3.0),
     FigureCheck("gdss_train_vs_test", "| 20 training graphs vs the test graphs",
                 _gdss("train_vs_test_"), GDSS_DEFAULT, 3.0),
+    FigureCheck("gdss_paper_seed0", "sampling seeds), degree / clustering / orbit: seed 0:", {
+        "degree": (r"seed 0: " + NUMBER + r" ±", "degree"),
+        "clustering": (r"seed 0: [0-9.]+ ± [0-9.]+ / " + NUMBER + r" ±", "clustering")},
+        (_main("configs/graphs/community_small.py:paper", "--config.seed=0"),), 12.0),
     FigureCheck("digits", "| Digits, class-conditional DiT (3,000 steps)", {
         "class_accuracy": (r"class accuracy of samples " + NUMBER, "digits_class_accuracy"),
         "proxy_fd": (r"proxy Fréchet distance " + NUMBER, "digits_frechet_proxy"),
