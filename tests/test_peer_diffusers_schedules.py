@@ -192,7 +192,7 @@ def _context(method, labels):
   cond, null = class_condition(labels, 2)
   model = ConditionalModel(TASK.fields_of(PATH), cond, null)
   extra = {}
-  if method in ("dps", "reconstruction"):
+  if method in ("dps", "reconstruction", "steered"):
     extra = dict(measurements=jnp.ones((N, 1)), operator=lambda x: x[:, :1])
   elif method in ("tsdiff", "input"):
     extra = dict(observed=jnp.ones((N, 2)), mask=jnp.tile(jnp.array([[1.0, 0.0]]), (N, 1)))
