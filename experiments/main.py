@@ -199,6 +199,9 @@ def _describe_flag_error(error, config):
   return text.replace("flag --", "--", 1)
 
 
+ABSL_LOGGING_FLAGS = ("verbosity", "logtostderr", "alsologtostderr", "stderrthreshold")
+
+
 def parse(argv):
   """Parses argv into FlagValues (fresh ones each call); UsageError with one line."""
   config_spec = _flag_value(argv[1:], "config")
@@ -209,7 +212,11 @@ def parse(argv):
   check_override_keys(config, argv[1:])
   flag_values = flags.FlagValues()
   define_flags(flag_values, argv)
-  flag_values.append_flag_values(flags.FLAGS)  # absl's logging flags (--verbosity, ...).
+  # absl's logging flags (--verbosity, ...) are shared Flag objects: forget what an earlier
+  # command line in this process (a notebook, a test) gave them.
+  for name in ABSL_LOGGING_FLAGS:
+    flags.FLAGS[name].unparse()
+  flag_values.append_flag_values(flags.FLAGS)
   try:
     rest = flag_values(argv)
   except flags.Error as error:
