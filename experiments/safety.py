@@ -29,7 +29,6 @@ import numpy as np
 
 from diffjax import runs
 from diffjax.data.digits import digits_bin_centres
-from diffjax.distillation import load_student
 from diffjax.distillation.sfd import forgetting_metrics
 from diffjax.errors import ConfigError
 from diffjax.image_metrics import (DigitsClassifier, digits_classifier,
@@ -42,7 +41,7 @@ from diffjax.safety.dda import project as dda_project
 from diffjax.safety.digits_data import check_digit_class, digits_sampler
 from diffjax.safety.erasure import erase_sampler
 from diffjax.safety.sda import classifier_loss
-from diffjax.safety.subjects import negative_subject, run_subject, student_subject
+from diffjax.safety.subjects import SUBJECTS, load_subject
 from diffjax.safety.trojan import (IMAGE_SHAPE, TROJAN_TARGETS, build_target, load_trigger,
                                    mixed_loss, patch_trigger, trojan_source)
 from diffjax.train import Task, parallel
@@ -60,7 +59,7 @@ SAFETY_KEYS = (
         meaning="share of each batch relabelled to the forgotten class"),
 )
 ATTACK_KEYS = (
-    Key("subject.kind", "name", names=lambda: SUBJECT_KINDS),
+    Key("subject.kind", "name", names=SUBJECTS.names),
     Key("subject.scale", "float"),
     Key("subject.negative_scale", "float"),
     Key("attack.num_targets", "int", 1, meaning="test images of the forgotten class"),
@@ -196,33 +195,13 @@ def build_erase(config) -> Task:
   return _fine_tune_task(config, base, pipeline, loss, evaluate, generate)
 
 
-SUBJECT_KINDS = ("run", "negative_guidance", "sfd")
-
-
-def attack_subject(config):
-  """The `AttackSubject` of config.subject: a run (kind run, the original or an erased
-  fine-tune), the run under negative guidance, or an SFD student (workdir)."""
-  kind, workdir, forget = config.subject.kind, config.subject.workdir, config.attack.forget_class
-  if kind == "sfd":
-    student, params, _ = load_student(workdir)
-    teacher = runs.load(runs.load(workdir).config.teacher.workdir)
-    return student_subject(student, params, teacher, forget), teacher.pipeline.path
-  run = runs.load(workdir)
-  if run.pipeline is None or run.spec.num_classes != 10:
-    raise ConfigError(f"subject.workdir={workdir!r} is not a class-conditional digits run.")
-  if kind == "negative_guidance":
-    return negative_subject(run, forget, config.subject.scale,
-                            config.subject.negative_scale), run.pipeline.path
-  return run_subject(run, forget), run.pipeline.path
-
-
 def build_attack(config) -> Task:
   """UnlearnDiffAtk on config.subject: the forgotten class's embedding trained (the
   engine's step, the network frozen) to minimise the denoising loss of
   attack.num_targets test images of the class."""
   check_keys(config, SAFETY_KEYS + ATTACK_KEYS)
   forget = check_digit_class(config.attack.forget_class, "attack.forget_class")
-  subject, path = attack_subject(config)
+  subject, path = load_subject(config.subject, config.attack.forget_class)
   targets, _ = digits_bin_centres("test", classes=(forget,), limit=config.attack.num_targets)
   targets = jnp.asarray(targets)
   attack = attack_loss(subject, path, targets, config.attack.num_pairs,

@@ -11,11 +11,17 @@
                     loss the attack minimises and whose one step generates.
 Each subject's fields(vector, n) are its `Fields` for a batch of n with the forgotten
 class's embedding replaced by `vector`; generate(vector, key, n) its (n, ...) samples.
+`SUBJECTS` loads each kind from a config section (kind, workdir and, for negative
+guidance, scale and negative_scale): `load_subject(section, forget) -> (subject, path)`.
 """
 import jax
 import jax.numpy as jnp
 
 from diffjax import conditioning
+from diffjax import runs
+from diffjax.distillation import load_student
+from diffjax.errors import ConfigError
+from diffjax.registry import Registry
 from diffjax.guidance.negative import negative_mix
 from diffjax.core import Fields
 from diffjax.safety.adversarial_condition import (AttackSubject, class_embedding,
@@ -87,3 +93,39 @@ def student_subject(student, params, teacher_run, forget: int, name="sfd") -> At
                             _labels(n, forget)).x
 
   return AttackSubject(name, fields, generate, class_embedding(params["generator"], forget))
+
+
+# ---- Loading a subject from a config section ----
+SUBJECTS = Registry("attack subject")
+
+
+def _digits_run(workdir):
+  run = runs.load(workdir)
+  if run.pipeline is None or run.spec.num_classes != 10:
+    raise ConfigError(f"subject.workdir={workdir!r} is not a class-conditional digits run.")
+  return run
+
+
+@SUBJECTS.register("run")
+def _load_run(section, forget):
+  run = _digits_run(section.workdir)
+  return run_subject(run, forget), run.pipeline.path
+
+
+@SUBJECTS.register("negative_guidance")
+def _load_negative(section, forget):
+  run = _digits_run(section.workdir)
+  return (negative_subject(run, forget, section.scale, section.negative_scale),
+          run.pipeline.path)
+
+
+@SUBJECTS.register("sfd")
+def _load_sfd(section, forget):
+  student, params, _ = load_student(section.workdir)
+  teacher = runs.load(runs.load(section.workdir).config.teacher.workdir)
+  return student_subject(student, params, teacher, forget), teacher.pipeline.path
+
+
+def load_subject(section, forget: int):
+  """(the `AttackSubject` section.kind names from section.workdir, its path)."""
+  return SUBJECTS.get(section.kind)(section, forget)
