@@ -5,6 +5,7 @@ Every benchmark runs as `python -m benchmarks.<name> [--quick]`, prints a table 
 details) and `benchmarks/results/<name>.md`.
 """
 import argparse
+from importlib import metadata
 import json
 import os
 import platform
@@ -33,11 +34,29 @@ def _fmt(value):
   return str(value)
 
 
+# The peers a benchmark may compare against (benchmarks/requirements.txt). A version string
+# carries its build: torch "2.13.0+cpu" is the CPU wheel the requirements pin, a bare "2.15.0"
+# from PyPI is a CUDA build.
+PEERS = ("torch", "torchcfm", "diffusers", "diffrax", "POT")
+
+
+def peer_versions():
+  """Installed version (with build tag) of each peer, or None; read without importing it."""
+  versions = {}
+  for name in PEERS:
+    try:
+      versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      versions[name] = None
+  return versions
+
+
 def machine_info():
   import jax  # pylint: disable=g-import-not-at-top
   return {"platform": platform.platform(), "processor": platform.processor(),
           "cpu_count": os.cpu_count(), "jax": jax.__version__,
           "devices": [str(d) for d in jax.devices()],
+          "load_average": os.getloadavg(), "peers": peer_versions(),
           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 

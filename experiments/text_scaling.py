@@ -1,7 +1,7 @@
 """IsoFLOP sweep: masked diffusion against its autoregressive twin on the GNU manuals
 characters ("Scaling up Masked Diffusion Models on Text", Nie et al., section 3).
 
-  python -m experiments.text_scaling --workdir=workdirs/text_scaling [--quick]
+  python -m experiments.text_scaling --workdir=workdirs/text_scaling [--grid=quick|medium|full]
 
 Every (objective, model size, compute budget) is an ordinary run of
 configs/discrete/chars.py (`:ar` for the twin) in its own subdirectory (rerunning resumes
@@ -18,8 +18,11 @@ steps of the discrete-time bound (`diffjax.objectives.masked.discrete_time_nelbo
 samples of both models.
 
 Writes <out>/text_scaling.json (every run, the fits, the multiple), text_scaling.md and
-text_scaling.png (bits per character against compute); --out defaults to
-benchmarks/results. --quick: two tiny sizes and budgets, for a smoke test.
+text_scaling.png (bits per character against compute), suffixed by the grid unless it is
+`full`; --out defaults to benchmarks/results. Grids (`GRIDS`): `quick` (`--quick`), two
+tiny sizes x two budgets, a smoke test; `medium`, three sizes x three budgets up to 1.8e11
+FLOPs, the smallest IsoFLOP table (about 15 minutes of a 2-core CPU); `full`, three sizes
+up to d = 96 x budgets 0.5-4.5e12 FLOPs (about 120x the quick grid).
 """
 import argparse
 import json
@@ -41,9 +44,11 @@ from diffjax.train.workdir import read_metrics
 from diffjax.train.writer import figure_to_png
 
 OBJECTIVES = {"masked_diffusion": None, "autoregressive": "ar"}  # name -> chars.py arg
-SIZES = ((32, 2), (64, 2), (96, 3))  # (hidden_dim, depth), 4 heads
-BUDGETS = (0.5e12, 1.5e12, 4.5e12)  # XLA FLOPs of training
-QUICK_SIZES, QUICK_BUDGETS = ((16, 1), (32, 1)), (2e10, 6e10)
+# Grid name -> (model sizes as (hidden_dim, depth), 4 heads from d = 32; budgets in XLA
+# FLOPs of training).
+GRIDS = {"quick": (((16, 1), (32, 1)), (2e10, 6e10)),
+         "medium": (((16, 1), (32, 1), (48, 2)), (2e10, 6e10, 1.8e11)),
+         "full": (((32, 2), (64, 2), (96, 3)), (0.5e12, 1.5e12, 4.5e12))}
 RESULTS = "benchmarks/results"   # Relative to the repository root, where it runs.
 
 
@@ -113,8 +118,9 @@ def decoded_samples(workdir, count=6):
   return [text_data.CharTokenizer().decode(row) for row in tokens]
 
 
-def sweep(workdir, quick=False, objectives=tuple(OBJECTIVES)):
-  sizes, budgets = (QUICK_SIZES, QUICK_BUDGETS) if quick else (SIZES, BUDGETS)
+def sweep(workdir, grid="full", objectives=tuple(OBJECTIVES)):
+  sizes, budgets = GRIDS[grid]
+  quick = grid == "quick"
   record = []
   for objective in objectives:
     for size in sizes:
@@ -156,17 +162,21 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Folder of the sweep's runs.")
   parser.add_argument("--out", default=RESULTS, help="Folder of the results.")
-  parser.add_argument("--quick", action="store_true", help="Tiny sizes and budgets.")
+  parser.add_argument("--grid", choices=tuple(GRIDS), default="full",
+                      help="Model sizes x compute budgets (see GRIDS).")
+  parser.add_argument("--quick", action="store_true", help="The same as --grid=quick.")
   parser.add_argument("--only", choices=tuple(OBJECTIVES),
                       help="Train this objective's runs only (e.g. one process per "
                            "objective), without the analysis; a later run without --only "
                            "finds them finished and analyses.")
   args = parser.parse_args(argv)
+  grid = "quick" if args.quick else args.grid
+  quick = grid == "quick"
   start = time.time()
   if args.only:
-    sweep(args.workdir, args.quick, (args.only,))
+    sweep(args.workdir, grid, (args.only,))
     return
-  record = sweep(args.workdir, args.quick)
+  record = sweep(args.workdir, grid)
   fits, frontiers, multiples = analyse(record)
   md_runs = [r for r in record if r["objective"] == "masked_diffusion"]
   best_md = min((r for r in md_runs if r["budget"] == max(r["budget"] for r in md_runs)),
@@ -179,8 +189,8 @@ def main(argv=None):
   frequencies = np.bincount(corpus.train, minlength=corpus.vocab_size) / len(corpus.train)
   unigram = float(-np.sum(frequencies[frequencies > 0] * np.log2(frequencies[frequencies > 0])))
   validation = text_data.validation_windows(corpus.validation, 64,
-                                            16 if args.quick else 256)
-  samples_k, steps_t = nelbo_studies(md_dir, validation, seeds=2 if args.quick else 4)
+                                            16 if quick else 256)
+  samples_k, steps_t = nelbo_studies(md_dir, validation, seeds=2 if quick else 4)
   texts = {r["objective"]: decoded_samples(str(storage.workdir_path(args.workdir) /
                                                r["workdir"]))
            for r in (best_md, best_ar)}
@@ -197,11 +207,11 @@ def main(argv=None):
       "runs": record, "nelbo_vs_time_samples": samples_k,
       "discrete_time_nelbo_vs_steps": steps_t, "samples": texts,
       "command": "python -m experiments.text_scaling --workdir=workdirs/text_scaling"
-                 + (" --quick" if args.quick else ""),
+                 + ("" if grid == "full" else f" --grid={grid}"),
       "wall_s": time.time() - start}
   out = storage.workdir_path(args.out)
   storage.makedirs(out)
-  name = "text_scaling_quick" if args.quick else "text_scaling"
+  name = "text_scaling" if grid == "full" else f"text_scaling_{grid}"
   storage.write_text(out / f"{name}.json", json.dumps(summary, indent=2, default=float))
   figure = compute_figure({o: (np.asarray([r["flops"] for r in record if r["objective"] == o]),
                                np.asarray([r["bits_per_char"] for r in record
