@@ -306,8 +306,9 @@ def main(argv=None):
   for task in tasks:
     sides = {k: v for (t, _), d in plots.items() if t == task for k, v in d.items()}
     name = task.replace("->", "_to_").replace(" ", "")
-    _trajectory_png(task, sides, None, os.path.join(common.RESULTS_DIR,
-                                                    f"{NAME}_trajectories_{name}.png"))
+    if not quick:   # The quick run's plots would overwrite the full run's.
+      _trajectory_png(task, sides, None, os.path.join(common.RESULTS_DIR,
+                                                      f"{NAME}_trajectories_{name}.png"))
   fmt = lambda s: f"{s[0]:.3f} ± {s[1]:.3f}"
   tables = []
   for side, title in (("ours", "diffjax"), ("torchcfm", "TorchCFM")):
@@ -325,7 +326,8 @@ def main(argv=None):
   details = {"seeds": list(seeds), "num_steps": num_steps, "batch_size": batch_size,
              "num_eval": num_eval, "results": results}
   command = f"python -m benchmarks.{NAME}" + (" --quick" if quick else "")
-  common.write_results(NAME, figures, details, markdown, quick, command)
+  common.write_results(NAME + ("_quick" if quick else ""), figures, details, markdown, quick,
+                       command)
 
 
 if __name__ == "__main__":
