@@ -274,7 +274,8 @@ def main(argv=None):
              "saved_activation_bytes": saved,
              "saved_activation_bytes_remat": saved_remat, "xla_temp_bytes": memory,
              "xla_temp_bytes_remat": remat_memory}
-  common.write_results("unet", figures, details, markdown, args.quick, command)
+  common.write_results("unet" + ("_quick" if args.quick else ""), figures, details, markdown,
+                       args.quick, command)
 
 
 if __name__ == "__main__":
