@@ -190,6 +190,23 @@ def test_svdd_approaches_the_tilted_gaussian_as_m_grows():
   assert abs(float(run(1e9)[0]) - 0.5) < 0.15
 
 
+def test_svdd_keeps_each_examples_condition_on_its_candidates():
+  """SVDD through the registry on a class-conditional model: each example's M candidates
+  are evaluated under its own label (the condition repeated, not tiled). With a constant
+  reward the choice is uniform, so the samples of each label keep that class's mean on the
+  first axis, -1 and +1 (tolerance 0.2 = 4 standard errors of 256 samples); candidates
+  under other examples' labels would pull both towards 0."""
+  labels = jnp.repeat(jnp.arange(2), 256)
+  context = GuidanceContext(_model(VP, labels), VP, "ancestral")._replace(
+      reward=lambda x: jnp.zeros(x.shape[0]))
+  guidance = build_guidance(_Section(dict(method="svdd", num_candidates=4, alpha=1.0)),
+                            context)
+  x = sample("ancestral", None, VP, _x0(VP, 512), jax.random.PRNGKey(3), num_steps=30,
+             guidance=guidance).x
+  means = [float(jnp.mean(x[labels == c, 0])) for c in (0, 1)]
+  np.testing.assert_allclose(means, [-1.0, 1.0], atol=0.2)
+
+
 def _linear_gaussian():
   cov = jnp.array([[1.0, 0.6], [0.6, 1.0]])
   prior = GaussianMixture(jnp.ones(1), jnp.zeros((1, 2)), cov[None])

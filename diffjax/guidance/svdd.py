@@ -19,6 +19,9 @@ logits). With `shared_evaluation` (samplers that evaluate once per step at the c
 state: their declaration's `evaluates_once_at_start`), the model is evaluated once on the
 B states and its predictions are repeated for the M candidates; the value costs one
 evaluation on the B M candidates. The chosen candidate's base-stepper state travels with it.
+A model whose fields are bound to a per-example condition (a class-conditional run) is
+evaluated on the candidates through `candidate_fields`: the same model under the condition
+repeated M times, so candidate m of example b keeps b's condition.
 nfe per step: 1 + M (shared) or 2 M, in evaluations of a batch of B.
 """
 from typing import Any, NamedTuple
@@ -65,8 +68,19 @@ def _repeat(tree, m):
   return jax.tree.map(lambda a: jnp.repeat(a, m, axis=0), tree)
 
 
-def svdd(base: Stepper, value_fn, num_candidates, alpha, shared_evaluation=False) -> Stepper:
-  """SVDD around the stochastic stepper `base` (module docstring)."""
+def repeated_condition(cond, m):
+  """A (B, ...) condition with each example's row repeated m times, (B m, ...), in the
+  order of the replicated candidates; leaves without a batch axis (or of batch 1, which
+  broadcast) are kept."""
+  return jax.tree.map(lambda a: jnp.repeat(a, m, axis=0) if jnp.ndim(a) and a.shape[0] > 1
+                      else a, cond)
+
+
+def svdd(base: Stepper, value_fn, num_candidates, alpha, shared_evaluation=False,
+         candidate_fields=None) -> Stepper:
+  """SVDD around the stochastic stepper `base` (module docstring). `candidate_fields`: the
+  fields on the (B M) candidates when they differ from the step's fields on the B states
+  (a per-example condition, `repeated_condition`); None: the same fields."""
   check_svdd(num_candidates, alpha)
   m = num_candidates
 
@@ -79,12 +93,13 @@ def svdd(base: Stepper, value_fn, num_candidates, alpha, shared_evaluation=False
     batch = x.shape[0]
     k_step, k_pick = jax.random.split(key)
     candidates_in = _repeat(x, m)
-    step_fields = fields
+    on_candidates = fields if candidate_fields is None else candidate_fields
+    step_fields = on_candidates
     if shared_evaluation:
       step_fields = frozen_fields(_repeat(fields.evaluate(x, t), m), fields.names)
     candidates, base_state, nfe = base.step(step_fields, candidates_in, state.base, t,
                                             t_next, k_step)
-    values = value_fn(fields, candidates, t_next).reshape(batch, m)
+    values = value_fn(on_candidates, candidates, t_next).reshape(batch, m)
     choice = jax.random.categorical(k_pick, values / alpha, axis=-1)        # (B,)
     rows = jnp.arange(batch) * m + choice
 
@@ -107,18 +122,19 @@ def _check(section, sampler):
     require_stochastic(sampler)
 
 
-def _wrap(reward, m, alpha):
-  def wrap(stepper, sampler):
-    require_stochastic(sampler)
-    return svdd(stepper, posterior_mean_value(reward), m, alpha,
-                shared_evaluation=sampler.evaluates_once_at_start)
-  return wrap
-
-
 def _build(section, context):
   require_context(context, "svdd", "reward")
-  return Guidance(context.model.conditional(), _wrap(
-      context.reward, section.get("num_candidates", 8), section.get("alpha", 0.1)))
+  m, alpha = section.get("num_candidates", 8), section.get("alpha", 0.1)
+  model = context.model
+  candidate_fields = model.fields_of(repeated_condition(model.cond, m))
+
+  def wrap(stepper, sampler):
+    require_stochastic(sampler)
+    return svdd(stepper, posterior_mean_value(context.reward), m, alpha,
+                shared_evaluation=sampler.evaluates_once_at_start,
+                candidate_fields=candidate_fields)
+
+  return Guidance(model.conditional(), wrap)
 
 
 def _cost(section, sampler):
