@@ -4,6 +4,8 @@
       --seeds=0,1,2 --class_steps=450
   python -m experiments.safety_studies unlearning --workdir=DIR --base=workdirs/guided_digits \
       --sfd=workdirs/sfd_study/sfd --seeds=0,1,2 --attack_steps=100,300
+  python -m experiments.safety_studies sda --workdir=DIR --base=workdirs/guided_digits \
+      --seeds=0,1,2 (or --seeds=0 --dda_starts=0.5,0.7,0.8)
 
 trojdiff: the trojaned fine-tunes (in_class, out_of_distribution, image) and the clean one
 (`configs/safety/trojdiff.py`): attack success rate, benign proxy FD and its ratio to the
@@ -14,9 +16,11 @@ separate, longer one), negative guidance on the base run and an SFD student as u
 models (share of class-7 samples read as 7, accuracy on the other classes, 100 samples per
 class), then UnlearnDiffAtk (`configs/safety/unlearn_attack.py`) against each, and against
 the base run as the control; --attack_steps lists the attack's stages (each resumes the
-last; evaluations every first-stage steps). Each --seeds seed is the fine-tunes' and
-attacks' config.seed and the key of the guided and SFD samples (the SFD student itself is
-one training run). Each run lives in its own subdirectory, suffixed _seed<S> for seeds
+last; evaluations every first-stage steps). sda: `configs/safety/sda.py` for each seed and
+DDA start time (--dda_starts), source / DDA / SDA accuracy on digits-C and whether
+source < DDA < SDA (table sda_study, or dda_start_study for several starts). Each --seeds
+seed is the runs' config.seed and the key of the guided and SFD samples (the SFD student
+itself is one training run). Each run lives in its own subdirectory, suffixed _seed<S> for seeds
 other than 0 (rerunning resumes it); --steps, --batch_size, --num_samples and
 --learning_rate replace the fine-tunes' training settings; --tiny runs the :tiny configs.
 Tables: <study>.md and <study>.json in --workdir, a row per seed and mean ± std over them.
@@ -30,6 +34,7 @@ import numpy as np
 
 import experiments
 from configs.safety import erase as erase_config
+from configs.safety import sda as sda_config
 from configs.safety import trojdiff as trojdiff_config
 from configs.safety import unlearn_attack as attack_config
 from diffjax import runs, tables
@@ -220,11 +225,50 @@ def unlearning_study(args):
       "seed; std: the sample std over seeds."))
 
 
+def sda_study(args):
+  """Source / DDA / SDA accuracy on digits-C (`configs/safety/sda.py`) for each seed and
+  each DDA start time (--dda_starts), and whether source < DDA < SDA holds."""
+  results, default = {}, sda_config.get_config().dda.start
+  for start in args.dda_starts or [default]:
+    for seed in args.seeds:
+      config = sda_config.get_config("tiny" if args.tiny else None)
+      config.base.workdir, config.dda.start = args.base, start
+      name = "sda" if start == default else f"sda_start{start}"
+      results[(start, seed)] = _run(config, _path(args.workdir, _seeded(name, seed)),
+                                    seed=seed)[config.train.num_steps]
+  conditions = [key[len("source_"):] for key in next(iter(results.values()))
+                if key.startswith("source_")]
+  rows = []
+  for condition in conditions:
+    for start in dict.fromkeys(s for s, _ in results):
+      values = [[results[(start, seed)][f"{m}_{condition}"] for m in ("source", "dda", "sda")]
+                for seed in args.seeds]
+      ordered = [source < dda < sda for source, dda, sda in values]
+      marks = ["yes" if o else "no" for o in ordered]
+      if len(values) > 1:
+        marks.append(f"{sum(ordered)} of {len(ordered)}")
+      rows += [row + [mark] for row, mark in
+               zip(seed_rows([condition, start], args.seeds, values), marks)]
+  name = "sda_study" if len(args.dda_starts) < 2 else "dda_start_study"
+  print(tables.write_table(
+      args.workdir, name, ["corruption", "DDA start", "seed", "source", "DDA", "SDA",
+                           "source < DDA < SDA"], rows,
+      {f"start{start}_seed{seed}": r for (start, seed), r in results.items()},
+      f"Classifier accuracy on corrupted test digits, base run {args.base}; DDA start: "
+      "the time the inputs are noised to (t = 0 noise, 1 data); std: the sample std over "
+      "seeds (each seed draws the synthetic set, the projection and corruption noise and "
+      "the fine-tune's batches; the test digits are the same 300)."))
+
+
 def _ints(text):
   return [int(part) for part in text.split(",")]
 
 
-STUDIES = {"trojdiff": trojdiff_study, "unlearning": unlearning_study}
+def _floats(text):
+  return [float(part) for part in text.split(",")]
+
+
+STUDIES = {"trojdiff": trojdiff_study, "unlearning": unlearning_study, "sda": sda_study}
 
 
 def main(argv=None):
@@ -247,6 +291,8 @@ def main(argv=None):
                       help="unlearning: also a separate erasing fine-tune this long")
   parser.add_argument("--attack_steps", type=_ints, default=[],
                       help="unlearning: the attack's stages, e.g. 100,300")
+  parser.add_argument("--dda_starts", type=_floats, default=[],
+                      help="sda: DDA start times (default: the config's 0.5)")
   STUDIES[(args := parser.parse_args(argv)).study](args)
 
 
