@@ -18,6 +18,7 @@ from diffjax.errors import ConfigError
 from diffjax.safety import (adversarial_condition, corruptions, dda, diffusion_classifier,
                             erasure, trojan)
 from configs.safety.trojdiff import get_config as trojdiff_config
+from experiments.safety_studies import seed_rows
 
 PATH = build_path("rectified_flow")
 
@@ -176,3 +177,11 @@ def test_dda_structure_guidance_pulls_the_projection_to_the_input():
   gap = jax.jit(lambda scale: jnp.sum((dda.low_pass(dda.project(
       fields, PATH, y, key, start=0.3, num_steps=4, scale=scale)) - dda.low_pass(y)) ** 2))
   assert float(gap(2.0)) < 0.5 * float(gap(0.0))
+
+
+def test_seed_rows_give_each_seed_then_mean_and_sample_std():
+  rows = seed_rows(["image", 150], [0, 1, 2], [[0.9, None], [0.95, 0.5], [1.0, 0.7]])
+  assert rows[:3] == [["image", 150, 0, "0.900", "-"], ["image", 150, 1, "0.950", "0.500"],
+                      ["image", 150, 2, "1.000", "0.700"]]
+  assert rows[3] == ["image", 150, "mean ± std", "0.950 ± 0.050", "-"]
+  assert seed_rows(["clean"], [0], [[0.25]]) == [["clean", 0, "0.250"]]
