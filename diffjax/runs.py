@@ -15,8 +15,11 @@ type, and the converted network, sampled with DDIM (50 steps) unless told otherw
 `load` reads the config the run recorded (config.json), what the engine recorded beside it
 (run.json: the data's shape and classes, the run's length) and one checkpoint, with no
 training code: any run of a pipeline family (toy2d, images, guidance, diagnostics,
-timeseries, text) rebuilds its `diffjax.pipeline.Pipeline` from the config. Runs of other
-families (bridges, graphs) load their config and parameters only.
+timeseries, text) rebuilds its `diffjax.pipeline.Pipeline` from the config. A run that
+fine-tuned another run's network (few_shot) recorded the source's config beside its own
+(`adapted_record`) and rebuilds the source's pipeline around its adapted parameters. Runs
+of other families (bridges, graphs, prospect's spectra) load their config and parameters
+only.
 """
 import dataclasses
 from typing import Any, Optional
@@ -154,8 +157,21 @@ def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = 
     use_ema = config.get("eval", {}).get("use_ema", True)
   params = jax.tree.map(jax.numpy.asarray, saved["ema_params" if use_ema else "params"])
   spec = _data_spec(record)
-  pipeline = build_pipeline(config, spec) if spec is not None else None
+  pipeline_config = record.get("pipeline_config")
+  pipeline_config = (config if pipeline_config is None
+                     else ml_collections.ConfigDict(pipeline_config))
+  pipeline = build_pipeline(pipeline_config, spec) if spec is not None else None
   return Run(str(workdir), config, saved_step, num_steps, params, pipeline)
+
+
+def adapted_record(source: Run) -> dict:
+  """What a task fine-tuning `source`'s network records in run.json (`Task.record`):
+  the data's spec and the source's config (its path, objective, model and sampler, which
+  the adapting run's own config lacks), so that `load` rebuilds the source's pipeline
+  around the adapted parameters; and where the source was loaded from."""
+  return {"data_spec": dataclasses.asdict(source.spec),
+          "pipeline_config": source.config.to_dict(),
+          "adapted_from": source.workdir}
 
 
 def from_diffusers(folder: str, *, solver: str = "ddim", num_steps: int = 50,
