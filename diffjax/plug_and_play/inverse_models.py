@@ -84,7 +84,7 @@ def unstack_views(x, views):
 def channel_mix(weights):
   """A x = sum_c w_c x[..., c] of images (B, H, W, C = len(weights)) -> (B, H, W, 1)."""
   w = jnp.asarray(weights, jnp.float32)
-  return lambda x: jnp.sum(x * w, axis=-1, keepdims=True)
+  return lambda x: jnp.einsum("bhwc,c->bhw", x, w)[..., None]
 
 
 def _channel_mixing(shape, factor=2):
