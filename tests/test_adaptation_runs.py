@@ -37,6 +37,9 @@ def test_a_few_shot_run_loads_as_the_source_pipeline_with_adapted_parameters(pri
   # The same pipeline: with the source's parameters it draws the source's samples.
   np.testing.assert_array_equal(
       adapted.pipeline.generate(base.params, key, 3, labels).x, base.sample(key, 3, labels))
+  # Adapting the adapted run again records the original source's pipeline.
+  assert runs.adapted_record(adapted)["pipeline_config"] == base.config.to_dict()
+  assert adapted.pipeline_config.to_dict() == base.config.to_dict()
 
 
 def test_a_prospect_run_loads_its_spectra(prior, tmp_path):
