@@ -15,8 +15,11 @@ type, and the converted network, sampled with DDIM (50 steps) unless told otherw
 `load` reads the config the run recorded (config.json), what the engine recorded beside it
 (run.json: the data's shape and classes, the run's length) and one checkpoint, with no
 training code: any run of a pipeline family (toy2d, images, guidance, diagnostics,
-timeseries, text) rebuilds its `diffjax.pipeline.Pipeline` from the config. Runs of other
-families (bridges, graphs) load their config and parameters only.
+timeseries, text) rebuilds its `diffjax.pipeline.Pipeline` from the config. A run that
+fine-tuned another run's network (few_shot) recorded the source's config beside its own
+(`adapted_record`) and rebuilds the source's pipeline around its adapted parameters. Runs
+of other families (bridges, graphs, prospect's spectra) load their config and parameters
+only.
 """
 import dataclasses
 from typing import Any, Optional
@@ -46,6 +49,8 @@ class Run:
     step: the step of the loaded checkpoint; num_steps: the run's length.
     params: the EMA or raw parameters (`load`'s use_ema).
     pipeline: the run's `Pipeline`, or None for a family without one.
+    pipeline_config: the config the pipeline was built from where it is not `config`
+      (an adapted run's source config, `adapted_record`); None otherwise.
   """
   workdir: str
   config: ml_collections.ConfigDict
@@ -53,6 +58,7 @@ class Run:
   num_steps: int
   params: Any
   pipeline: Optional[Pipeline]
+  pipeline_config: Optional[ml_collections.ConfigDict] = None
 
   @property
   def finished(self) -> bool:
@@ -154,8 +160,25 @@ def load(workdir: str, *, step: Optional[int] = None, use_ema: Optional[bool] = 
     use_ema = config.get("eval", {}).get("use_ema", True)
   params = jax.tree.map(jax.numpy.asarray, saved["ema_params" if use_ema else "params"])
   spec = _data_spec(record)
-  pipeline = build_pipeline(config, spec) if spec is not None else None
-  return Run(str(workdir), config, saved_step, num_steps, params, pipeline)
+  pipeline_config = record.get("pipeline_config")
+  if pipeline_config is not None:
+    pipeline_config = ml_collections.ConfigDict(pipeline_config)
+  pipeline = (build_pipeline(config if pipeline_config is None else pipeline_config, spec)
+              if spec is not None else None)
+  return Run(str(workdir), config, saved_step, num_steps, params, pipeline, pipeline_config)
+
+
+def adapted_record(source: Run) -> dict:
+  """What a task fine-tuning `source`'s network records in run.json (`Task.record`):
+  the data's spec and the source's config (its path, objective, model and sampler, which
+  the adapting run's own config lacks), so that `load` rebuilds the source's pipeline
+  around the adapted parameters; and where the source was loaded from. An adapted
+  source passes its own source's config on."""
+  pipeline_config = (source.config if source.pipeline_config is None
+                     else source.pipeline_config)
+  return {"data_spec": dataclasses.asdict(source.spec),
+          "pipeline_config": pipeline_config.to_dict(),
+          "adapted_from": source.workdir}
 
 
 def from_diffusers(folder: str, *, solver: str = "ddim", num_steps: int = 50,

@@ -13,6 +13,8 @@ features (seed 0; phasic fusing's encoder is another classifier, seed method.enc
                       copies of the shots (`diffjax.adaptation.diversity`);
   nearest_shot        mean feature distance of a sample to its nearest shot;
 and the same for the source run's own parameters once per process (source_* metrics).
+run.json records the source's pipeline (`diffjax.runs.adapted_record`): `runs.load` of the
+workdir samples the adapted model like any trained run.
 """
 import functools
 
@@ -112,4 +114,5 @@ def build_task(config) -> Task:
     return arrays, {"samples": sample_grid_figure(samples[:64], title=method.name)}
 
   return Task(init_params=lambda key: run.params, loss=loss, evaluate=evaluate,
-              sample=sample, batch_size=config.train.batch_size)
+              sample=sample, batch_size=config.train.batch_size,
+              record=runs.adapted_record(run))

@@ -5,19 +5,22 @@
 
 The engine trains what Steered Diffusion may steer with besides a known degradation: one
 `LearnedInverseModel` per degradation of eval.degradations (`DEGRADATIONS`:
-super_resolution, by eval.factor, and inpainting of the centre), fitted to pairs (x, A(x))
-of training digits. Evaluation loads the trained digits run eval.prior_workdir
-(`diffjax.runs.load`, its unconditional model, eval.num_steps DDIM steps) and restores
-eval.num_restored held-out digits, eval.draws times each, from their observations
+super_resolution, by eval.factor; inpainting of the centre; channel_mixing, the luma of
+three digits stacked as the R, G, B channels of one colour image), fitted to pairs
+(x, A(x)) of training digits (stacked likewise). Evaluation loads the trained digits run
+eval.prior_workdir (`diffjax.runs.load`, its unconditional model, eval.num_steps DDIM
+steps; for channel mixing one draw is three of its samples, the product prior) and
+restores eval.num_restored held-out images, eval.draws times each, from their observations
 y = A(x) with every method of eval.methods (and the unguided prior, `..._prior`): a name
 of config.methods, a sample.guidance section of a restoring method (dps, reconstruction,
 steered) whose inverse_model = "learned" makes Steered Diffusion steer with the learned f
 instead of A.
 Per degradation and method: the PSNR of one draw (`psnr_<degradation>_<method>`; on the
-hidden centre for inpainting, the whole image for super-resolution), the mean PSNR over
-draws (`..._all_draws`) and the PSNR of the mean of the draws (`..._mean_of_draws`), the
-proxy Fréchet distance of the draws to the test digits (`frechet_proxy_...`); the same for
-the observations shown as images (`..._observed`), and a grid per degradation.
+hidden centre for inpainting, the whole image otherwise), the mean PSNR over draws
+(`..._all_draws`) and the PSNR of the mean of the draws (`..._mean_of_draws`), the proxy
+Fréchet distance of the draws' single digits to the test digits (`frechet_proxy_...`);
+the same for the observations shown as images (`..._observed`), and a grid per
+degradation.
 
 COW (`diffjax.plug_and_play.cow`, learning-free: the trained inverse models are unused) on
 eval.num_restored test digits: the seed is the square patch eval.patch = (top, left,
@@ -43,7 +46,7 @@ from diffjax.guidance import GUIDANCE_METHODS, check_guidance_section
 from diffjax.guidance.reconstruction import check_operator
 from diffjax.plug_and_play import (DEGRADATIONS, LearnedInverseModel, check_cycle,
                                    check_patch, cyclic_one_way, inverse_model_fit_loss,
-                                   patch_mask, sdedit)
+                                   patch_mask, sdedit, stack_views, unstack_views)
 from diffjax.registry import Registry
 from diffjax.restoration import psnr
 from diffjax.train import Task, parallel
@@ -104,21 +107,25 @@ def check_methods(config):
     check_guidance_section(section, False, "ddim")
 
 
-def restoration_scores(draws, truth, scored, name):
-  """draws (K, N, H, W, C) of N digits truth (N, H, W, C) scored on the pixels `scored`
-  (H, W, C): PSNR of one draw, over draws, of their mean; proxy FD of every draw."""
+def restoration_scores(draws, truth, scored, name, views=1):
+  """draws (K, N, H, W, C) of N images truth (N, H, W, C) scored on the pixels `scored`
+  (H, W, C): PSNR of one draw, over draws, of their mean; proxy FD of every draw's
+  digits (`views` digits stacked as channels per image)."""
   reference, _ = image_metrics.digits_reference_images("test")
+  digits = unstack_views(jnp.asarray(draws.reshape((-1,) + draws.shape[2:])), views)
   return {f"psnr_{name}": float(np.mean(psnr(draws[0], truth, scored))),
           f"psnr_{name}_all_draws": float(np.mean([np.mean(psnr(d, truth, scored))
                                                    for d in draws])),
           f"psnr_{name}_mean_of_draws": float(np.mean(psnr(draws.mean(0), truth, scored))),
           f"frechet_proxy_{name}": float(image_metrics.digits_frechet_distance(
-              draws.reshape((-1,) + draws.shape[2:]), reference))}
+              np.asarray(digits), reference))}
 
 
 class Setting(NamedTuple):
-  """What every study reads: the config, the image shape, the prior run (loaded once),
-  held-out digits `truth` (N, H, W, C), the degradations' operators and learned nets."""
+  """What every study reads: the config, the prior's image shape, the prior run (loaded
+  once), held-out digits `truth` (N, H, W, C) (N = eval.num_restored times the most views
+  of a degradation), the degradations' operators (on their image shapes) and learned
+  nets."""
   config: Any
   shape: tuple
   prior: Callable
@@ -145,9 +152,11 @@ def build_task(config) -> Task:
   for study in studies:
     study.check(config, shape)
   names = tuple(config.eval.degradations)
-  operators = {d: DEGRADATIONS.get(d).operator(shape, config.eval.factor) for d in names}
-  probe = jax.ShapeDtypeStruct((1,) + shape, jnp.float32)
-  nets = {d: LearnedInverseModel(tuple(jax.eval_shape(a, probe).shape[1:]),
+  entries = {d: DEGRADATIONS.get(d) for d in names}
+  operators = {d: e.operator(e.image_shape(shape), config.eval.factor)
+               for d, e in entries.items()}
+  probe = lambda d: jax.ShapeDtypeStruct((1,) + entries[d].image_shape(shape), jnp.float32)
+  nets = {d: LearnedInverseModel(tuple(jax.eval_shape(a, probe(d)).shape[1:]),
                                  config.inverse_model.hidden_dim)
           for d, a in operators.items()}
   prior = functools.cache(lambda: load_prior(config.eval.prior_workdir, shape))
@@ -155,17 +164,22 @@ def build_task(config) -> Task:
   stream = ImageStream(source, config.train.batch_size, seed=config.seed,
                        random_flip=False, dequantize=True)
   test, _ = digits_arrays("test")
-  truth = np.asarray(dequantize(test[:config.eval.num_restored], DIGITS_NUM_LEVELS))
+  views = max([e.views for e in entries.values()] + [1])
+  truth = np.asarray(dequantize(test[:config.eval.num_restored * views], DIGITS_NUM_LEVELS))
   setting = Setting(config, shape, prior, truth, operators, nets)
 
   def init_params(key):
-    return {d: net.init(jax.random.fold_in(key, i), jnp.zeros((1,) + shape))
+    return {d: net.init(jax.random.fold_in(key, i), jnp.zeros(probe(d).shape))
             for i, (d, net) in enumerate(nets.items())}
+
+  def images(x, views):
+    return stack_views(x[:len(x) // views * views], views)
 
   def loss(params, key, shard, step, batch):
     del key, step
     x = shard(batch["image"])
-    losses = {d: inverse_model_fit_loss(nets[d].apply, params[d], x, operators[d])
+    losses = {d: inverse_model_fit_loss(nets[d].apply, params[d],
+                                        images(x, entries[d].views), operators[d])
               for d in names}
     return sum(losses.values()), {f"fit_{d}": v for d, v in losses.items()}
 
@@ -190,45 +204,56 @@ def _steered_check(config, shape):
 
 
 def _steered(setting, params, key):
-  config, shape, truth = setting.config, setting.shape, setting.truth
+  config, shape = setting.config, setting.shape
   draws = config.eval.draws
   run = setting.prior()
+
+  def truth_of(views):
+    """The held-out images (N, H, W, views * C) restored under a degradation of `views`."""
+    return np.asarray(stack_views(
+        jnp.asarray(setting.truth[:config.eval.num_restored * views]), views))
 
   @functools.cache
   def restorer(degradation, name):
     """A compiled (prior params, inverse-model params, key) -> draws of method `name`
-    (None: the unguided prior)."""
+    (None: the unguided prior), images (draws * N, H, W, views * C)."""
     section = {} if name is None else config.methods[name].to_dict()
     learned = section.pop("inverse_model", "operator") == "learned"
-    operator = setting.operators[degradation]
+    operator, views = setting.operators[degradation], DEGRADATIONS.get(degradation).views
+    truth = truth_of(views)
     y = jnp.tile(operator(jnp.asarray(truth)), (draws,) + (1,) * len(shape))
+    state_shape = (len(y) * views,) + shape
     pipeline = run.pipeline.with_sampler("ddim", config.eval.num_steps)
 
     @jax.jit
     def restore(prior_params, params, key):
-      steer = operator
+      image_operator = operator
       if learned:
-        steer = lambda x: setting.nets[degradation].apply(params[degradation], x)
-      check_operator(steer, y.shape[:1] + shape, y)
-      x = pipeline.generate(prior_params, key, len(y), None, guidance=section,
-                            measurements=y, operator=steer, state_shape=y.shape[:1] + shape).x
-      return jnp.clip(x, -1, 1)
+        image_operator = lambda x: setting.nets[degradation].apply(params[degradation], x)
+      steer = lambda x: image_operator(stack_views(x, views))
+      check_operator(steer, state_shape, y)
+      x = pipeline.generate(prior_params, key, state_shape[0], None, guidance=section,
+                            measurements=y, operator=steer, state_shape=state_shape).x
+      return stack_views(jnp.clip(x, -1, 1), views)
     return restore
 
   values, figures = {}, {}
   for degradation in config.eval.degradations:
     entry = DEGRADATIONS.get(degradation)
-    scored = entry.scored(shape)
+    truth = truth_of(entry.views)
+    image_shape = truth.shape[1:]
+    scored = entry.scored(image_shape)
     observed = entry.as_image(
-        np.asarray(setting.operators[degradation](jnp.asarray(truth))), shape)
+        np.asarray(setting.operators[degradation](jnp.asarray(truth))), image_shape)
     values.update(restoration_scores(observed[None], truth, scored,
-                                     f"{degradation}_observed"))
+                                     f"{degradation}_observed", entry.views))
     shown = [observed]
     for i, name in enumerate((None,) + tuple(config.eval.methods)):
       x = np.asarray(parallel.to_host(restorer(degradation, name)(
           run.params, params, jax.random.fold_in(key, i))))
       x = x.reshape((draws,) + truth.shape)
-      values.update(restoration_scores(x, truth, scored, f"{degradation}_{name or 'prior'}"))
+      values.update(restoration_scores(x, truth, scored, f"{degradation}_{name or 'prior'}",
+                                       entry.views))
       shown.append(x[0])
     rows = min(10, len(truth))
     figures[f"restored_{degradation}"] = image_plots.sample_grid_figure(
@@ -248,7 +273,8 @@ def _cow_check(config, shape):
 
 def _cow(setting, params, key):
   del params
-  config, shape, truth = setting.config, setting.shape, setting.truth
+  config, shape = setting.config, setting.shape
+  truth = setting.truth[:config.eval.num_restored]
   run = setting.prior()
   mask = patch_mask(*config.eval.patch, shape)[None]
   seed = jnp.asarray(truth)

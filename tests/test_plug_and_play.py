@@ -1,6 +1,6 @@
 """Plug-and-play conditioning at sampling time: Steered Diffusion's update against its
 closed form on a Gaussian prior, its zero term when the condition is met, the renoising of
-its consistency loop, and its refusals."""
+its consistency loop, its refusals, and the channel mixing of stacked views."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +18,8 @@ from diffjax.guidance.model import ConditionalModel
 from diffjax.guidance.steered import renoise_back
 from diffjax.paths import build_path
 from diffjax.plug_and_play import forward_models
-from diffjax.plug_and_play import (DEGRADATIONS, average_pool, cyclic_one_way, patch_mask,
-                                   sdedit)
+from diffjax.plug_and_play import (DEGRADATIONS, LUMA_WEIGHTS, average_pool, cyclic_one_way,
+                                   patch_mask, sdedit, stack_views, unstack_views)
 from diffjax.solvers import SAMPLERS, sample
 
 VP = build_path("vp")
@@ -285,3 +285,28 @@ def test_dfm_sampler_with_everything_observed_is_ddim():
   x0 = jax.random.normal(key, (500, 2, 1))[:, :, 0]
   want = sample("ddim", fields, path, x0, num_steps=10).x
   np.testing.assert_allclose(np.asarray(got[:, :, 0]), np.asarray(want), atol=2e-3)
+
+
+def test_channel_mixing_is_the_luma_of_three_stacked_digits():
+  """Three images stacked as R, G, B (`stack_views`, inverted by `unstack_views`); the
+  observation is 0.299 R + 0.587 G + 0.114 B; the residual's gradient on the stacked
+  state reaches exactly the three views of each image, as -2 w_c (y - A x)."""
+  x = jax.random.uniform(jax.random.PRNGKey(0), (6, 8, 8, 1), minval=-1, maxval=1)
+  image = stack_views(x, 3)
+  assert image.shape == (2, 8, 8, 3)
+  np.testing.assert_array_equal(image[1, ..., 2], x[5, ..., 0])
+  np.testing.assert_array_equal(unstack_views(image, 3), x)
+  entry = DEGRADATIONS.get("channel_mixing")
+  assert entry.views == 3 and entry.image_shape((8, 8, 1)) == (8, 8, 3)
+  operator = entry.operator((8, 8, 3))
+  y = np.asarray(operator(image))
+  np.testing.assert_allclose(y[..., 0], 0.299 * x[0::3, ..., 0] + 0.587 * x[1::3, ..., 0]
+                             + 0.114 * x[2::3, ..., 0], rtol=1e-6, atol=1e-6)
+  target = y + np.arange(2, dtype=np.float32)[:, None, None, None]   # residual 0 and 1
+  energy = lambda s: jnp.sum((target - operator(stack_views(s, 3))) ** 2)
+  gradient = np.asarray(jax.grad(energy)(x))
+  np.testing.assert_allclose(gradient[:3], 0.0, atol=1e-6)   # image 0 is reproduced
+  for c, w in enumerate(LUMA_WEIGHTS):
+    np.testing.assert_allclose(gradient[3 + c], -2 * w, rtol=1e-5)
+  with pytest.raises(ConfigError, match="luma of 3-channel images"):
+    entry.operator((8, 8, 1))

@@ -45,6 +45,18 @@ def test_steered_and_cow_tiny_restore_and_score(prior, tmp_path):
   assert os.path.exists(os.path.join(tmp_path, "cow", "plots", "cow_0000002.png"))
 
 
+def test_colourisation_restores_three_stacked_digits_from_their_luma(prior, tmp_path):
+  config = steered_digits.get_config("colourisation,tiny")
+  config.eval.update(prior_workdir=prior, methods=("dps", "steered_learned"), num_restored=2)
+  experiments.run(config, str(tmp_path / "colour"))
+  record = read_metrics(str(tmp_path / "colour"))[-1]
+  for name in ("observed", "prior", "dps", "steered_learned"):
+    assert np.isfinite(record[f"psnr_channel_mixing_{name}_all_draws"]), name
+    assert np.isfinite(record[f"frechet_proxy_channel_mixing_{name}"]), name
+  assert os.path.exists(os.path.join(tmp_path, "colour", "plots",
+                                     "restored_channel_mixing_0000004.png"))
+
+
 def test_ppap_tiny_transfers_and_guides(prior, tmp_path):
   config = ppap_digits.get_config("tiny")
   config.eval.prior_workdir = prior

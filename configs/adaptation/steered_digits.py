@@ -1,9 +1,13 @@
 """Steered Diffusion (Nair et al., ICCV 2023) against DPS and reconstruction guidance:
-2x super-resolution and centre inpainting of held-out digits with the digits run as prior.
+2x super-resolution and centre inpainting of held-out digits with the digits run as prior;
+`:colourisation`, the paper's channel mixing: three held-out digits stacked as the R, G, B
+channels of one colour image, restored from its luma (`channel_mixing`, 30 images).
 
   python -m experiments.main --config=configs/guidance/digits.py --workdir=workdirs/guided_digits
   python -m experiments.main --config=configs/adaptation/steered_digits.py \
       --workdir=workdirs/steered --config.eval.prior_workdir=workdirs/guided_digits
+  python -m experiments.main --config=configs/adaptation/steered_digits.py:colourisation \
+      --workdir=workdirs/steered_colour --config.eval.prior_workdir=workdirs/guided_digits
 
 Trains the learned inverse models (one small perceptron per degradation fitted to pairs
 (x, A(x)), 1,000 steps, seconds) and restores eval.num_restored test digits eval.draws
@@ -22,7 +26,7 @@ from diffjax.train.defaults import engine_config
 
 
 def get_config(arg=None):
-  _, tiny = parse_arg(arg)
+  variants, tiny = parse_arg(arg, ("colourisation",))
   config = engine_config()
   config.experiment = "plug_and_play"
   config.data = ml_collections.ConfigDict(dict(name="digits", image_size=8, data_dir=""))
@@ -43,6 +47,8 @@ def get_config(arg=None):
                      methods=("dps", "reconstruction", "steered", "steered_loop2",
                               "steered_learned"))
   config.eval.cow = ml_collections.ConfigDict(dict(cycle_start=0.5, cycle_end=0.9, cycles=10))
+  if "colourisation" in variants:
+    config.eval.update(degradations=("channel_mixing",), num_restored=30)
   if tiny:
     config.train.update(num_steps=4, batch_size=16, steps_per_call=2, log_every=2,
                         eval_every=4, checkpoint_every=4)
