@@ -3,7 +3,7 @@
   python -m benchmarks.acceleration_table --digits=workdirs/guided_digits \
       --deediff=workdirs/deediff_digits --ld_pruner=workdirs/ld_pruner_digits \
       --ld_pruner_blocks=workdirs/ld_pruner_blocks --unet=workdirs/digits_unet_small \
-      [--weak_step=2000] [--batch=500] [--rounds=5] [--quick]
+      [--weak_step=2000] [--batch=500] [--rounds=5] [--budget_s=450] [--quick]
 
 Each method of the README table ("Cheaper sampling from a trained network") runs beside
 its own plain sampler at the same number of steps, from the trained workdirs given:
@@ -24,9 +24,11 @@ its own plain sampler at the same number of steps, from the trained workdirs giv
     (0, 1, 2, 4, 6, 10, 14), and with parallel decoding.
 
 Wall time: every row's sampler is compiled and run once (warm-up; its samples give the
-quality figures), then --rounds rounds each run every row once, the order rotated from
-round to round; a row's time ratio is the median over rounds of (its seconds / its
-baseline's seconds in the same round), so a slow spell of the machine affects both. Network
+quality figures), then up to --rounds rounds each run every row once, the order rotated
+from round to round (after 2 rounds none starts that would end past --budget_s seconds from
+the start, so that the table takes at most ~8 minutes); a row's time ratio is the median
+over rounds of (its seconds / its baseline's seconds in the same round), so a slow spell
+of the machine affects both. Network
 cost beside it, not timed: evaluations per sample, GFLOPs per sample (XLA's cost analysis
 of one network call, times the calls; Faster Diffusion: full calls at key steps, decoder
 calls between), and for DeeDiff the blocks per sample and step and per batch (the while
@@ -226,9 +228,11 @@ def quality(x, labels):
           "frechet_proxy": float(image_metrics.digits_frechet_distance(x, reference))}
 
 
-def measure(rows_and_labels, rounds, log):
-  """Warm-up (compile, quality, network cost), then interleaved timing rounds: a dict
-  per row with seconds per round, the median ratio to its baseline, cost and quality."""
+def measure(rows_and_labels, rounds, log, deadline=float("inf")):
+  """Warm-up (compile, quality, network cost), then interleaved timing rounds (at most
+  `rounds`; after 2 rounds, no round starts that the last one's duration says would end
+  past `deadline`, a time.perf_counter() value): a dict per row with seconds per round,
+  the median ratio to its baseline, cost and quality."""
   rows = [row for rows, _ in rows_and_labels for row in rows]
   results = {}
   for rows_, labels in rows_and_labels:
@@ -241,12 +245,17 @@ def measure(rows_and_labels, rounds, log):
                                seconds=[])
       log(f"warm-up {row.name}: {results[row.name]['compile_and_first_seconds']:.1f} s")
   for r in range(rounds):
+    began = time.perf_counter()
     order = rows[r % len(rows):] + rows[:r % len(rows)]
     for row in order:
       start = time.perf_counter()
       jax.block_until_ready(row.fn(*row.args).x)
       results[row.name]["seconds"].append(time.perf_counter() - start)
-    log(f"round {r + 1}/{rounds} done")
+    now = time.perf_counter()
+    log(f"round {r + 1}/{rounds} done ({now - began:.1f} s)")
+    if r + 1 >= 2 and now + (now - began) > deadline:
+      log(f"stopping after {r + 1} rounds: another would end past the time budget")
+      break
   for row in rows:
     mine, base = results[row.name], results[row.baseline]
     ratios = np.asarray(mine["seconds"]) / np.asarray(base["seconds"])
@@ -279,7 +288,11 @@ def parse(argv):
   parser.add_argument("--weak_step", type=int, default=2000)
   parser.add_argument("--w2sd_strength", type=float, default=1.0)
   parser.add_argument("--batch", type=int, default=500, help="samples per batch")
-  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--rounds", type=int, default=5,
+                      help="timing rounds at most (at least 2 run)")
+  parser.add_argument("--budget_s", type=float, default=450.0,
+                      help="no round starts that would end later than this many seconds "
+                           "after the start (the table must take <= 8 min)")
   parser.add_argument("--calibration", type=int, default=256,
                       help="LinearAG's calibration trajectories")
   parser.add_argument("--quick", action="store_true", help="40 samples, 2 rounds")
@@ -301,17 +314,18 @@ def main(argv=None):
     print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
     return 2
   log("built (LinearAG fitted)")
-  results = measure(groups, args.rounds, log)
+  results = measure(groups, args.rounds, log, deadline=begin + args.budget_s)
   total = time.perf_counter() - begin
+  rounds = len(next(iter(results.values()))["seconds"])
   command = "python -m benchmarks.acceleration_table " + " ".join(
       (argv if argv is not None else sys.argv[1:]))
-  markdown = (f"{args.batch} samples per batch, {args.rounds} interleaved rounds after a "
+  markdown = (f"{args.batch} samples per batch, {rounds} interleaved rounds after a "
               f"warm-up; {total:.0f} s in all. Wall ratio: median over rounds of the row's "
               "seconds over its baseline's in the same round.\n\n" + table(results))
   figures = {f"{name}: {key}": r[key] for name, r in results.items()
              for key in ("time_ratio", "gflops_ratio", "accuracy", "frechet_proxy")}
   common.write_results("acceleration_table" + ("_quick" if args.quick else ""), figures,
-                       {"rows": results, "batch": args.batch, "rounds": args.rounds,
+                       {"rows": results, "batch": args.batch, "rounds": rounds,
                         "total_seconds": total, "workdirs": {
                             k: getattr(args, k) for k in ("digits", "deediff", "ld_pruner",
                                                           "ld_pruner_blocks", "unet")}},

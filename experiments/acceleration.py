@@ -9,7 +9,7 @@ configs/guidance/digits.py) into a cheaper network, trained through the engine.
              fine-tuned with the run's own loss; the result is a run `runs.load` reads
   w2sd       evaluation only: W2SD (`diffjax.acceleration.w2sd`) with strong = the source
              run, weak = its checkpoint method.weak_step or the run method.weak_workdir;
-             the pair is stored frozen in the workdir by a one-step run that trains nothing
+             the pair is stored unchanged in the workdir by a one-step run of loss 0
 
 Evaluations sample eval.num_samples class-conditional digits (labels 0..9 in turn) with
 the run's sampler (config.sample) and report the digits classifier's accuracy and the
@@ -374,7 +374,9 @@ def w2sd_solutions(pipeline, strong_params, weak_params, x0, labels, strengths, 
   w2sd_run = jax.jit(lambda strength: solve(
       solver, None, path, x0, num_steps=num_steps,
       guidance=w2sd_guidance(strong, weak, path, strength, interval)))
-  plain = jax.jit(lambda fields: solve(solver, fields, path, x0, num_steps=num_steps))
+  def plain(fields):  # Fields hold functions: closed over, not passed to jit.
+    return jax.jit(lambda x: solve(solver, fields, path, x, num_steps=num_steps))(x0)
+
   solutions = {"strong": plain(strong), "weak": plain(weak)}
   solutions.update({w2sd_name(s): w2sd_run(float(s)) for s in strengths})
   return solutions
@@ -392,12 +394,13 @@ def build_w2sd(config, run, stream, ev) -> Task:
     del key  # The pair is the two trained models.
     return {"strong": run.params, "weak": weak.params}
 
-  def frozen(params, key, shard, step, batch, context):
-    del params, key, shard, step, batch, context
+  def frozen(params, key, shard, step, batch=None):
+    """The constant 0: the engine trains something, and a zero gradient moves nothing
+    (Adam's update of a zero gradient is exactly 0, the EMA decay is 0), so the
+    checkpoint holds the pair as loaded, bit for bit (tests/test_acceleration_w2sd_config)."""
+    del params, key, shard, step, batch
     return jnp.zeros(()), {}
 
-  # One step that trains nothing: the checkpoint holds the pair as loaded, bit for bit.
-  phase = Phase("w2sd_pair", 1, frozen, lambda params: {"strong": False, "weak": False})
   draw = jax.jit(lambda strong, weak, key: w2sd_solutions(
       pipeline, strong, weak, pipeline.source(key, n), cond, strengths, interval,
       config.sample.solver, config.sample.num_steps))
@@ -421,8 +424,8 @@ def build_w2sd(config, run, stream, ev) -> Task:
     return ({"samples": np.asarray(parallel.to_host(x))},
             {"samples": ev.grid(x, f"W2SD lambda {strengths[0]:g}")})
 
-  return Task(init_params=init_params, loss=None, evaluate=evaluate, sample=sample,
-              batch_size=config.train.batch_size, phases=(phase,),
+  return Task(init_params=init_params, loss=frozen, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size,
               record={**pipeline_record(run.pipeline), "acceleration": "w2sd",
                       "weak": f"{weak.workdir} step {weak.step}"})
 

@@ -54,7 +54,7 @@ def test_w2sd_config_with_weak_equal_to_strong_is_the_plain_sampler(tmp_path, ca
 
 CASES = [
     (("--config.method.strengths=(-1.0,)",), "method.strengths=-1.0 is out of range"),
-    (("--config.method.strengths=(0.5,inf)",), "must be a finite number >= 0"),
+    (("--config.method.strengths=(0.5,1e999)",), "must be a finite number >= 0"),
     (("--config.method.interval=(0.6,0.2)",), "must satisfy 0 <= t_start <= t_end <= 1"),
     (("--config.method.interval=(0.5,)",), "must be two times"),
     (("--config.method.interval=(0.0,1.5)",), "method.interval"),

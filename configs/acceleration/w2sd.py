@@ -5,8 +5,8 @@ of another run, method.weak_workdir), evaluated only.
   python -m experiments.main --config=configs/acceleration/w2sd.py \\
       --workdir=workdirs/w2sd_digits --config.source.workdir=workdirs/guided_digits
 
-A one-step run that trains nothing stores the pair (strong, weak) in the workdir, bit for
-bit as loaded, then evaluates: eval.num_samples class-conditional digits (labels 0..9 in
+A one-step run of loss 0 (a zero gradient moves no parameter) stores the pair (strong,
+weak) in the workdir, bit for bit as loaded, then evaluates: eval.num_samples class-conditional digits (labels 0..9 in
 turn) from one noise draw with config.sample (20 DDIM steps) for the strong and the weak
 model alone and for W2SD (`diffjax.acceleration.w2sd`) at each reflection strength of
 method.strengths on the window method.interval (diffjax time, 0 noise): digits accuracy
@@ -29,7 +29,7 @@ def get_config(arg=None):
                                           strengths=(0.5, 1.0, 2.0), interval=(0.0, 0.5)))
   config.train.update(num_steps=1, steps_per_call=1, log_every=1, eval_every=1,
                       checkpoint_every=1, batch_size=2)
-  # The pair is frozen: no warm-up, and an EMA (decay 0) that is the parameters exactly.
+  # The pair stays as loaded: loss 0, and an EMA (decay 0) that is the parameters exactly.
   config.optim.update(warmup_steps=0, ema_decay=0.0)
   config.eval.use_ema = False
   if tiny:
