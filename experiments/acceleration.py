@@ -7,6 +7,9 @@ configs/guidance/digits.py) into a cheaper network, trained through the engine.
   ld_pruner  the DiT pruned to config.model's depth / mlp_ratio by the LD-Pruner score (or
              the magnitude / random baselines, `diffjax.acceleration.ld_pruner`), then
              fine-tuned with the run's own loss; the result is a run `runs.load` reads
+  w2sd       evaluation only: W2SD (`diffjax.acceleration.w2sd`) with strong = the source
+             run, weak = its checkpoint method.weak_step or the run method.weak_workdir;
+             the pair is stored unchanged in the workdir by a one-step run of loss 0
 
 Evaluations sample eval.num_samples class-conditional digits (labels 0..9 in turn) with
 the run's sampler (config.sample) and report the digits classifier's accuracy and the
@@ -22,9 +25,11 @@ import numpy as np
 from diffjax import conditioning, image_metrics, image_plots, runs
 from diffjax.acceleration import deediff
 from diffjax.acceleration import ld_pruner
+from diffjax.acceleration.w2sd import check_strength, w2sd_guidance
 from diffjax.data import ImageStream, load_image_dataset
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
+from diffjax.guidance.cfg import check_interval
 from diffjax.models.transformer import dit_stages
 from diffjax.pipeline import build_pipeline, pipeline_record
 from diffjax.registry import Registry
@@ -302,6 +307,131 @@ def build_ld_pruner(config, run, stream, ev) -> Task:
 
 ACCELERATION_METHODS.register("ld_pruner", Method(
     check_ld_pruner, build_ld_pruner, ("score", "calibration_samples", "seed")))
+
+
+def check_w2sd(config):
+  check_keys(config, (Key("method.weak_step", "int", 0,
+                          meaning="0: the weak run's newest checkpoint"),
+                      Key("method.strengths", "floats", 0.0,
+                          meaning="reflection strengths lambda"),
+                      Key("method.interval", "floats", 0.0, 1.0,
+                          meaning="(t_start, t_end) of the reflections, 0 noise")))
+  if not isinstance(config.method.weak_workdir, str):
+    raise ConfigError(f"method.weak_workdir={config.method.weak_workdir!r} must be a workdir "
+                      "or '' (the source run's own checkpoint method.weak_step).")
+  if not config.method.strengths:
+    raise ConfigError("method.strengths is empty; give at least one reflection strength.")
+  for strength in config.method.strengths:
+    check_strength(strength)
+  if len(config.method.interval) != 2:
+    raise ConfigError(f"method.interval={tuple(config.method.interval)} must be two times "
+                      "(t_start, t_end) in [0, 1].")
+  check_interval(config.method.interval)
+
+
+def load_weak(config, run) -> runs.Run:
+  """The weak model: checkpoint method.weak_step (0: the newest) of method.weak_workdir
+  ('' : the source run), refused in one line unless it models the source run's data on
+  its path."""
+  method = config.method
+  workdir = method.weak_workdir or config.source.workdir
+  name = "method.weak_workdir" if method.weak_workdir else "source.workdir"
+  try:
+    weak = runs.load(workdir, step=method.weak_step or None, use_ema=config.source.use_ema,
+                     allow_unfinished=True)
+  except runs.RunError as error:
+    raise ConfigError(f"method.weak_step={method.weak_step} of {name}={workdir!r}: "
+                      f"{str(error).splitlines()[0]}") from None
+  if weak.pipeline is None or tuple(weak.spec.shape) != tuple(run.spec.shape):
+    shape = None if weak.pipeline is None else tuple(weak.spec.shape)
+    raise ConfigError(f"{name}={workdir!r} models data of shape {shape}, the strong run "
+                      f"{tuple(run.spec.shape)}; W2SD's weak model must model the same "
+                      "data shape.")
+  if weak.pipeline.num_classes != run.pipeline.num_classes:
+    raise ConfigError(f"{name}={workdir!r} has {weak.pipeline.num_classes} classes, the "
+                      f"strong run {run.pipeline.num_classes}; they must agree.")
+  if dict(weak.config.path) != dict(run.config.path):
+    raise ConfigError(f"{name}={workdir!r} was trained on path {dict(weak.config.path)}, "
+                      f"the strong run on {dict(run.config.path)}; they must agree.")
+  if not method.weak_workdir and weak.step > run.step:
+    raise ConfigError(f"method.weak_step={method.weak_step} is later than the strong "
+                      f"model's checkpoint {run.step}; the weak model is an earlier one.")
+  return weak
+
+
+def w2sd_name(strength):
+  return f"w2sd_l{float(strength):g}"
+
+
+def w2sd_solutions(pipeline, strong_params, weak_params, x0, labels, strengths, interval,
+                   solver, num_steps):
+  """{"strong": Solution, "weak": ..., "w2sd_l<strength>": ...}: each model alone and
+  W2SD at each reflection strength (on `interval`), conditional on labels (None:
+  unconditional), from the noise x0 (B, ...)."""
+  path = pipeline.path
+  strong = complete(pipeline.fields(strong_params, labels), path)
+  weak = complete(pipeline.fields(weak_params, labels), path)
+  w2sd_run = jax.jit(lambda strength: solve(
+      solver, None, path, x0, num_steps=num_steps,
+      guidance=w2sd_guidance(strong, weak, path, strength, interval)))
+  def plain(fields):  # Fields hold functions: closed over, not passed to jit.
+    return jax.jit(lambda x: solve(solver, fields, path, x, num_steps=num_steps))(x0)
+
+  solutions = {"strong": plain(strong), "weak": plain(weak)}
+  solutions.update({w2sd_name(s): w2sd_run(float(s)) for s in strengths})
+  return solutions
+
+
+def build_w2sd(config, run, stream, ev) -> Task:
+  del stream
+  weak = load_weak(config, run)
+  strengths, interval = tuple(config.method.strengths), check_interval(config.method.interval)
+  pipeline, n = run.pipeline, config.eval.num_samples
+  labels = jnp.arange(n) % max(pipeline.num_classes, 1)
+  cond = labels if pipeline.num_classes else None
+
+  def init_params(key):
+    del key  # The pair is the two trained models.
+    return {"strong": run.params, "weak": weak.params}
+
+  def frozen(params, key, shard, step, batch=None):
+    """The constant 0: the engine trains something, and a zero gradient moves nothing
+    (Adam's update of a zero gradient is exactly 0, the EMA decay is 0), so the
+    checkpoint holds the pair as loaded, bit for bit (tests/test_acceleration_w2sd_config)."""
+    del params, key, shard, step, batch
+    return jnp.zeros(()), {}
+
+  draw = jax.jit(lambda strong, weak, key: w2sd_solutions(
+      pipeline, strong, weak, pipeline.source(key, n), cond, strengths, interval,
+      config.sample.solver, config.sample.num_steps))
+
+  def evaluate(params, key):
+    solutions = draw(params["strong"], params["weak"], key)
+    values = {"strong_step": run.step, "weak_step": weak.step}
+    figures = {}
+    for name, solution in solutions.items():
+      values.update({f"{k}_{name}": v for k, v in ev.score(solution.x).items()})
+      values[f"nfe_{name}"] = float(solution.nfe)
+      values[f"rms_to_strong_{name}"] = float(jnp.sqrt(jnp.mean(
+          (solution.x - solutions["strong"].x) ** 2)))
+      figures[f"samples_{name}"] = ev.grid(solution.x, f"{name} (strong: step {run.step}, "
+                                                       f"weak: step {weak.step})")
+    return values, figures
+
+  def sample(params, key):
+    solutions = draw(params["strong"], params["weak"], key)
+    x = solutions[w2sd_name(strengths[0])].x
+    return ({"samples": np.asarray(parallel.to_host(x))},
+            {"samples": ev.grid(x, f"W2SD lambda {strengths[0]:g}")})
+
+  return Task(init_params=init_params, loss=frozen, evaluate=evaluate, sample=sample,
+              batch_size=config.train.batch_size,
+              record={**pipeline_record(run.pipeline), "acceleration": "w2sd",
+                      "weak": f"{weak.workdir} step {weak.step}"})
+
+
+ACCELERATION_METHODS.register("w2sd", Method(
+    check_w2sd, build_w2sd, ("weak_workdir", "weak_step", "strengths", "interval")))
 
 
 def network_flops(apply_fn, params, x):

@@ -21,6 +21,9 @@ faster_diffusion  On the run's U-Net (`diffjax.acceleration.faster_diffusion`), 
   python -m experiments.acceleration_studies w2sd --workdir=workdirs/guided_digits \
       [--weak_step=2000] [--strengths=0.5,1,2] [--interval=0,0.5] [--num_samples=500]
 
+  (the same comparison as a config that writes into its own workdir, not the run's:
+  configs/acceleration/w2sd.py)
+
 w2sd  W2SD (`diffjax.acceleration.w2sd`) on the run's DiT: strong = the newest checkpoint
   (EMA), weak = checkpoint --weak_step of the same run; class-conditional DDIM samples
   (labels 0..9 in turn, --num_steps steps) from the same noise: the strong and weak models
@@ -45,7 +48,7 @@ import numpy as np
 from diffjax import image_metrics, runs
 from diffjax.acceleration import (check_key_steps, check_strength, encoder_decoder_changes,
                                   faster_diffusion, network_flops, paper_key_steps,
-                                  parallel_width, w2sd_guidance)
+                                  parallel_width)
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.guidance.cfg import check_interval
@@ -53,6 +56,7 @@ from diffjax.guidance.model import check_one_evaluation
 from diffjax.solvers import SAMPLERS, sample
 from diffjax.solvers.grids import time_grid
 from diffjax.train import storage
+from experiments.acceleration import w2sd_name, w2sd_solutions
 
 
 def _timed(fn, repeats=3):
@@ -153,20 +157,15 @@ def w2sd_study(workdir, weak_step, strengths, interval, num_steps, num_samples):
   pipeline = strong_run.pipeline
   labels = jnp.arange(num_samples) % max(pipeline.num_classes, 1)
   x0 = pipeline.source(jax.random.PRNGKey(0), num_samples)
-  path, solver = pipeline.path, "ddim"
-  strong = complete(pipeline.fields(strong_run.params, labels), path)
-  weak = complete(pipeline.fields(weak_run.params, labels), path)
-  run = jax.jit(lambda strength: sample(
-      solver, None, path, x0, num_steps=num_steps,
-      guidance=w2sd_guidance(strong, weak, path, strength, interval)))
-  plain = {name: sample(solver, fields, path, x0, num_steps=num_steps)
-           for name, fields in (("strong", strong), ("weak", weak))}
-  rows = [dict(method=f"strong (step {strong_run.step})", nfe=int(plain["strong"].nfe),
-               **digits_quality(plain["strong"].x, labels)),
-          dict(method=f"weak (step {weak_step})", nfe=int(plain["weak"].nfe),
-               **digits_quality(plain["weak"].x, labels))]
+  solver = "ddim"
+  solutions = w2sd_solutions(pipeline, strong_run.params, weak_run.params, x0, labels,
+                             strengths, interval, solver, num_steps)
+  rows = [dict(method=f"strong (step {strong_run.step})", nfe=int(solutions["strong"].nfe),
+               **digits_quality(solutions["strong"].x, labels)),
+          dict(method=f"weak (step {weak_step})", nfe=int(solutions["weak"].nfe),
+               **digits_quality(solutions["weak"].x, labels))]
   for strength in strengths:
-    solution = run(strength)
+    solution = solutions[w2sd_name(strength)]
     rows.append(dict(method=f"W2SD lambda={strength:g}, window {interval}",
                      nfe=int(solution.nfe), **digits_quality(solution.x, labels)))
   return dict(rows=rows, num_samples=num_samples, num_steps=num_steps, solver=solver)

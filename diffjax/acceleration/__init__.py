@@ -4,8 +4,8 @@ that reaches the samplers as fields or a stepper wrapper (no new loop):
   w2sd              Weak-to-Strong Diffusion with Reflection (`w2sd`, `w2sd_guidance`)
   faster_diffusion  the U-Net encoder at key steps only, its features propagated, with
                     parallel decoding and prior noise injection (`faster_diffusion`)
-  deediff           per-layer exits of a DiT with uncertainty estimates, early-exit
-                    sampling (`early_exit_apply`, `early_exit_model`)
+  deediff           per-layer exits of a DiT or token transformer with uncertainty
+                    estimates, early-exit sampling (`early_exit_apply`, `early_exit_model`)
   ld_pruner         structured pruning of DiT blocks and MLP channels by the change of the
                     output distribution (`ld_prune`), magnitude and random baselines
 
@@ -30,6 +30,8 @@ from diffjax.acceleration.deediff import early_exit_apply
 from diffjax.acceleration.deediff import early_exit_model
 from diffjax.acceleration.deediff import exit_outputs
 from diffjax.acceleration.deediff import init_exits
+from diffjax.acceleration.deediff import regression_errors
+from diffjax.acceleration.deediff import token_errors
 from diffjax.acceleration.ld_pruner import check_target
 from diffjax.acceleration.ld_pruner import ld_prune
 from diffjax.acceleration.ld_pruner import ld_score

@@ -1,5 +1,6 @@
-"""DeeDiff: per-layer exits of a DiT, each with an uncertainty estimate, and sampling that
-stops a network call at the first layer confident enough.
+"""DeeDiff: per-layer exits of a transformer (the DiT, the token transformer), each with an
+uncertainty estimate, and sampling that stops a network call at the first layer confident
+enough.
 
 "DeeDiff: Dynamic Uncertainty-Aware Early Exiting for Accelerating Diffusion Model
 Generation" (Tang et al. 2023). After block i (i = 1 .. L - 1) of an L-block DiT an exit
@@ -37,18 +38,21 @@ paper's measure) and `loop_layers` what the batch executed. With threshold 0 no 
 ever exits early (u > 0) and the call is the full network bit for bit
 (tests/test_acceleration_deediff.py).
 
-Shapes: x (B, H, W, C), t (B,) or scalar, tokens (B, N, D), c (B, D); `exit_outputs`
-returns (L, B, H, W, C) outputs (the last the network's own) and (L - 1, B) uncertainties.
+Any network given as `Stages` (`diffjax.models.transformer`: embed, block, head, the
+block and output-layer parameter names) takes exits: the DiT (`dit_stages`, regression of
+the velocity, `regression_errors`) and the masked-diffusion token transformer
+(`token_transformer_stages`, logits over the vocabulary, `token_errors`: per-sample
+cross-entropy at the masked positions in place of the mean absolute error).
+
+Shapes: x (B, H, W, C) images or (B, N) token ids, t (B,) or scalar, tokens (B, N, D), c
+(B, D); `exit_outputs` returns (L, B, ...) outputs shaped as the network's (the last the
+network's own) and (L - 1, B) uncertainties.
 """
 import jax
 import jax.numpy as jnp
 
 from diffjax.errors import ConfigError
-from diffjax.models.transformer import HEAD_PARAMS, DiTStages
-
-
-def block_names(depth):
-  return [f"DiTBlock_{i}" for i in range(depth)]
+from diffjax.models.transformer import Stages
 
 
 def check_threshold(threshold):
@@ -67,17 +71,17 @@ def check_threshold(threshold):
   return value
 
 
-def init_exits(stages: DiTStages, network_params, key=None):
-  """Parameters of the L - 1 exits: {"head": the network's output layer (HEAD_PARAMS)
-  stacked L - 1 times, "uncertainty": {"kernel": (L - 1, 2 D), "bias": (L - 1,)}} (UEMs
+def init_exits(stages: Stages, network_params, key=None):
+  """Parameters of the L - 1 exits: {"head": the network's output layer
+  (stages.head_params) stacked L - 1 times, "uncertainty": {"kernel": (L - 1, 2 D), "bias": (L - 1,)}} (UEMs
   start at u = 0.5 everywhere). key: unused (kept for an init(key) signature)."""
   del key
   if stages.depth < 2:
     raise ConfigError(f"DeeDiff needs a network of at least 2 blocks; this one has "
                       f"{stages.depth}.")
   exits = stages.depth - 1
-  head = {k: network_params[k] for k in HEAD_PARAMS}
-  width = network_params[HEAD_PARAMS[0]]["kernel"].shape[0]
+  head = {k: network_params[k] for k in stages.head_params}
+  width = network_params[stages.head_params[0]]["kernel"].shape[0]
   return {"head": jax.tree.map(lambda p: jnp.stack([p] * exits), head),
           "uncertainty": {"kernel": jnp.zeros((exits, 2 * width), jnp.float32),
                           "bias": jnp.zeros((exits,), jnp.float32)}}
@@ -95,12 +99,12 @@ def _index(tree, i):
   return jax.tree.map(lambda p: p[i], tree)
 
 
-def exit_outputs(stages: DiTStages, network_params, exits, x, t, cond=None):
+def exit_outputs(stages: Stages, network_params, exits, x, t, cond=None):
   """Every exit's output and uncertainty (module docstring): (outputs (L, B, ...),
   uncertainties (L - 1, B)); outputs[L - 1] is apply(network_params, x, t, cond)."""
   tokens, c = stages.embed(network_params, x, t, cond)
   outputs, uncertainties = [], []
-  for i, name in enumerate(block_names(stages.depth)):
+  for i, name in enumerate(stages.block_names):
     tokens = stages.block(network_params[name], tokens, c)
     if i < stages.depth - 1:
       outputs.append(stages.head(_index(exits["head"], i), x, tokens, c))
@@ -109,35 +113,49 @@ def exit_outputs(stages: DiTStages, network_params, exits, x, t, cond=None):
   return jnp.stack(outputs), jnp.stack(uncertainties)
 
 
-def per_sample_mse(outputs, target):
-  """(L, B) mean squared error of each exit's output (L, B, ...) against target (B, ...)."""
-  err = (outputs - target[None]) ** 2
-  return jnp.mean(err.reshape(err.shape[0], err.shape[1], -1), axis=-1)
+def regression_errors(outputs, target):
+  """(loss, error), each (L, B), of each exit's output (L, B, ...) against a regression
+  target (B, ...): the mean squared error and the mean absolute error (tanh of which is
+  the paper's pseudo uncertainty)."""
+  diff = (outputs - target[None]).reshape(outputs.shape[0], outputs.shape[1], -1)
+  return jnp.mean(diff ** 2, axis=-1), jnp.mean(jnp.abs(diff), axis=-1)
 
 
-def pseudo_uncertainty(outputs, target):
-  """u^_i = tanh(mean |g_i - y|) per exit and sample: (L - 1, B) from the first L - 1
-  outputs (L, B, ...) and the target (B, ...)."""
-  err = jnp.abs(outputs[:-1] - target[None])
-  return jnp.tanh(jnp.mean(err.reshape(err.shape[0], err.shape[1], -1), axis=-1))
+def token_errors(weights):
+  """errors(logits (L, B, N, V), target ids (B, N)) -> (loss, error), each (L, B), for a
+  token network: the cross-entropy of each exit's logits at the positions weighted by
+  `weights` (B, N) (masked diffusion: 1 at the masked positions, 0 elsewhere), averaged
+  over them per sample, as both. The regression form's mean absolute error has no token
+  analogue in the paper (its exits regress noise); the cross-entropy is the loss the
+  network is trained with, so tanh(cross-entropy) plays the part of tanh(mean |g - y|)."""
+  def errors(outputs, target):
+    log_p = jax.nn.log_softmax(outputs, axis=-1)
+    picked = jnp.take_along_axis(log_p, jnp.broadcast_to(
+        target[None, ..., None], outputs.shape[:-1] + (1,)), axis=-1)[..., 0]
+    w = weights[None].astype(jnp.float32)
+    loss = -jnp.sum(w * picked, axis=-1) / jnp.maximum(jnp.sum(w, axis=-1), 1.0)
+    return loss, loss
+  return errors
 
 
-def deediff_loss(outputs, uncertainties, target):
+def deediff_loss(outputs, uncertainties, target, errors=regression_errors):
   """(loss, aux) of DeeDiff (module docstring) from `exit_outputs`' outputs (L, B, ...),
-  uncertainties (L - 1, B) and the regression target (B, ...): L_simple + L_u + L_UAL,
-  each a mean over the batch. aux: the three terms and the mean exit error per exit."""
-  mse = per_sample_mse(outputs, target)
-  labels = jax.lax.stop_gradient(pseudo_uncertainty(outputs, target))
-  simple = jnp.mean(mse[-1])
+  uncertainties (L - 1, B) and the target (B, ...): L_simple + L_u + L_UAL, each a mean
+  over the batch. errors(outputs, target) -> (loss, error) per exit and sample:
+  `regression_errors` (mse and mean |g - y|, the paper's) or `token_errors(weights)`; the
+  pseudo uncertainty is tanh(error). aux: the three terms and the mean loss per exit."""
+  loss, error = errors(outputs, target)
+  labels = jax.lax.stop_gradient(jnp.tanh(error[:-1]))
+  simple = jnp.mean(loss[-1])
   uem = jnp.mean(jnp.sum((uncertainties - labels) ** 2, axis=0))
   weights = 1.0 - jax.lax.stop_gradient(uncertainties)
-  layerwise = jnp.mean(jnp.sum(weights * mse[:-1], axis=0))
+  layerwise = jnp.mean(jnp.sum(weights * loss[:-1], axis=0))
   aux = {"loss_simple": simple, "loss_uncertainty": uem, "loss_layerwise": layerwise}
-  aux.update({f"exit_{i + 1}_mse": jnp.mean(m) for i, m in enumerate(mse[:-1])})
+  aux.update({f"exit_{i + 1}_loss": jnp.mean(m) for i, m in enumerate(loss[:-1])})
   return simple + uem + layerwise, aux
 
 
-def early_exit_apply(stages: DiTStages, network_params, exits, x, t, cond=None, *,
+def early_exit_apply(stages: Stages, network_params, exits, x, t, cond=None, *,
                      threshold):
   """(output (B, H, W, C), layers (B,) int32, loop_layers int32): the early-exit network
   (module docstring). layers: blocks each sample ran before its output; loop_layers:
@@ -145,7 +163,7 @@ def early_exit_apply(stages: DiTStages, network_params, exits, x, t, cond=None, 
   depth = stages.depth
   tokens, c = stages.embed(network_params, x, t, cond)
   blocks = jax.tree.map(lambda *p: jnp.stack(p),
-                        *[network_params[name] for name in block_names(depth)])
+                        *[network_params[name] for name in stages.block_names])
   batch = x.shape[0]
 
   def body(carry):
@@ -167,14 +185,15 @@ def early_exit_apply(stages: DiTStages, network_params, exits, x, t, cond=None, 
     layers = jnp.where(done, layers, i + 1)
     return i + 1, tokens, out, layers, done | newly
 
-  carry = (jnp.zeros((), jnp.int32), tokens, jnp.zeros(x.shape, jnp.float32),
+  shaped = jax.eval_shape(stages.head, network_params, x, tokens, c)
+  carry = (jnp.zeros((), jnp.int32), tokens, jnp.zeros(shaped.shape, shaped.dtype),
            jnp.zeros((batch,), jnp.int32), jnp.zeros((batch,), bool))
   i, _, out, layers, _ = jax.lax.while_loop(
       lambda carry: (carry[0] < depth) & ~jnp.all(carry[4]), body, carry)
   return out, layers, i
 
 
-def early_exit_model(stages: DiTStages, exits, threshold):
+def early_exit_model(stages: Stages, exits, threshold):
   """apply(network_params, x, t, cond=None) -> output: the early-exit network as a model
   apply (for `objective.fields`, samplers, guidance)."""
   check_threshold(threshold)
@@ -186,7 +205,7 @@ def early_exit_model(stages: DiTStages, exits, threshold):
   return apply
 
 
-def layers_along(stages: DiTStages, network_params, exits, trajectory, ts, cond=None, *,
+def layers_along(stages: Stages, network_params, exits, trajectory, ts, cond=None, *,
                  threshold):
   """Blocks run per step along a sampler's trajectory (K + 1, B, ...) on the grid ts (K +
   1,), for samplers evaluating once per step at its start (Euler, DDIM): (per-sample

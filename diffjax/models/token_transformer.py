@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from diffjax.errors import ConfigError
 from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
                                  embed_condition, init_condition, sinusoidal_embedding)
-from diffjax.models.transformer import DiTBlock, _modulate
+from diffjax.models.transformer import DiTBlock, Stages, _modulate
 from diffjax.models.unet import fast_init_rng
 
 POSITIONS = ("rope", "learned")
@@ -54,39 +54,60 @@ class TokenTransformer(nn.Module):
   cond_dim: int = 0
 
   @nn.compact
-  def __call__(self, x, t, cond=None):
-    b, n = x.shape
+  def __call__(self, x, t, cond=None, *, stage="full", tokens=None, c=None):
+    """stage "full": the network, ids (B, N) -> logits (B, N, V). The stages of an early-
+    exit network (`token_transformer_stages`) read the same parameter names: "embed"
+    returns (tokens (B, N, D), c (B, D)) before the first block; "head" turns `tokens`
+    into logits with the conditioning vector `c` (x, t and cond unused)."""
     d = self.hidden_dim
-    # Tokens and learned positions start at the same small scale (GPT-2's 0.02): larger
-    # token embeddings drown the positional signal and the adaLN-Zero blocks' outputs,
-    # which start at zero.
-    h = nn.Embed(self.embedding_size, d, embedding_init=nn.initializers.normal(_EMBED_STD))(x)
-    if self.positions == "learned":
-      table = self.param("position_embedding", nn.initializers.normal(_EMBED_STD),
-                         (self.max_length, d))
-      h = h + table[None, :n]
-    h = h.astype(self.dtype)
-    if self.time_input:
-      c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
+    if stage != "head":
+      # Tokens and learned positions start at the same small scale (GPT-2's 0.02): larger
+      # token embeddings drown the positional signal and the adaLN-Zero blocks' outputs,
+      # which start at zero.
+      b, n = x.shape
+      h = nn.Embed(self.embedding_size, d,
+                   embedding_init=nn.initializers.normal(_EMBED_STD))(x)
+      if self.positions == "learned":
+        table = self.param("position_embedding", nn.initializers.normal(_EMBED_STD),
+                           (self.max_length, d))
+        h = h + table[None, :n]
+      h = h.astype(self.dtype)
+      if self.time_input:
+        c = nn.Dense(d)(nn.silu(nn.Dense(d)(sinusoidal_embedding(broadcast_time(t, b), 256))))
+      else:
+        # A learned constant, initialised away from zero: at c = 0, SiLU(c) = 0 and neither
+        # c nor the zero-initialised modulation kernels would ever receive a gradient,
+        # leaving the adaLN-Zero gates to grow through their biases alone (the blocks
+        # stayed nearly off for hundreds of steps and masked diffusion at the unigram
+        # level).
+        c = jnp.broadcast_to(self.param("condition", nn.initializers.normal(1.0), (d,)),
+                             (b, d))
+      embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
+      if embedding is not None:
+        c = c + embedding
+      if stage == "embed":
+        return h, c
+      block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
+      for i in range(self.depth):
+        h = block_cls(self.num_heads, self.mlp_ratio, self.dtype,
+                      rope=self.positions == "rope", causal=self.causal,
+                      name=f"DiTBlock_{i}")(h, c)
     else:
-      # A learned constant, initialised away from zero: at c = 0, SiLU(c) = 0 and neither c
-      # nor the zero-initialised modulation kernels would ever receive a gradient, leaving
-      # the adaLN-Zero gates to grow through their biases alone (the blocks stayed nearly
-      # off for hundreds of steps and masked diffusion at the unigram level).
-      c = jnp.broadcast_to(self.param("condition", nn.initializers.normal(1.0), (d,)),
-                           (b, d))
-    embedding = embed_condition(cond, self.num_classes, self.cond_dim, d, b)
-    if embedding is not None:
-      c = c + embedding
-    block_cls = nn.remat(DiTBlock) if self.remat else DiTBlock
-    for i in range(self.depth):
-      h = block_cls(self.num_heads, self.mlp_ratio, self.dtype, rope=self.positions == "rope",
-                    causal=self.causal, name=f"DiTBlock_{i}")(h, c)
-    shift, scale = jnp.split(
-        nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype)(nn.silu(c))[:, None, :], 2, -1)
-    logits = nn.Dense(self.vocab_size, kernel_init=_zeros, dtype=self.dtype)(
+      h = tokens
+    first, second = head_names(self.time_input)
+    shift, scale = jnp.split(nn.Dense(2 * d, kernel_init=_zeros, dtype=self.dtype,
+                                      name=first)(nn.silu(c))[:, None, :], 2, -1)
+    logits = nn.Dense(self.vocab_size, kernel_init=_zeros, dtype=self.dtype, name=second)(
         _modulate(h, shift, scale))
     return logits.astype(jnp.float32)
+
+
+def head_names(time_input):
+  """The output layer's Dense names: the auto-names they have in the full network, after
+  the time embedding's two Denses when there is one (so the parameter tree is unchanged
+  and the "head" stage alone finds them)."""
+  first = 2 if time_input else 0
+  return f"Dense_{first}", f"Dense_{first + 1}"
 
 
 def token_model_names():
@@ -103,6 +124,63 @@ def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=2
 
   Returns `Model(init, apply)`, apply(params, x, t, cond=None) -> (B, N, vocab_size) logits.
   """
+  module, max_length = _module(data_shape, vocab_size, mask_id, hidden_dim, depth, num_heads,
+                                mlp_ratio, positions, time_input, causal, num_classes,
+                                cond_dim, remat, dtype)
+
+  def init(key):
+    cond = init_condition(num_classes, cond_dim)
+    with fast_init_rng():
+      return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
+                         cond)["params"]
+
+  def apply(params, x, t, cond=None, *, dropout_key=None):
+    del dropout_key  # The token transformer has no dropout.
+    _check_ids(x, max_length)
+    return module.apply({"params": params}, x, t, cond)
+
+  return Model(init, apply)
+
+
+def _check_ids(x, max_length):
+  if x.ndim != 2 or x.shape[1] > max_length:
+    raise ConfigError(f"token_transformer takes (B, N <= {max_length}) token ids; got "
+                      f"shape {x.shape}. Build the model with a larger max length.")
+
+
+def token_transformer_stages(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=256,
+                             depth=6, num_heads=4, mlp_ratio=4.0, positions="rope",
+                             time_input=True, causal=False, num_classes=0, cond_dim=0,
+                             remat=False, dtype="float32") -> Stages:
+  """The stages (`diffjax.models.transformer.Stages`) of the network that
+  `token_transformer(data_shape, **same options)` builds: embed(params, ids, t, cond) ->
+  (tokens, c), block, head(head_params, ids, tokens, c) -> logits (B, N, V)."""
+  del remat  # Stages run one block at a time.
+  module, max_length = _module(data_shape, vocab_size, mask_id, hidden_dim, depth, num_heads,
+                                mlp_ratio, positions, time_input, causal, num_classes,
+                                cond_dim, False, dtype)
+  block_module = DiTBlock(module.num_heads, module.mlp_ratio, module.dtype,
+                          rope=module.positions == "rope", causal=module.causal)
+  names = head_names(time_input)
+
+  def embed(params, x, t, cond=None):
+    _check_ids(x, max_length)
+    return module.apply({"params": params}, x, t, cond, stage="embed")
+
+  def block(block_params, tokens, c):
+    return block_module.apply({"params": block_params}, tokens, c)
+
+  def head(head_params, x, tokens, c):
+    return module.apply({"params": {k: head_params[k] for k in names}}, x, None,
+                        stage="head", tokens=tokens, c=c)
+
+  return Stages(embed, block, head, depth, tuple(f"DiTBlock_{i}" for i in range(depth)),
+                names)
+
+
+def _module(data_shape, vocab_size, mask_id, hidden_dim, depth, num_heads, mlp_ratio,
+            positions, time_input, causal, num_classes, cond_dim, remat, dtype):
+  """(TokenTransformer, max_length), the options checked."""
   check_condition(num_classes, cond_dim)
   if len(data_shape) != 1:
     raise ConfigError(f"token_transformer needs data_shape (max_length,); got {data_shape}.")
@@ -120,21 +198,7 @@ def token_transformer(data_shape, *, vocab_size: int, mask_id=None, hidden_dim=2
                             num_heads=num_heads, mlp_ratio=mlp_ratio, positions=positions,
                             time_input=time_input, causal=causal, num_classes=num_classes,
                             remat=remat, dtype=jnp.dtype(dtype), cond_dim=cond_dim)
-
-  def init(key):
-    cond = init_condition(num_classes, cond_dim)
-    with fast_init_rng():
-      return module.init(key, jnp.zeros((1, max_length), jnp.int32), jnp.zeros(()),
-                         cond)["params"]
-
-  def apply(params, x, t, cond=None, *, dropout_key=None):
-    del dropout_key  # The token transformer has no dropout.
-    if x.ndim != 2 or x.shape[1] > max_length:
-      raise ConfigError(f"token_transformer takes (B, N <= {max_length}) token ids; got "
-                        f"shape {x.shape}. Build the model with a larger max length.")
-    return module.apply({"params": params}, x, t, cond)
-
-  return Model(init, apply)
+  return module, max_length
 
 
 token_transformer.models_tokens = True

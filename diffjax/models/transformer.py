@@ -16,7 +16,7 @@ As for the U-Net, label `num_classes` (also used when cond is None) is the "no c
 token of classifier-free guidance, and cond_dim > 0 conditions on (B, cond_dim + 1) arrays
 (`diffjax.models.base.embed_condition`); `remat` and `dtype` have the same meaning.
 """
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -157,15 +157,20 @@ class DiT(nn.Module):
 HEAD_PARAMS = ("Dense_3", "Dense_4")  # The final adaLN modulation and linear decoder.
 
 
-class DiTStages(NamedTuple):
-  """A DiT as its stages (pure functions of the parameter tree of `dit`'s init):
+class Stages(NamedTuple):
+  """A transformer of `DiTBlock`s as its stages (pure functions of its parameter tree), the
+  contract early exits (`diffjax.acceleration.deediff`) build on:
 
-    embed(params, x, t, cond) -> (tokens (B, N, D), c (B, D))   patchify + conditioning
-    block(block_params, tokens, c) -> tokens                     one DiTBlock; block_params
-                                                                 = params["DiTBlock_i"]
-    head(head_params, x, tokens, c) -> (B, H, W, C)              head_params: a dict with
-                                                                 the keys HEAD_PARAMS
-    depth: the number of blocks.
+    embed(params, x, t, cond) -> (tokens (B, N, D), c (B, D))   input embedding + the
+                                                                 conditioning vector
+    block(block_params, tokens, c) -> tokens                     one block; block_params
+                                                                 = params[block_names[i]]
+    head(head_params, x, tokens, c) -> output                    head_params: a dict with
+                                                                 (at least) the keys
+                                                                 head_params
+    depth: the number of blocks; block_names: their parameter names, in order;
+    head_params: the output layer's parameter names (the first an adaLN modulation Dense
+      reading c, kernel (D, 2 D)).
 
   head(params, x, block(...block(embed(params, x, t, cond))...)) is apply(params, x, t,
   cond) (same parameters, same operations)."""
@@ -173,6 +178,11 @@ class DiTStages(NamedTuple):
   block: Callable
   head: Callable
   depth: int
+  block_names: Tuple[str, ...] = ()
+  head_params: Tuple[str, ...] = HEAD_PARAMS
+
+
+DiTStages = Stages   # The DiT's stages (`dit_stages`).
 
 
 def _check_dit(data_shape, patch_size, hidden_dim, num_heads, num_classes, cond_dim):
@@ -210,7 +220,8 @@ def dit_stages(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth
     head_params = {k: head_params[k] for k in HEAD_PARAMS}
     return module.apply({"params": head_params}, x, None, stage="head", tokens=tokens, c=c)
 
-  return DiTStages(embed, block, head, depth)
+  return Stages(embed, block, head, depth, tuple(f"DiTBlock_{i}" for i in range(depth)),
+                HEAD_PARAMS)
 
 
 @MODELS.register("dit")
