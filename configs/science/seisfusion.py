@@ -10,7 +10,8 @@ missing at random, restored by input guidance over 100 ancestral steps with the 
 traces renoised (sample.guidance.renoise): `snr_diffusion_<p>` (one draw),
 `snr_diffusion_mean_<p>` (mean of 8 draws) against `snr_linear_<p>` and
 `snr_nearest_<p>` (dB), `known_change_<p>` (0: the recorded traces unchanged),
-plots/section_*.png. --config.data.mask_kind=regular drops whole inlines; 3D volumes:
+plots/section_*.png. --config.data.mask_kind=regular drops whole planes x = const (the same
+traces of every inline section); 3D volumes:
 configs/science/seisfusion_3d.py; your own data:
 --config.data.name=file --config.data.file=volumes.npz (V, nx, ny, nz) and
 --config.data.mask_file=mask.npz (nx, ny of 0/1). `:tiny` runs in seconds.

@@ -8,7 +8,8 @@ model of the 16 x 16 inline sections of 256 layered 16^3 volumes with a fault, 6
 steps), so `--mode=eval` with this config on a trained seisfusion workdir scores that
 model in 3D. Evaluation: the 4 held-out 16^3 volumes with 30%, 50% and 70% of their
 traces (columns (x, y)) missing at random (--config.data.mask_kind=regular: whole
-inlines), every inline (x) and crossline (y) section restored by input guidance over 100
+planes x = const, so a crossline section there records no trace and is left out of the
+average), every inline (x) and crossline (y) section restored by input guidance over 100
 ancestral steps with its recorded traces renoised, the two volumes averaged trace by trace
 (`diffjax.science.reconstruct_volumes`; SeisFusion's 2D-slice option), against the 3D
 linear (Delaunay in (x, y)) and nearest-trace interpolations: `snr_volume_<estimate>_<p>`
