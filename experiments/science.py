@@ -11,7 +11,14 @@ build_seismic  SeisFusion ("SeisFusion: Constrained Diffusion Model with Input G
                re-imposed after every step), scoring the SNR (dB, pooled over the
                sections: `pooled_snr_db`) of one draw and of the mean of eval.num_draws
                draws against the linear and nearest-trace
-               interpolations: `snr_<estimate>_<percent missing>`.
+               interpolations: `snr_<estimate>_<percent missing>`. With
+               eval.volume_axes (SeisFusion's 2D-slice option in 3D: "x", "y" or both)
+               the held-out volumes are restored whole instead, every section along
+               each axis by input guidance, the axes averaged trace by trace
+               (`diffjax.science.reconstruct_volumes`), and scored per volume against
+               the 3D linear and nearest-trace interpolations in (x, y):
+               `snr_volume_<estimate>_<percent>`, `snr_volume_diffusion_mean_<axis>_<p>`
+               (one axis alone), `known_change_volume_<p>`, plots/volume.
 build_seeds    SEEDS ("SEEDS: Emulation of Weather Forecast Ensembles with Diffusion
                Models", Li et al. 2024) on Lorenz-96 ensembles (`diffjax.data.lorenz96`):
                a model of one member given the mean and std of data.num_seeds seed
@@ -55,9 +62,10 @@ from diffjax.data.seismic import (MASK_KINDS, layered_volumes, load_trace_mask,
                                   load_volumes, trace_mask)
 from diffjax.errors import ConfigError
 from diffjax.pipeline import DataSpec, build_pipeline, pipeline_record, pipeline_task
-from diffjax.science import (ORDER_DIM, OrderScaler, book_dim, ensemble_scores,
-                             interpolate_traces, member_sampler, no_change_mae, plots,
-                             pooled_facts, pooled_snr_db, predictive_score,
+from diffjax.science import (ORDER_DIM, SLICE_AXES, OrderScaler, book_dim,
+                             ensemble_scores, interpolate_traces, interpolate_volumes,
+                             member_sampler, no_change_mae, plots, pooled_facts,
+                             pooled_snr_db, predictive_score, reconstruct_volumes,
                              resample_orders, seed_condition, simulate_market,
                              stylised_facts, training_pairs, volume_slices)
 from diffjax.timeseries import correlation_shift, population_aware_loss, value_shift
@@ -75,6 +83,8 @@ SEISMIC_KEYS = (
         meaning="fractions of missing traces"),
     Key("eval.num_sections", "int", 1, meaning="held-out sections reconstructed"),
     Key("eval.num_draws", "int", 1, meaning="reconstructions per section"),
+    Key("eval.volume_axes", "names", names=lambda: SLICE_AXES,
+        meaning="slicing axes of a 3D reconstruction; empty: 2D sections"),
 )
 
 
@@ -102,6 +112,13 @@ def build_seismic(config):
                       "sample.guidance.method=input.")
   train, test = _seismic_volumes(config)
   nx, ny, nz = test.shape[1:]
+  axes = tuple(config.eval.get("volume_axes", ()))
+  if len(set(axes)) != len(axes):
+    raise ConfigError(f"eval.volume_axes={axes} names an axis twice.")
+  if "y" in axes and ny != nx:
+    raise ConfigError(f"eval.volume_axes={axes} cuts crossline sections of {ny} traces, "
+                      f"but the model is of inline sections of {nx}: volumes {(nx, ny, nz)} "
+                      "need nx == ny for axis y.")
   user_mask = config.data.get("mask_file", "")
   # A user's mask is checked (one line, before the workdir) against the volumes' shape.
   cases = ({"file": load_trace_mask(user_mask, test.shape[1:])} if user_mask else
@@ -121,14 +138,16 @@ def build_seismic(config):
 
   count, draws = config.eval.num_sections, config.eval.num_draws
 
+  def volume_masks(case):
+    """(V, nx, ny) trace masks of case (a fraction missing, or a user's mask)."""
+    if isinstance(case, np.ndarray):
+      return np.stack([case] * len(test))
+    return np.stack([trace_mask(config.seed + 1000 * i + round(100 * case), (nx, ny), case,
+                                config.data.mask_kind) for i in range(len(test))])
+
   def held_out(case):
     """(truth (S, nx, nz), masks (S, nx)) of case (a fraction missing, or a user's mask)."""
-    if isinstance(case, np.ndarray):
-      section_masks = [case] * len(test)
-    else:
-      section_masks = [trace_mask(config.seed + 1000 * i + round(100 * case), (nx, ny),
-                                  case, config.data.mask_kind) for i in range(len(test))]
-    truth, mask = volume_slices(test, np.stack(section_masks))
+    truth, mask = volume_slices(test, volume_masks(case))
     # Sections with at least one recorded trace; evenly spread over the volumes.
     keep = np.flatnonzero(mask.any(1))
     keep = keep[np.linspace(0, len(keep) - 1, min(count, len(keep))).astype(int)]
@@ -143,32 +162,57 @@ def build_seismic(config):
     out = np.asarray(parallel.to_host(out)) * std + mean
     return out.reshape(len(truth), draws, nx, nz)
 
+  def scores(kind, name, truth, recon, known, baselines):
+    """The metrics of reconstructions recon (N, draws, ...) of truth (N, ...) whose
+    recorded entries are `known`, beside the {name: estimate} baselines."""
+    values = {f"known_change_{kind}{name}": float(np.max(np.abs(
+        recon[:, 0][known] - truth[known]), initial=0.0)),
+              f"snr_{kind}diffusion_{name}": pooled_snr_db(truth, recon[:, 0])}
+    if draws > 1:
+      values[f"snr_{kind}diffusion_mean_{name}"] = pooled_snr_db(truth, recon.mean(1))
+    for b, estimate in baselines.items():
+      values[f"snr_{kind}{b}_{name}"] = pooled_snr_db(truth, estimate)
+    return values
+
   def evaluate(params, key):
     values, shown = {}, None
     for i, (name, case) in enumerate(cases.items()):
       truth, mask = held_out(case)
       recon = reconstruct(params, jax.random.fold_in(key, i), truth, mask)
-      known = mask > 0
-      values[f"known_change_{name}"] = float(np.max(np.abs(
-          recon[:, 0][known] - truth[known])))
-      values[f"snr_diffusion_{name}"] = pooled_snr_db(truth, recon[:, 0])
-      if draws > 1:
-        values[f"snr_diffusion_mean_{name}"] = pooled_snr_db(truth, recon.mean(1))
       baselines = {b: interpolate_traces(b, truth, mask) for b in ("linear", "nearest")}
-      for b, estimate in baselines.items():
-        values[f"snr_{b}_{name}"] = pooled_snr_db(truth, estimate)
+      values.update(scores("", name, truth, recon, mask > 0, baselines))
       if shown is None or name == "50":
         shown = (name, truth[0], mask[0], baselines["linear"][0], recon[0, 0],
                  recon[0].mean(0))
     return values, {"section": plots.section_figure(*shown)}
+
+  def evaluate_volumes(params, key):
+    values, shown = {}, None
+    for i, (name, case) in enumerate(cases.items()):
+      masks = volume_masks(case)
+      restore = lambda sections, section_masks, axis, k=jax.random.fold_in(key, i): (
+          reconstruct(params, jax.random.fold_in(k, SLICE_AXES.index(axis)), sections,
+                      section_masks))
+      recon, per_axis = reconstruct_volumes(restore, test, masks, axes)
+      baselines = {b: interpolate_volumes(b, test, masks) for b in ("linear", "nearest")}
+      values.update(scores("volume_", name, test, recon, masks > 0, baselines))
+      if len(axes) > 1:
+        for axis, estimate in per_axis.items():
+          values[f"snr_volume_diffusion_mean_{axis}_{name}"] = pooled_snr_db(
+              test, estimate.mean(1))
+      if shown is None or name == "50":
+        v = int(np.argmax(test.reshape(len(test), -1).std(1)))    # The most varied volume.
+        shown = (name, test[v], masks[v], baselines["linear"][v], recon[v, 0],
+                 recon[v].mean(0))
+    return values, {"volume": plots.volume_figure(*shown)}
 
   def sample(params, key):
     truth, mask = held_out(next(iter(cases.values())))
     return {"truth": truth, "mask": mask,
             "reconstructions": reconstruct(params, key, truth, mask)}, {}
 
-  return pipeline_task(pipeline, draw, config.train.batch_size, evaluate=evaluate,
-                       sample=sample)
+  return pipeline_task(pipeline, draw, config.train.batch_size,
+                       evaluate=evaluate_volumes if axes else evaluate, sample=sample)
 
 
 SEEDS_KEYS = (

@@ -85,7 +85,7 @@ def test_velocity_volumes_are_layered_and_masks_drop_their_fraction():
     mask = trace_mask(1, (16, 12), 0.5, kind)
     assert mask.shape == (16, 12) and abs(1 - mask.mean() - 0.5) < 0.05
   assert np.all(trace_mask(1, (16, 12), 0.5, "regular")[:, 0] == trace_mask(
-      1, (16, 12), 0.5, "regular")[:, 5])   # Whole inlines.
+      1, (16, 12), 0.5, "regular")[:, 5])   # Whole planes x = const.
   with pytest.raises(ConfigError, match=r"shape \(16, 11\)"):
     check_trace_mask(np.ones((16, 11)), volumes.shape[1:])
   sections, masks = volume_slices(volumes, np.ones((3, 16, 12)))

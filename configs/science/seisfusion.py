@@ -10,7 +10,9 @@ missing at random, restored by input guidance over 100 ancestral steps with the 
 traces renoised (sample.guidance.renoise): `snr_diffusion_<p>` (one draw),
 `snr_diffusion_mean_<p>` (mean of 8 draws) against `snr_linear_<p>` and
 `snr_nearest_<p>` (dB), `known_change_<p>` (0: the recorded traces unchanged),
-plots/section_*.png. --config.data.mask_kind=regular drops whole inlines; your own data:
+plots/section_*.png. --config.data.mask_kind=regular drops whole planes x = const (the same
+traces of every inline section); 3D volumes:
+configs/science/seisfusion_3d.py; your own data:
 --config.data.name=file --config.data.file=volumes.npz (V, nx, ny, nz) and
 --config.data.mask_file=mask.npz (nx, ny of 0/1). `:tiny` runs in seconds.
 """
@@ -38,7 +40,9 @@ def get_config(arg=None):
   # replacement); DDIM with renoise=False keeps them on one straight path (worse here).
   config.sample = ml_collections.ConfigDict(dict(solver="ancestral", num_steps=100))
   config.sample.guidance = ml_collections.ConfigDict(dict(method="input", renoise=True))
-  config.eval.update(missing=(0.3, 0.5, 0.7), num_sections=64, num_draws=8)
+  # volume_axes: () scores 2D sections; ("x", "y") restores whole volumes slice by slice
+  # (configs/science/seisfusion_3d.py).
+  config.eval.update(missing=(0.3, 0.5, 0.7), num_sections=64, num_draws=8, volume_axes=())
   if tiny:
     shrink_to_tiny(config, num_steps=10, batch_size=8, sample_steps=3)
     config.data.update(shape=(8, 4, 8), num_volumes=2, test_volumes=1)

@@ -8,8 +8,9 @@ cos(phi) x + sin(phi) y = c shifts every boundary on one side by `throw` samples
 the kind of subsurface SeisFusion ("SeisFusion: Constrained Diffusion Model with Input
 Guidance for 3D Seismic Data Interpolation and Reconstruction", 2024) reconstructs from
 acquisitions with missing traces. Masks (nx, ny) mark the recorded traces with 1:
-"random" drops a fraction of all traces, "regular" drops whole inlines (x = const) evenly
-spread to reach the fraction.
+"random" drops a fraction of all traces, "regular" drops whole planes x = const (the
+crossline sections v[x, :, :]) evenly spread to reach the fraction, so every inline
+section v[:, y, :] misses the same traces.
 """
 import numpy as np
 

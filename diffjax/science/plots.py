@@ -24,6 +24,35 @@ def section_figure(name, truth, mask, linear, draw, mean):
   return figure
 
 
+def volume_figure(name, truth, mask, linear, draw, mean):
+  """One 3D volume in two rows of five panels (truth, recorded traces, 3D linear
+  interpolation, one draw and the mean of the slice-by-slice input-guidance
+  reconstruction): a depth slice (x, y), and the inline section
+  (x, z) with the most missing traces. The depth slice is the one whose velocities vary
+  most over (x, y) (a layer boundary or the fault crosses it). Volumes (nx, ny, nz), mask
+  (nx, ny) > 0 recorded, `name` the missing percentage."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  recorded = np.where(mask[..., None] > 0, truth, np.nan)
+  volumes = (("truth", truth), (f"recorded ({name}% missing)", recorded),
+             ("3D linear", linear), ("input guidance, one draw", draw),
+             ("input guidance, mean", mean))
+  depth = int(np.argmax(truth.reshape(-1, truth.shape[2]).std(0)))
+  inline = int(np.argmin((mask > 0).sum(0)))
+  cuts = ((f"depth {depth}: x", "y", lambda v: v[:, :, depth]),
+          (f"inline y = {inline}: x", "depth (z)", lambda v: v[:, inline, :]))
+  figure = Figure(figsize=(3 * len(volumes), 6))
+  axes = figure.subplots(2, len(volumes))
+  for row, (xlabel, ylabel, cut) in zip(axes, cuts):
+    for ax, (title, volume) in zip(row, volumes):
+      ax.imshow(cut(volume).T, aspect="auto", cmap="viridis", vmin=truth.min(),
+                vmax=truth.max())
+      ax.set_title(title, fontsize=8)
+      ax.set_xlabel(xlabel, fontsize=7)
+    row[0].set_ylabel(ylabel, fontsize=7)
+  figure.tight_layout()
+  return figure
+
+
 def rank_histogram_figure(histograms, total):
   """Rank histograms {"true" | "seeds_generated" | "seeds": counts (members + 1,)} of
   the truth among ensemble members, each beside the flat line; `total` members."""

@@ -68,9 +68,32 @@ def pooled_snr_db(truth, estimate):
   return float(10 * np.log10(np.sum(signal ** 2) / max(np.sum(error ** 2), 1e-20)))
 
 
-def volume_slices(volumes, masks):
-  """Inline slices of volumes (V, nx, ny, nz) with trace masks (V, nx, ny): sections
-  (V * ny, nx, nz) and their masks (V * ny, nx)."""
+SLICE_AXES = ("x", "y")
+
+
+def _axis_index(axis):
+  if axis not in SLICE_AXES:
+    raise ConfigError(f"Unknown slicing axis {axis!r}; valid: {', '.join(SLICE_AXES)}.")
+  return SLICE_AXES.index(axis)
+
+
+def volume_slices(volumes, masks, axis="x"):
+  """Sections of volumes (V, nx, ny, nz) with trace masks (V, nx, ny) cut along `axis`:
+  "x" gives the inline sections v[:, j, :] (V * ny of them, (nx, nz), traces along x;
+  masks (V * ny, nx)), "y" the crossline sections v[i, :, :] (V * nx, (ny, nz); masks
+  (V * nx, ny)). Section s is volume s // m, slice s % m (m the other axis' size)."""
   volumes, masks = np.asarray(volumes), np.asarray(masks)
-  sections = np.moveaxis(volumes, 2, 1).reshape(-1, volumes.shape[1], volumes.shape[3])
-  return sections, np.moveaxis(masks, 2, 1).reshape(-1, masks.shape[1])
+  if _axis_index(axis) == 0:
+    volumes, masks = np.moveaxis(volumes, 2, 1), np.moveaxis(masks, 2, 1)
+  return (volumes.reshape(-1, volumes.shape[2], volumes.shape[3]),
+          masks.reshape(-1, masks.shape[2]))
+
+
+def stack_slices(sections, num_volumes, axis="x"):
+  """The inverse of `volume_slices` with extra axes kept: sections (V * m, *extra, n, nz)
+  cut along `axis` -> volumes (V, *extra, nx, ny, nz)."""
+  sections = np.asarray(sections)
+  grouped = sections.reshape(num_volumes, -1, *sections.shape[1:])   # (V, m, *extra, n, nz)
+  # The slice index m moves next to its volume axis: after n for "x" (v[:, j, :] has x
+  # first), before it for "y".
+  return np.moveaxis(grouped, 1, -2 if _axis_index(axis) == 0 else -3)
