@@ -13,6 +13,9 @@ build_task  A residual-MLP denoiser (model "residual_mlp") trained with the EDM 
             upsample.real_fraction), the small buffer + Gaussian draws, and the full
             buffer, and reports each policy's mean return over eval.episodes simulator
             episodes: `return_<data>` (mean over seeds) and `return_<data>_seed<i>`.
+            `coverage_gap_<data>`: how far the full buffer's (s, a) are from the
+            nearest (s, a) of the small buffer, alone or with the synthetic or
+            Gaussian draws (`synther.coverage_gap`).
             `--mode=sample` writes the synthetic buffer (samples/*.npz).
 """
 import jax
@@ -113,6 +116,11 @@ def build_task(config):
     for name, buffer in (("synthetic", fake), ("gaussian", gauss)):
       for metric, value in synther.dynamics_error(buffer, pendulum.true_transition).items():
         values[f"{name}_{metric}"] = value
+    values["coverage_gap_small"] = synther.coverage_gap(full, small)
+    for name, extra in (("synthetic", fake), ("gaussian", gauss)):
+      values[f"coverage_gap_small_{name}"] = synther.coverage_gap(
+          full, {k: np.concatenate([small[k], extra[k]]) for k in ("observations",
+                                                                   "actions")})
     episodes = full["rewards"].reshape(-1, pendulum.EPISODE_LENGTH).sum(1)
     values["return_behaviour"] = float(episodes.mean())
     sets = {"small": (small, None), "small_synthetic": (small, fake),

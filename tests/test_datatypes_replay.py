@@ -110,6 +110,21 @@ def test_fitted_gaussian_matches_the_buffer_moments(buffer):
   assert set(np.unique(draws["terminals"])) <= {0.0, 1.0}
 
 
+def test_coverage_gap_is_the_mean_nearest_neighbour_distance():
+  # Reference (s, a) on a line: s = (k, 0, 0), a = 0 for k = 0..3; the buffer holds k = 0
+  # and 3. Scaled by the reference's std (sqrt(1.25) on the first dimension, 1 elsewhere)
+  # the nearest distances are 0, 1, 1, 0 in units of k.
+  def line(ks):
+    ks = np.asarray(ks, np.float32)
+    return {"observations": np.stack([ks, 0 * ks, 0 * ks], 1), "actions": 0 * ks[:, None]}
+  reference = line([0, 1, 2, 3])
+  assert synther.coverage_gap(reference, line([0, 3])) == pytest.approx(
+      0.5 / np.sqrt(1.25), rel=1e-6)
+  assert synther.coverage_gap(reference, line([3, 2, 1, 0, 7]), chunk=3) == 0.0
+  assert synther.coverage_gap(reference, line([0])) == pytest.approx(
+      1.5 / np.sqrt(1.25), rel=1e-6)
+
+
 def test_residual_mlp_shapes_and_conditioning():
   model = build_model("residual_mlp", (9,), width=16, depth=2, cond_dim=3)
   params = model.init(jax.random.PRNGKey(0))
@@ -132,6 +147,8 @@ def test_synther_tiny_end_to_end(tmp_path):
     assert np.isfinite(record[f"return_{name}"]) and record[f"return_{name}"] <= 0.0
   for name in ("synthetic", "gaussian"):
     assert record[f"{name}_next_observation_mse"] >= 0.0
+    # Adding rows to the small buffer can only bring its nearest (s, a) closer.
+    assert 0.0 <= record[f"coverage_gap_small_{name}"] <= record["coverage_gap_small"]
 
 
 @pytest.mark.parametrize("broken,message", [
