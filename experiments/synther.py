@@ -15,7 +15,11 @@ build_task  A residual-MLP denoiser (model "residual_mlp") trained with the EDM 
             episodes: `return_<data>` (mean over seeds) and `return_<data>_seed<i>`.
             `coverage_gap_<data>`: how far the full buffer's (s, a) are from the
             nearest (s, a) of the small buffer, alone or with the synthetic or
-            Gaussian draws (`synther.coverage_gap`).
+            Gaussian draws (`synther.coverage_gap`). `controller_action_mse_<data>`:
+            mean squared distance of the actions from the noise-free scripted
+            controller at the same states (`synther.action_deviation`: the behaviour
+            policy's clipped noise alone for real buffers), for the small, synthetic
+            and full buffers.
             `--mode=sample` writes the synthetic buffer (samples/*.npz).
 """
 import jax
@@ -121,6 +125,9 @@ def build_task(config):
       values[f"coverage_gap_small_{name}"] = synther.coverage_gap(
           full, {k: np.concatenate([small[k], extra[k]]) for k in ("observations",
                                                                    "actions")})
+    for name, buffer in (("small", small), ("synthetic", fake), ("full", full)):
+      values[f"controller_action_mse_{name}"] = synther.action_deviation(
+          buffer, pendulum.swing_up_controller)
     episodes = full["rewards"].reshape(-1, pendulum.EPISODE_LENGTH).sum(1)
     values["return_behaviour"] = float(episodes.mean())
     sets = {"small": (small, None), "small_synthetic": (small, fake),

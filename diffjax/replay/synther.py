@@ -90,3 +90,15 @@ def coverage_gap(reference, buffer, chunk: int = 256) -> float:
                                 .min(1), 0.0))
              for block in np.array_split(ref, max(1, -(-len(ref) // chunk)))]
   return float(np.concatenate(nearest).mean())
+
+
+def action_deviation(buffer, policy: Callable) -> float:
+  """Mean over the buffer's rows of |a - policy(s)|^2 (squared Euclidean norm over the
+  action's A dimensions). policy(observations (N, S)) -> actions (N, A) is
+  deterministic. For actions a = clip(policy(s) + noise) of a behaviour policy this is
+  the second moment of the clipped noise (a Gaussian's censored at the action bounds,
+  `tests/test_datatypes_replay.py`); for generated transitions it measures how far
+  their actions stray from that policy at their own states."""
+  actions = jnp.asarray(buffer["actions"])
+  target = policy(jnp.asarray(buffer["observations"]))
+  return float(jnp.mean(jnp.sum((actions - target) ** 2, axis=-1)))
