@@ -14,7 +14,12 @@ build_task  A zoo of data.models_per_task MLPs (layer sizes data.num_features,
             random initialisation's (`acc_random`), `acc_ratio` = acc_generated /
             acc_zoo, and after finetune.epochs epochs of training from the generated
             weights (`acc_finetuned_generated`) against from random initialisation
-            (`acc_finetuned_random`); all means over tasks and draws.
+            (`acc_finetuned_random`); all means over tasks and draws. Two probes
+            of the gap to the zoo: `share_generated_at_zoo`, the share of generated
+            networks within 90% of their task's zoo accuracy, and
+            `acc_generated_other_task`, task t's generated networks scored on task
+            t + 1 (beside the zoo's `acc_zoo_other_task`: the level of a network
+            made for another task, which a model ignoring its condition would reach).
 """
 import jax
 import jax.numpy as jnp
@@ -111,6 +116,8 @@ def build_task(config):
             classifier_accuracy(tuned, x_test, y_test))
 
   many = jax.jit(jax.vmap(scores, (0, 0, None, None, None, None)))
+  plain = jax.jit(jax.vmap(lambda v, x, y: classifier_accuracy(unflatten_weights(v, layout),
+                                                               x, y), (0, None, None)))
   random_init = jax.vmap(lambda k: flatten_weights(init_classifier(k, layout.layer_sizes)))
 
   def evaluate(params, key):
@@ -119,6 +126,7 @@ def build_task(config):
     sums = {}
     for t, task in enumerate(tasks):
       arrays = [jnp.asarray(a) for a in task]
+      per_net = {}
       kinds = {"generated": jnp.asarray(generated[t]),
                "zoo": jnp.asarray(zoo.vectors[np.asarray(zoo.tasks) == t]),
                "random": random_init(jax.random.split(jax.random.fold_in(k_rand, t),
@@ -130,6 +138,15 @@ def build_task(config):
         accuracy, tuned = many(nets, keys, *arrays)
         for name, value in ((f"acc_{kind}", accuracy), (f"acc_finetuned_{kind}", tuned)):
           sums.setdefault(name, []).append(float(jnp.mean(value)))
+        per_net[kind] = np.asarray(accuracy)
+      if "zoo" in per_net:
+        at_zoo = per_net["generated"] >= 0.9 * per_net["zoo"].mean()
+        sums.setdefault("share_generated_at_zoo", []).append(float(at_zoo.mean()))
+      other = tasks[(t + 1) % num_tasks]
+      for kind in ("generated", "zoo") if num_tasks > 1 else ():
+        if kind in per_net:
+          sums.setdefault(f"acc_{kind}_other_task", []).append(float(jnp.mean(plain(
+              kinds[kind], jnp.asarray(other.x_test), jnp.asarray(other.y_test)))))
     values = {name: float(np.mean(v)) for name, v in sums.items()}
     values["acc_ratio"] = values["acc_generated"] / values["acc_zoo"]
     return values, {}

@@ -13,6 +13,13 @@ build_task  A residual-MLP denoiser (model "residual_mlp") trained with the EDM 
             upsample.real_fraction), the small buffer + Gaussian draws, and the full
             buffer, and reports each policy's mean return over eval.episodes simulator
             episodes: `return_<data>` (mean over seeds) and `return_<data>_seed<i>`.
+            `coverage_gap_<data>`: how far the full buffer's (s, a) are from the
+            nearest (s, a) of the small buffer, alone or with the synthetic or
+            Gaussian draws (`synther.coverage_gap`). `controller_action_mse_<data>`:
+            mean squared distance of the actions from the noise-free scripted
+            controller at the same states (`synther.action_deviation`: the behaviour
+            policy's clipped noise alone for real buffers), for the small, synthetic
+            and full buffers.
             `--mode=sample` writes the synthetic buffer (samples/*.npz).
 """
 import jax
@@ -113,6 +120,14 @@ def build_task(config):
     for name, buffer in (("synthetic", fake), ("gaussian", gauss)):
       for metric, value in synther.dynamics_error(buffer, pendulum.true_transition).items():
         values[f"{name}_{metric}"] = value
+    values["coverage_gap_small"] = synther.coverage_gap(full, small)
+    for name, extra in (("synthetic", fake), ("gaussian", gauss)):
+      values[f"coverage_gap_small_{name}"] = synther.coverage_gap(
+          full, {k: np.concatenate([small[k], extra[k]]) for k in ("observations",
+                                                                   "actions")})
+    for name, buffer in (("small", small), ("synthetic", fake), ("full", full)):
+      values[f"controller_action_mse_{name}"] = synther.action_deviation(
+          buffer, pendulum.swing_up_controller)
     episodes = full["rewards"].reshape(-1, pendulum.EPISODE_LENGTH).sum(1)
     values["return_behaviour"] = float(episodes.mean())
     sets = {"small": (small, None), "small_synthetic": (small, fake),

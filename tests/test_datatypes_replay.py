@@ -110,6 +110,57 @@ def test_fitted_gaussian_matches_the_buffer_moments(buffer):
   assert set(np.unique(draws["terminals"])) <= {0.0, 1.0}
 
 
+def test_coverage_gap_is_the_mean_nearest_neighbour_distance():
+  # Reference (s, a) on a line: s = (k, 0, 0), a = 0 for k = 0..3; the buffer holds k = 0
+  # and 3. Scaled by the reference's std (sqrt(1.25) on the first dimension, 1 elsewhere)
+  # the nearest distances are 0, 1, 1, 0 in units of k.
+  def line(ks):
+    ks = np.asarray(ks, np.float32)
+    return {"observations": np.stack([ks, 0 * ks, 0 * ks], 1), "actions": 0 * ks[:, None]}
+  reference = line([0, 1, 2, 3])
+  assert synther.coverage_gap(reference, line([0, 3])) == pytest.approx(
+      0.5 / np.sqrt(1.25), rel=1e-6)
+  assert synther.coverage_gap(reference, line([3, 2, 1, 0, 7]), chunk=3) == 0.0
+  assert synther.coverage_gap(reference, line([0])) == pytest.approx(
+      1.5 / np.sqrt(1.25), rel=1e-6)
+
+
+def _clipped_noise_second_moment(center, std, bound):
+  """E[(clip(c + std Z, -bound, bound) - c)^2] for Z ~ N(0, 1), c in [-bound, bound]:
+  with l, u = (-bound - c) / std, (bound - c) / std, the noise is kept on (l, u), where
+  the integral of z^2 phi(z) is Phi(u) - Phi(l) - u phi(u) + l phi(l), and censored to
+  u std or l std outside it."""
+  lo, hi = (-bound - center) / std, (bound - center) / std
+  cdf, pdf = jax.scipy.stats.norm.cdf, jax.scipy.stats.norm.pdf
+  inside = cdf(hi) - cdf(lo) - hi * pdf(hi) + lo * pdf(lo)
+  return std ** 2 * (inside + hi ** 2 * (1 - cdf(hi)) + lo ** 2 * cdf(lo))
+
+
+@pytest.mark.parametrize("std", [0.3, 1.5])
+def test_action_deviation_is_the_behaviour_noise_second_moment(std):
+  # One noise level for every episode: each row's expected squared deviation from the
+  # controller is the censored-Gaussian moment at the controller's torque. The noise is
+  # drawn afresh at each step, so the deviations around it are uncorrelated and their mean
+  # has the standard error sd / sqrt(N).
+  collected = pendulum.collect_pendulum_buffer(10, seed=3, noise_range=(std, std))
+  center = pendulum.swing_up_controller(jnp.asarray(collected["observations"]))[:, 0]
+  expected = _clipped_noise_second_moment(center, std, pendulum.MAX_TORQUE)
+  squared = (collected["actions"][:, 0] - np.asarray(center)) ** 2
+  tolerance = 5 * np.std(squared - expected) / np.sqrt(len(squared))
+  value = synther.action_deviation(collected, pendulum.swing_up_controller)
+  assert value == pytest.approx(float(squared.mean()), rel=1e-5)
+  assert abs(value - float(expected.mean())) < tolerance
+  # Clipping matters: the uncensored moment std^2 is outside the tolerance at std 1.5.
+  if std > 1.0:
+    assert std ** 2 - value > tolerance
+  # A fixed offset of the actions (d0, d1) on a two-dimensional policy: d0^2 + d1^2.
+  two = {"observations": collected["observations"],
+         "actions": np.concatenate([collected["actions"] + 0.5,
+                                    collected["actions"] - 1.0], 1)}
+  policy = lambda s: jnp.concatenate([jnp.asarray(collected["actions"])] * 2, 1)
+  assert synther.action_deviation(two, policy) == pytest.approx(1.25, rel=1e-5)
+
+
 def test_residual_mlp_shapes_and_conditioning():
   model = build_model("residual_mlp", (9,), width=16, depth=2, cond_dim=3)
   params = model.init(jax.random.PRNGKey(0))
@@ -132,6 +183,17 @@ def test_synther_tiny_end_to_end(tmp_path):
     assert np.isfinite(record[f"return_{name}"]) and record[f"return_{name}"] <= 0.0
   for name in ("synthetic", "gaussian"):
     assert record[f"{name}_next_observation_mse"] >= 0.0
+    # Adding rows to the small buffer can only bring its nearest (s, a) closer.
+    assert 0.0 <= record[f"coverage_gap_small_{name}"] <= record["coverage_gap_small"]
+  # The probe on the real buffers is the library's measure of the same collected buffer.
+  config = config_file.get_config("tiny")
+  full = pendulum.collect_pendulum_buffer(config.data.num_episodes, seed=config.seed)
+  small = replay.subsample_buffer(full, config.data.fraction, pendulum.EPISODE_LENGTH,
+                                  seed=config.seed)
+  for name, real in (("small", small), ("full", full)):
+    assert record[f"controller_action_mse_{name}"] == pytest.approx(
+        synther.action_deviation(real, pendulum.swing_up_controller), rel=1e-5)
+  assert np.isfinite(record["controller_action_mse_synthetic"])
 
 
 @pytest.mark.parametrize("broken,message", [

@@ -103,6 +103,8 @@ def test_d2nwg_tiny_end_to_end(tmp_path):
     for name in (f"acc_{kind}", f"acc_finetuned_{kind}"):
       assert 0.0 <= record[name] <= 1.0
   assert record["acc_ratio"] == pytest.approx(record["acc_generated"] / record["acc_zoo"])
+  for name in ("share_generated_at_zoo", "acc_generated_other_task", "acc_zoo_other_task"):
+    assert 0.0 <= record[name] <= 1.0
 
 
 def test_mixed_zoo_fails_in_one_line_before_the_workdir(tmp_path):

@@ -15,7 +15,9 @@ training are a `diffjax.pipeline` with path and objective "edm" and model
   errors = dynamics_error(synthetic, pendulum.true_transition)
 
 `gaussian_buffer` draws from a Gaussian fitted to the same vectors, the baseline that a
-generative model of transitions has to beat on `dynamics_error`.
+generative model of transitions has to beat on `dynamics_error`. `coverage_gap` asks
+whether synthetic transitions reach state-action regions the small buffer lacks: the
+mean distance from a reference buffer's (s, a) to the nearest (s, a) of another.
 """
 from typing import Callable, Mapping
 
@@ -70,3 +72,33 @@ def dynamics_error(buffer, transition: Callable) -> dict:
               (jnp.asarray(buffer["next_observations"]) - next_true) ** 2)),
           "reward_mse": float(jnp.mean((jnp.asarray(buffer["rewards"]) - reward_true) ** 2))}
 
+
+
+def coverage_gap(reference, buffer, chunk: int = 256) -> float:
+  """Mean over the reference's rows of the Euclidean distance from its (s, a) to the
+  nearest (s, a) row of `buffer`, both scaled by the reference's per-dimension standard
+  deviation (a constant dimension keeps scale 1). 0 when every reference pair is in the
+  buffer; smaller when the buffer covers more of the reference's state-action region."""
+  def pairs(b):
+    return np.concatenate([np.asarray(b["observations"], np.float64),
+                           np.asarray(b["actions"], np.float64)], 1)
+  ref, other = pairs(reference), pairs(buffer)
+  scale = ref.std(0)
+  scale = np.where(scale > 0, scale, 1.0)
+  ref, other = ref / scale, other / scale
+  nearest = [np.sqrt(np.maximum(((block[:, None, :] - other[None]) ** 2).sum(-1)
+                                .min(1), 0.0))
+             for block in np.array_split(ref, max(1, -(-len(ref) // chunk)))]
+  return float(np.concatenate(nearest).mean())
+
+
+def action_deviation(buffer, policy: Callable) -> float:
+  """Mean over the buffer's rows of |a - policy(s)|^2 (squared Euclidean norm over the
+  action's A dimensions). policy(observations (N, S)) -> actions (N, A) is
+  deterministic. For actions a = clip(policy(s) + noise) of a behaviour policy this is
+  the second moment of the clipped noise (a Gaussian's censored at the action bounds,
+  `tests/test_datatypes_replay.py`); for generated transitions it measures how far
+  their actions stray from that policy at their own states."""
+  actions = jnp.asarray(buffer["actions"])
+  target = policy(jnp.asarray(buffer["observations"]))
+  return float(jnp.mean(jnp.sum((actions - target) ** 2, axis=-1)))
