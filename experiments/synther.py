@@ -19,7 +19,14 @@ build_task  A residual-MLP denoiser (model "residual_mlp") trained with the EDM 
             mean squared distance of the actions from the noise-free scripted
             controller at the same states (`synther.action_deviation`: the behaviour
             policy's clipped noise alone for real buffers), for the small, synthetic
-            and full buffers.
+            and full buffers. eval.relabel (names of `synther.RELABELLINGS`, default
+            none) adds, per name, TD3+BC on the small buffer + the synthetic rows
+            relabelled by the true simulator at their own states (`synther.relabel`):
+            "behaviour" replaces (a, r, s') with a fresh action of the behaviour policy
+            (`pendulum.behaviour_policy`) and its simulator step, "model" keeps the
+            model's a and recomputes (r, s'); reported as `return_small_relabel_<name>`
+            (and `_seed<i>`, the same learner keys as the other sets) and
+            `controller_action_mse_relabel_<name>`.
             `--mode=sample` writes the synthetic buffer (samples/*.npz).
 """
 import jax
@@ -49,6 +56,8 @@ KEYS = (
     Key("learner.batch_size", "int", 1),
     Key("learner.seeds", "int", 1, meaning="learner seeds per data set"),
     Key("eval.episodes", "int", 1, meaning="simulator episodes per policy"),
+    Key("eval.relabel", "names", names=synther.RELABELLINGS.names,
+        meaning="relabelled synthetic sets the learner is also trained on"),
 )
 
 
@@ -132,6 +141,13 @@ def build_task(config):
     values["return_behaviour"] = float(episodes.mean())
     sets = {"small": (small, None), "small_synthetic": (small, fake),
             "small_gaussian": (small, gauss), "full": (full, None)}
+    for name in config.eval.get("relabel", ()):
+      actions = synther.RELABELLINGS.get(name)(jax.random.fold_in(key, 7), fake,
+                                               pendulum.behaviour_policy)
+      relabelled = synther.relabel(fake, pendulum.true_transition, actions)
+      values[f"controller_action_mse_relabel_{name}"] = synther.action_deviation(
+          relabelled, pendulum.swing_up_controller)
+      sets[f"small_relabel_{name}"] = (small, relabelled)
     for name, (real, extra) in sets.items():
       runs = [learn(jax.random.fold_in(k_learn, seed), real, extra)
               for seed in range(learner.seeds)]

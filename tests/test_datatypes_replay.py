@@ -161,6 +161,72 @@ def test_action_deviation_is_the_behaviour_noise_second_moment(std):
   assert synther.action_deviation(two, policy) == pytest.approx(1.25, rel=1e-5)
 
 
+def test_relabelled_rows_obey_the_simulator_in_closed_form():
+  # Rows as a model may draw them: off the unit circle, actions beyond the torque limit,
+  # (r, s') unrelated. Row 0: theta = 0 at rest (radius 2), u = 1: theta_dot' = 3 u dt =
+  # 0.15, theta' = 0.15 dt, r = -0.001 u^2. Row 1: theta = -pi / 2, theta_dot = 1, u = 2:
+  # theta_dot' = 1 + (-15 + 6) dt = 0.55, theta' = -pi / 2 + 0.55 dt, r = -((pi / 2)^2 +
+  # 0.1 + 0.004). Row 2: u = 3 acts as 2 (clipped) on the same state.
+  rows = {"observations": np.array([[2, 0, 0], [0, -0.5, 1], [0, -0.5, 1]], np.float32),
+          "actions": np.array([[1.0], [2.0], [3.0]], np.float32),
+          "rewards": np.full(3, 7.0, np.float32),
+          "next_observations": np.full((3, 3), 9.0, np.float32),
+          "terminals": np.array([0, 1, 0], np.float32)}
+  out = synther.relabel(rows, pendulum.true_transition)
+  theta = np.array([0.15 * 0.05, -np.pi / 2 + 0.55 * 0.05, -np.pi / 2 + 0.55 * 0.05])
+  np.testing.assert_allclose(out["next_observations"], np.stack(
+      [np.cos(theta), np.sin(theta), [0.15, 0.55, 0.55]], 1), atol=1e-6)
+  reward = -((np.pi / 2) ** 2 + 0.1 + 0.004)
+  np.testing.assert_allclose(out["rewards"], [-0.001, reward, reward], rtol=1e-6)
+  for key in ("observations", "actions", "terminals"):   # s, a and the flag are kept.
+    np.testing.assert_array_equal(out[key], rows[key])
+  assert synther.dynamics_error(out, pendulum.true_transition) == {
+      "next_observation_mse": 0.0, "reward_mse": 0.0}
+  model = synther.RELABELLINGS.get("model")(None, rows, None)
+  np.testing.assert_array_equal(model, rows["actions"])
+  with pytest.raises(ValueError, match="actions of shape \\(3, 2\\)"):
+    synther.relabel(rows, pendulum.true_transition, np.zeros((3, 2)))
+
+
+def test_behaviour_relabelling_draws_the_behaviour_noise(buffer):
+  # Fresh behaviour actions at the buffer's states (800 rows, 25 draws each): every row's
+  # noise std is U[0.2, 2], so its expected squared deviation from the controller is the
+  # censored-Gaussian moment averaged over that std (midpoint rule, 200 nodes).
+  states = {"observations": np.tile(buffer["observations"], (25, 1)),
+            "actions": np.tile(buffer["actions"], (25, 1))}
+  actions = synther.RELABELLINGS.get("behaviour")(jax.random.PRNGKey(5), states,
+                                                  pendulum.behaviour_policy)
+  out = synther.relabel(states, pendulum.true_transition, actions)
+  assert np.abs(out["actions"]).max() <= pendulum.MAX_TORQUE
+  assert synther.dynamics_error(out, pendulum.true_transition) == {
+      "next_observation_mse": 0.0, "reward_mse": 0.0}
+  center = pendulum.swing_up_controller(jnp.asarray(states["observations"]))[:, 0]
+  low, high = pendulum.NOISE_RANGE
+  nodes = (np.arange(200)[:, None] + 0.5) / 200
+
+  def moment(top):   # Per row, the mean over std ~ U[low, top].
+    return np.asarray(_clipped_noise_second_moment(
+        center[None], low + (top - low) * nodes, pendulum.MAX_TORQUE)).mean(0)
+  expected = moment(high)
+  squared = (out["actions"][:, 0] - np.asarray(center)) ** 2
+  tolerance = 5 * np.std(squared - expected) / np.sqrt(len(squared))
+  value = synther.action_deviation(out, pendulum.swing_up_controller)
+  assert abs(value - float(expected.mean())) < tolerance
+  # The tolerance tells the range apart: std ~ U[0.2, 1.5] is outside it.
+  assert abs(value - float(moment(1.5).mean())) > tolerance
+
+
+def test_unknown_relabelling_is_refused_before_the_workdir(tmp_path):
+  from configs.datatypes import synther as config_file  # pylint: disable=g-import-not-at-top
+  config = config_file.get_config("tiny")
+  config.eval.relabel = ("model", "controller")
+  with pytest.raises(ConfigError, match="eval.relabel='controller' is not one of the "
+                     "valid names: behaviour, model") as error:
+    experiments.run(config, str(tmp_path / "run"))
+  assert "\n" not in str(error.value)
+  assert not os.path.exists(tmp_path / "run")
+
+
 def test_residual_mlp_shapes_and_conditioning():
   model = build_model("residual_mlp", (9,), width=16, depth=2, cond_dim=3)
   params = model.init(jax.random.PRNGKey(0))
@@ -177,9 +243,12 @@ def test_residual_mlp_shapes_and_conditioning():
 def test_synther_tiny_end_to_end(tmp_path):
   from configs.datatypes import synther as config_file  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
-  experiments.run(config_file.get_config("tiny"), workdir)
+  config = config_file.get_config("tiny")
+  config.eval.relabel = ("behaviour", "model")
+  experiments.run(config, workdir)
   record = read_metrics(workdir)[-1]
-  for name in ("small", "small_synthetic", "small_gaussian", "full"):
+  for name in ("small", "small_synthetic", "small_gaussian", "full",
+               "small_relabel_behaviour", "small_relabel_model"):
     assert np.isfinite(record[f"return_{name}"]) and record[f"return_{name}"] <= 0.0
   for name in ("synthetic", "gaussian"):
     assert record[f"{name}_next_observation_mse"] >= 0.0
@@ -194,6 +263,10 @@ def test_synther_tiny_end_to_end(tmp_path):
     assert record[f"controller_action_mse_{name}"] == pytest.approx(
         synther.action_deviation(real, pendulum.swing_up_controller), rel=1e-5)
   assert np.isfinite(record["controller_action_mse_synthetic"])
+  # "model" keeps the synthetic actions; "behaviour" draws bounded ones.
+  assert record["controller_action_mse_relabel_model"] == pytest.approx(
+      record["controller_action_mse_synthetic"], rel=1e-6)
+  assert 0.0 < record["controller_action_mse_relabel_behaviour"] <= 16.0
 
 
 @pytest.mark.parametrize("broken,message", [

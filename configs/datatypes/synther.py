@@ -13,6 +13,11 @@ with the EDM objective and sampled by EDM's stochastic Heun sampler draws 10,000
 synthetic transitions. Reports the synthetic and a fitted Gaussian's dynamics errors and
 TD3+BC returns (5 seeds, 50 episodes each) on the 10% buffer, the 10% + synthetic, the
 10% + Gaussian and the full buffer (experiments/synther.py). `:tiny` runs in seconds.
+The action probe evaluates a trained run again with the synthetic rows relabelled by the
+simulator (a fresh behaviour action, or the model's own action, at the synthetic state):
+
+  python -m experiments.main --config=configs/datatypes/synther.py --mode=eval \
+      --workdir=workdirs/synther --config.eval.relabel='("behaviour", "model")'
 """
 import ml_collections
 
@@ -41,6 +46,7 @@ def get_config(arg=None):
   config.learner = ml_collections.ConfigDict(dict(num_steps=5000, width=64,
                                                   batch_size=256, seeds=5))
   config.eval.episodes = 50
+  config.eval.relabel = ()   # e.g. ("behaviour", "model"): experiments/synther.py
   if tiny:
     shrink_to_tiny(config, num_steps=10, batch_size=16, sample_steps=2)
     config.model.update(width=32, depth=2)

@@ -24,6 +24,7 @@ MAX_TORQUE, MAX_SPEED, DT, GRAVITY = 2.0, 8.0, 0.05, 10.0
 EPISODE_LENGTH = 200
 OBSERVATION_DIM, ACTION_DIM = 3, 1
 BACKENDS = ("builtin", "gymnasium")
+NOISE_RANGE = (0.2, 2.0)   # The behaviour policy's torque-noise std, uniform per episode.
 
 
 def angle_normalize(theta):
@@ -83,6 +84,17 @@ def behaviour_actions(key, observations, noise_std):
   return jnp.clip(swing_up_controller(observations) + noise, -MAX_TORQUE, MAX_TORQUE)
 
 
+def behaviour_policy(key, observations, noise_range=NOISE_RANGE):
+  """(N, 1) fresh behaviour actions at N unrelated observations (N, 3): each row draws its
+  own noise std ~ U[noise_range] (what an episode draws in `collect_pendulum_buffer`),
+  then `behaviour_actions`. The rows' noise has the buffer's marginal distribution; the
+  buffer's link between a state and its episode's noise level is not reproduced."""
+  k_std, k_noise = jax.random.split(key)
+  noise_std = jax.random.uniform(k_std, (observations.shape[0],), minval=noise_range[0],
+                                 maxval=noise_range[1])
+  return behaviour_actions(k_noise, observations, noise_std)
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _builtin_episodes(key, num_episodes, length, noise_range):
   k_reset, k_noise, k_steps = jax.random.split(key, 3)
@@ -122,7 +134,7 @@ def _gymnasium_episodes(seed, num_episodes, length, noise_range):
 
 
 def collect_pendulum_buffer(num_episodes, seed=0, backend="builtin",
-                            length=EPISODE_LENGTH, noise_range=(0.2, 2.0)) -> dict:
+                            length=EPISODE_LENGTH, noise_range=NOISE_RANGE) -> dict:
   """A replay buffer of `num_episodes` episodes of the behaviour policy (module
   docstring) as `diffjax.data.replay` arrays: observations (N, 3), actions (N, 1),
   rewards (N,), next_observations (N, 3), terminals (N,) (all 0: Pendulum never

@@ -18,6 +18,10 @@ training are a `diffjax.pipeline` with path and objective "edm" and model
 generative model of transitions has to beat on `dynamics_error`. `coverage_gap` asks
 whether synthetic transitions reach state-action regions the small buffer lacks: the
 mean distance from a reference buffer's (s, a) to the nearest (s, a) of another.
+`relabel` is a probe, not part of SynthER: it keeps each synthetic row's state s and
+recomputes (r, s') with the true simulator, for the model's own action or for a fresh
+action of the data's behaviour policy (`RELABELLINGS`), to tell whether a learner is hurt
+by the synthetic states, the synthetic actions or their dynamics.
 """
 from typing import Callable, Mapping
 
@@ -27,6 +31,14 @@ import numpy as np
 
 from diffjax.data.normalisation import Standardizer, fit_standardizer
 from diffjax.data.replay import TRANSITION_KEYS, flatten_transitions, split_transitions
+from diffjax.registry import Registry
+
+# name -> actions(key, buffer, behaviour) -> (N, A): the action `relabel` gives each row;
+# behaviour(key, observations (N, S)) -> (N, A) draws the data's behaviour policy.
+RELABELLINGS = Registry("synthetic-row relabelling")
+RELABELLINGS.register("behaviour", lambda key, buffer, behaviour: behaviour(
+    key, jnp.asarray(buffer["observations"])))
+RELABELLINGS.register("model", lambda key, buffer, behaviour: buffer["actions"])
 
 
 def transition_normaliser(buffer) -> Standardizer:
@@ -102,3 +114,21 @@ def action_deviation(buffer, policy: Callable) -> float:
   actions = jnp.asarray(buffer["actions"])
   target = policy(jnp.asarray(buffer["observations"]))
   return float(jnp.mean(jnp.sum((actions - target) ** 2, axis=-1)))
+
+
+def relabel(buffer, transition: Callable, actions=None) -> dict:
+  """The buffer's rows made consistent with the simulator at their own states.
+
+  actions (N, A) replace the buffer's actions (None keeps them); then (s', r) =
+  transition(s, a) (the signature of `dynamics_error`), so the result's dynamics error is
+  0. Observations and terminals are kept as they are: for generated rows, s is the
+  model's state, only (a, r, s') or (r, s') are the simulator's."""
+  actions = np.asarray(buffer["actions"] if actions is None else actions, np.float32)
+  if actions.shape != np.shape(buffer["actions"]):
+    raise ValueError(f"relabel: actions of shape {actions.shape}; the buffer's are "
+                     f"{np.shape(buffer['actions'])}.")
+  next_observations, rewards = transition(jnp.asarray(buffer["observations"]),
+                                          jnp.asarray(actions))
+  return {**buffer, "actions": actions,
+          "next_observations": np.asarray(next_observations, np.float32),
+          "rewards": np.asarray(rewards, np.float32)}
