@@ -16,12 +16,9 @@ SOURCE_WORKDIR = "workdirs/guided_digits"
 
 def acceleration_config(tiny: bool, method: dict):
   """The digits DiT's run sections, experiment "acceleration", config.source (workdir,
-  step 0: the newest checkpoint, use_ema) and config.method = `method`; tiny: seconds."""
-  config = guided_images_config()
-  config.experiment = "acceleration"
-  config.source = ml_collections.ConfigDict(dict(workdir=SOURCE_WORKDIR, step=0,
-                                                 use_ema=True))
-  config.method = ml_collections.ConfigDict(method)
+  step 0: the newest checkpoint, use_ema, kind "images") and config.method = `method`;
+  tiny: seconds."""
+  config = accelerated(guided_images_config(), method, SOURCE_WORKDIR, "images")
   config.train.update(batch_size=128, num_steps=1000, steps_per_call=50, log_every=100,
                       eval_every=1000, checkpoint_every=500)
   config.optim.update(learning_rate=1e-3, warmup_steps=50, schedule="constant")
@@ -32,4 +29,15 @@ def acceleration_config(tiny: bool, method: dict):
     config.optim.warmup_steps = 0
     config.eval.num_samples = 20
     config.sample.num_steps = 4
+  return config
+
+
+def accelerated(config, method: dict, workdir: str, kind: str):
+  """A source run's config (its data, path, objective, model and sample sections) made a
+  run of the acceleration family: experiment "acceleration", config.source (workdir, step
+  0: the newest checkpoint, use_ema, kind: a name of `SOURCE_KINDS`) and config.method."""
+  config.experiment = "acceleration"
+  config.source = ml_collections.ConfigDict(dict(workdir=workdir, step=0, use_ema=True,
+                                                 kind=kind))
+  config.method = ml_collections.ConfigDict(method)
   return config
