@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from configs.discrete import arithmetic
+from configs.distillation import teacher as teacher_config
 from diffjax import runs
 from diffjax.acceleration import deediff
 from diffjax.models.transformer import model_stages
 from diffjax.train import train
-from experiments import text
+from experiments import text, toy2d
 from tests.helpers import assert_trees_equal
 from tests.test_cli_fuzz import _assert_refused, _run
 
@@ -24,17 +25,29 @@ TEXT = "--config=configs/acceleration/deediff_text.py:tiny"
 DIT = "--config=configs/acceleration/deediff.py:tiny"
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-  """A tiny arithmetic run of two blocks (2 steps; no evaluation)."""
-  workdir = str(tmp_path_factory.mktemp("sources") / "arith")
-  config = arithmetic.get_config("tiny")
-  config.model.depth = 2
+def _trained(config, workdir, task):
+  """config trained 2 steps, without evaluations, into workdir."""
   config.train.update(num_steps=2, steps_per_call=2, checkpoint_every=2, eval_every=0,
                       log_every=0)
-  train(config, workdir, dataclasses.replace(text.build_task(config),
-                                             evaluate=lambda params, key: ({}, {})))
+  train(config, workdir, dataclasses.replace(task, evaluate=lambda params, key: ({}, {})))
   return workdir
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+  """A tiny arithmetic run of two blocks."""
+  config = arithmetic.get_config("tiny")
+  config.model.depth = 2
+  return _trained(config, str(tmp_path_factory.mktemp("sources") / "arith"),
+                  text.build_task(config))
+
+
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory):
+  """A tiny run of 2D points: not a token run."""
+  config = teacher_config.get_config("moons,tiny")
+  return _trained(config, str(tmp_path_factory.mktemp("sources") / "moons"),
+                  toy2d.build_task(config))
 
 
 def test_deediff_on_a_text_run_at_threshold_0_is_the_full_network(tmp_path, capfd, source):
@@ -91,23 +104,24 @@ CASES = [
     (TEXT, ("--config.eval.thresholds=(0.0,1.5)",), "threshold must be in [0, 1]"),
     (TEXT, ("--config.sample.num_steps=4",), "sample.num_steps=4 is too few"),
     (TEXT, ("--config.source.kind=graphs",), "source.kind"),
-    # A text run given to the DiT config, and the text config on a non-token run (its
-    # path differs; the kind is checked first).
+    # A text run given to the DiT config; the text config given a run of 2D points.
     (DIT, ("--config.source.workdir={source}",),
      "not a flow-matching DiT run (configs/guidance/digits.py)"),
     ("--config=configs/acceleration/ld_pruner.py:tiny", ("--config.source.kind=tokens",),
      "takes source.kind in ('images',)"),
+    (TEXT, ("--config.source.workdir={moons}",),
+     "not a masked-diffusion run of token data"),
 ]
 
 
 @pytest.mark.parametrize("config, overrides, text_", CASES,
                          ids=[f"{c[0].split('/')[-1]} {' '.join(c[1])}" for c in CASES])
-def test_bad_deediff_text_input_is_refused_before_the_workdir(tmp_path, capfd, source,
+def test_bad_deediff_text_input_is_refused_before_the_workdir(tmp_path, capfd, source, moons,
                                                                config, overrides, text_):
   workdir = tmp_path / "run"
-  source_flag = () if "{source}" in " ".join(overrides) else (
+  source_flag = () if "source.workdir" in " ".join(overrides) else (
       f"--config.source.workdir={source}",)
   code, output = _run([config, f"--workdir={workdir}", *source_flag,
-                       *(o.format(source=source) for o in overrides)], capfd)
+                       *(o.format(source=source, moons=moons) for o in overrides)], capfd)
   _assert_refused(code, output, 2, text_)
   assert not workdir.exists()
