@@ -1,7 +1,8 @@
 """The acceleration family (`experiments.acceleration`): a method of
-`experiments.acceleration.ACCELERATION_METHODS` applied to a trained digits run
-(source.workdir, a run of configs/guidance/digits.py): DeeDiff's exits trained on it,
-LD-Pruner's smaller network pruned from it and fine-tuned.
+`experiments.acceleration.ACCELERATION_METHODS` applied to a trained run (source.workdir,
+of the kind source.kind names: a digits run of configs/guidance/digits.py, or for DeeDiff
+a masked-diffusion text run, configs/acceleration/deediff_text.py): DeeDiff's exits
+trained on it, LD-Pruner's smaller network pruned from it and fine-tuned.
 
 The config carries the run's own sections (data, path, objective, model, sample), so that
 the result is a run the same configs load (`diffjax.runs.load`); the source run must match
