@@ -1,9 +1,13 @@
 """Cheaper sampling from a trained run (family `acceleration`): a method of
-`ACCELERATION_METHODS` turns the digits DiT of source.workdir (a run of
-configs/guidance/digits.py) into a cheaper network, trained through the engine.
+`ACCELERATION_METHODS` turns the network of source.workdir into a cheaper one, trained
+through the engine. The run is read as the kind config.source.kind names (`SOURCE_KINDS`:
+"images", the digits DiT of configs/guidance/digits.py; "tokens", a masked-diffusion token
+transformer such as configs/discrete/arithmetic.py); each method declares the kinds it
+takes.
 
   deediff    exits and uncertainty modules after each block (`diffjax.acceleration.deediff`)
              trained with DeeDiff's losses; evaluated by early-exit sampling per threshold
+             (images and tokens)
   ld_pruner  the DiT pruned to config.model's depth / mlp_ratio by the LD-Pruner score (or
              the magnitude / random baselines, `diffjax.acceleration.ld_pruner`), then
              fine-tuned with the run's own loss; the result is a run `runs.load` reads
@@ -11,10 +15,13 @@ configs/guidance/digits.py) into a cheaper network, trained through the engine.
              run, weak = its checkpoint method.weak_step or the run method.weak_workdir;
              the pair is stored unchanged in the workdir by a one-step run of loss 0
 
-Evaluations sample eval.num_samples class-conditional digits (labels 0..9 in turn) with
-the run's sampler (config.sample) and report the digits classifier's accuracy and the
-proxy Fréchet distance (`digits_class_accuracy`, `digits_frechet_proxy`).
+Evaluations sample eval.num_samples examples with the config's sampler (config.sample):
+images class-conditionally (labels 0..9 in turn), scored by the digits classifier's
+accuracy and the proxy Fréchet distance (`digits_class_accuracy`, `digits_frechet_proxy`);
+token sequences scored by the fraction of correct statements (a language with a checker,
+the arithmetic one) and the held-out NELBO of eval.num_sequences sequences.
 """
+import functools
 import time
 from typing import Callable, NamedTuple
 
@@ -27,53 +34,68 @@ from diffjax.acceleration import deediff
 from diffjax.acceleration import ld_pruner
 from diffjax.acceleration.w2sd import check_strength, w2sd_guidance
 from diffjax.data import ImageStream, load_image_dataset
+from diffjax.data import text as text_data
 from diffjax.errors import ConfigError
 from diffjax.fields import complete
 from diffjax.guidance.cfg import check_interval
-from diffjax.models.transformer import dit_stages
-from diffjax.pipeline import build_pipeline, pipeline_record
+from diffjax.models.transformer import model_stages
+from diffjax.pipeline import build_pipeline, component_options, pipeline_record
 from diffjax.registry import Registry
 from diffjax.solvers import sample as solve
-from diffjax.solvers.grids import time_grid
-from diffjax.solvers import SAMPLERS
+from diffjax.solvers import discrete
+from diffjax.text_plots import text_figure
 from diffjax.train import Phase, Task, parallel
 from diffjax.train.validation import Key, check_keys
 
 
 class Method(NamedTuple):
   """An acceleration method: check(config) of its own values (before the source run is
-  read), build(config, source run, stream, evaluation) -> Task, and the config.method
-  keys it reads besides name."""
+  read), build(config, source run, stream, evaluation, kind) -> Task, the config.method
+  keys it reads besides name, and the source kinds (`SOURCE_KINDS`) it takes."""
   check: Callable
   build: Callable
   options: tuple
+  kinds: tuple = ("images",)
 
 
 ACCELERATION_METHODS = Registry("acceleration method")
 
+
+class SourceKind(NamedTuple):
+  """A kind of source run (config.source.kind): problem(run) -> why the run is not of
+  this kind (a phrase) or None; stream(config, run) -> the training batches (`iterate`,
+  `batch`); evaluation(config, run) -> `Evaluation`; exit_batch(run, key, shard, batch)
+  -> (x_t, t, cond, target, errors): the regression DeeDiff's exits learn on one batch,
+  `errors` the `deediff_loss` form of the kind (`regression_errors`, `token_errors`)."""
+  problem: Callable
+  stream: Callable
+  evaluation: Callable
+  exit_batch: Callable
+
+
+SOURCE_KINDS = Registry("source kind")
+
 COMMON_KEYS = (
     Key("source.step", "int", 0, meaning="0: the newest checkpoint"),
     Key("source.use_ema", "bool"),
+    Key("source.kind", "name", names=SOURCE_KINDS.names),
     Key("eval.num_samples", "int", 2, meaning="samples per evaluation"),
 )
 
 
-def load_source(config) -> runs.Run:
+def load_source(config, kind: SourceKind) -> runs.Run:
   """The run of source.workdir, refused in one line naming source.workdir if it is not a
-  finished digits DiT run of the config's data and path."""
+  finished run of config.source.kind whose path and objective are the config's."""
   workdir = config.source.workdir
   try:
     run = runs.load(workdir, step=config.source.step or None,
                     use_ema=config.source.use_ema)
   except runs.RunError as error:
     raise ConfigError(f"source.workdir={workdir!r}: {error}") from None
-  model = run.config.get("model", {})
-  if model.get("name") != "dit" or run.config.get("objective", {}).get(
-      "name") != "flow_matching":
-    raise ConfigError(f"source.workdir={workdir!r} holds a {model.get('name')!r} "
-                      f"network trained by {run.config.get('objective', {}).get('name')!r};"
-                      " the acceleration methods take a flow-matching DiT run "
-                      "(configs/guidance/digits.py).")
+  problem = kind.problem(run)
+  if problem:
+    raise ConfigError(f"source.workdir={workdir!r} holds {problem}; it is not a run of "
+                      f"source.kind={config.source.kind!r}.")
   for section in ("path", "objective"):
     if dict(run.config[section]) != dict(config[section]):
       raise ConfigError(f"source.workdir={workdir!r} was trained with {section} "
@@ -82,29 +104,59 @@ def load_source(config) -> runs.Run:
   return run
 
 
-def stages_of(model_section, shape):
-  return dit_stages(shape, **{k: v for k, v in model_section.items() if k != "name"})
+def _network(run):
+  model = run.config.get("model", {})
+  return (f"a {model.get('name')!r} network trained by "
+          f"{run.config.get('objective', {}).get('name')!r}")
+
+
+def image_problem(run):
+  """None for a flow-matching DiT run (configs/guidance/digits.py)."""
+  if (run.config.get("model", {}).get("name") != "dit" or run.config.get(
+      "objective", {}).get("name") != "flow_matching"):
+    return (f"{_network(run)}, not a flow-matching DiT run "
+            "(configs/guidance/digits.py)")
+  return None
+
+
+def token_problem(run):
+  """None for a run of token data (its DataSpec declares a vocabulary) whose objective is
+  masked diffusion (not causal: the exits learn the masked positions)."""
+  if run.pipeline is None or not run.spec.vocab_size or getattr(run.objective, "causal",
+                                                                 True):
+    return (f"{_network(run)}, not a masked-diffusion run of token data "
+            "(configs/discrete/arithmetic.py)")
+  return None
+
+
+def stages_of(run):
+  """The source network as `Stages` (`model_stages`; a token network also takes the
+  vocabulary and the mask id, as the pipeline builds it)."""
+  tokens = ({"vocab_size": run.spec.vocab_size, "mask_id": run.path.mask_id}
+            if run.spec.vocab_size else {})
+  return model_stages(run.config.model.name, run.spec.shape, **tokens,
+                      **component_options(run.config.model))
 
 
 class Evaluation(NamedTuple):
-  """Class-conditional digits from a model apply: draw(apply_fn, params, key,
-  return_trajectory) -> (solution, labels); score(x, labels) -> metrics; grid(x, title)."""
+  """Samples from a model apply: draw(apply_fn, params, key) -> `Solution` of the
+  config's sampler; score(x) -> metrics of samples; grid(x, title) -> figure;
+  fit(apply_fn, params, key) -> held-out model-fit metrics ({} where none is cheap)."""
   draw: Callable
   score: Callable
   grid: Callable
-  times: object
+  fit: Callable
 
 
-def evaluation(config, run) -> Evaluation:
+def image_evaluation(config, run) -> Evaluation:
   pipeline, n = run.pipeline, config.eval.num_samples
   labels = jnp.arange(n) % max(pipeline.num_classes, 1)
   cond = labels if pipeline.num_classes else None
   solver, steps = config.sample.solver, config.sample.num_steps
 
-  def draw(apply_fn, params, key, return_trajectory=False):
+  def draw(apply_fn, params, key):
     fields = complete(pipeline.objective.fields(apply_fn, params, cond), pipeline.path)
-    return solve(solver, fields, pipeline.path, pipeline.source(key, n), num_steps=steps,
-                 return_trajectory=return_trajectory)
+    return solve(solver, fields, pipeline.path, pipeline.source(key, n), num_steps=steps)
 
   def score(x, labels_=labels):
     x = np.clip(np.asarray(parallel.to_host(x)), -1.0, 1.0)
@@ -115,8 +167,7 @@ def evaluation(config, run) -> Evaluation:
     return image_plots.sample_grid_figure(x[:config.sample.num_images], num_columns=10,
                                           title=title)
 
-  times = time_grid(SAMPLERS.get(solver).default_grid, steps, pipeline.path)
-  return Evaluation(draw, score, grid, times)
+  return Evaluation(draw, score, grid, lambda apply_fn, params, key: {})
 
 
 def image_stream(config, run):
@@ -125,13 +176,6 @@ def image_stream(config, run):
                               data_dir=data.data_dir, split="train")
   return ImageStream(source, config.train.batch_size, seed=config.seed,
                      random_flip=data.random_flip, dequantize=True)
-
-
-def _timed(fn):
-  """Seconds of one call of an already compiled (and once run) fn."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
 
 
 def flow_matching_batch(path, key, x1):
@@ -144,6 +188,97 @@ def flow_matching_batch(path, key, x1):
   return (path.interpolate(t, x0, x1, z), t, path.conditional_velocity(t, x0, x1, z))
 
 
+def image_exit_batch(run, key, shard, batch):
+  k_batch, k_drop = jax.random.split(key)
+  x1, labels = shard(batch["image"]), shard(batch["label"])
+  xt, t, target = flow_matching_batch(run.path, k_batch, x1)
+  cond = conditioning.drop_condition(k_drop, labels, run.pipeline.label_dropout,
+                                     run.pipeline.num_classes)
+  return xt, t, cond, target, deediff.regression_errors
+
+
+SOURCE_KINDS.register("images", SourceKind(image_problem, image_stream, image_evaluation,
+                                           image_exit_batch))
+
+
+def _token_data(config, run):
+  return text_data.load_token_data(run.config.data.name,
+                                   component_options(run.config.data),
+                                   num_validation=config.eval.num_sequences,
+                                   seed=run.config.seed)
+
+
+def token_stream(config, run):
+  data = _token_data(config, run)
+  return text_data.TokenStream(data.draw, config.train.batch_size, data.vocab_size,
+                               seed=config.seed,
+                               labels=data.labels if run.pipeline.num_classes else None)
+
+
+def token_evaluation(config, run) -> Evaluation:
+  """Sequences from the all-mask state of the source run's token sampler with
+  sample.solver and sample.num_steps (the run's own sampler options: temperature, top_p;
+  class-conditional runs: labels in turn), scored by the language's checker
+  (`fraction_correct`) where the data have one; fit: the held-out NELBO per token
+  (eval.nelbo_samples time draws)."""
+  data = _token_data(config, run)
+  pipeline = run.pipeline.with_sampler(config.sample.solver, config.sample.num_steps)
+  n, length = config.eval.num_samples, run.spec.shape[0]
+  needed = discrete.minimum_num_steps(pipeline.solver, length,
+                                      dict(pipeline.sampler_options))
+  if pipeline.num_steps < needed:
+    raise ConfigError(f"sample.num_steps={pipeline.num_steps} is too few for "
+                      f"{pipeline.solver!r} on {length} positions: it needs >= {needed}.")
+  cond = (jnp.arange(n) % pipeline.num_classes) if pipeline.num_classes else None
+  validation = jnp.asarray(data.validation)
+
+  def draw(apply_fn, params, key):
+    fields = pipeline.objective.fields(apply_fn, params, cond)
+    return solve(pipeline.solver, fields, pipeline.path, pipeline.path.source((n, length)),
+                 key, num_steps=pipeline.num_steps, **pipeline.sampler_options)
+
+  def score(x):
+    if data.language is None:
+      return {}
+    return {"fraction_correct": float(data.language.is_correct(
+        np.asarray(parallel.to_host(x))).mean())}
+
+  def grid(x, title):
+    return text_figure(data.decode(np.asarray(parallel.to_host(x))[:config.eval.num_shown]),
+                       title)
+
+  def fit(apply_fn, params, key):
+    nll = pipeline.objective.sequence_nll(apply_fn, params, key, validation,
+                                          num_samples=config.eval.nelbo_samples)
+    return {"nelbo_per_token": jnp.mean(nll) / length}
+
+  return Evaluation(draw, score, grid, fit)
+
+
+def token_exit_batch(run, key, shard, batch):
+  """Masked diffusion's corruption at uniform times; the exits learn the clean tokens at
+  the masked positions (`token_errors`)."""
+  k_t, k_mask, k_drop = jax.random.split(key, 3)
+  x1 = shard(batch["tokens"])
+  t = jax.random.uniform(k_t, (x1.shape[0],))
+  xt = run.path.sample(k_mask, t, None, x1)
+  labels = shard(batch["label"]) if "label" in batch else None
+  cond = conditioning.drop_condition(k_drop, labels, run.pipeline.label_dropout,
+                                     run.pipeline.num_classes)
+  return xt, t, cond, x1, deediff.token_errors(run.path.is_masked(xt))
+
+
+SOURCE_KINDS.register("tokens", SourceKind(token_problem, token_stream, token_evaluation,
+                                           token_exit_batch))
+
+
+def _timed(fn):
+  """Seconds of one call of an already compiled (and once run) fn."""
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
 def check_deediff(config):
   for threshold in tuple(config.eval.thresholds) + (config.sample.threshold,):
     deediff.check_threshold(threshold)
@@ -153,15 +288,14 @@ def check_deediff(config):
                       Key("sample.threshold", "float", 0.0, 1.0)))
 
 
-def build_deediff(config, run, stream, ev) -> Task:
+def build_deediff(config, run, stream, ev, kind) -> Task:
   if dict(config.model) != dict(run.config.model):
     raise ConfigError(f"model {dict(config.model)} differs from source.workdir's network "
                       f"{dict(run.config.model)}; DeeDiff adds exits to that network.")
-  stages = stages_of(run.config.model, run.spec.shape)
+  stages = stages_of(run)
   if stages.depth < 2:
-    raise ConfigError(f"DeeDiff needs a DiT of at least 2 blocks; source.workdir's has "
+    raise ConfigError(f"DeeDiff needs a network of at least 2 blocks; source.workdir's has "
                       f"{stages.depth}.")
-  path = run.path
   train_backbone = config.method.train_backbone
 
   def init_params(key):
@@ -169,45 +303,57 @@ def build_deediff(config, run, stream, ev) -> Task:
 
   def loss(params, key, shard, step, batch, context=None):
     del step, context
-    k_batch, k_drop = jax.random.split(key)
-    x1, labels = shard(batch["image"]), shard(batch["label"])
-    xt, t, target = flow_matching_batch(path, k_batch, x1)
-    cond = conditioning.drop_condition(k_drop, labels, run.pipeline.label_dropout,
-                                       run.pipeline.num_classes)
+    xt, t, cond, target, errors = kind.exit_batch(run, key, shard, batch)
     outputs, uncertainties = deediff.exit_outputs(stages, params["network"],
                                                   params["exits"], xt, t, cond)
-    return deediff.deediff_loss(outputs, uncertainties, target)
+    return deediff.deediff_loss(outputs, uncertainties, target, errors)
 
   trainable = lambda params: {"network": train_backbone, "exits": True}
   phase = Phase("deediff_exits", config.train.num_steps, loss, trainable)
+  tally = deediff.BlockTally()   # Fed by the sampler's own calls (jax.debug.callback).
+  # Seconds-long smoke runs (eval.fast_compile) compile without XLA's backend
+  # optimisations, as the text family does.
+  jit = (functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+         if config.eval.get("fast_compile", False) else jax.jit)
+  draw = jit(lambda params, key, threshold: ev.draw(
+      deediff.early_exit_model(stages, params["exits"], threshold, tally),
+      params["network"], key).x)
+  full = jit(lambda network, key: ev.draw(run.model.apply, network, key).x)
+  fit = jit(lambda params, key, threshold: ev.fit(
+      deediff.early_exit_model(stages, params["exits"], threshold), params["network"], key))
 
-  @jax.jit
-  def draw(params, key, threshold):
-    apply = deediff.early_exit_model(stages, params["exits"], threshold)
-    solution = ev.draw(apply, params["network"], key, return_trajectory=True)
-    labels = jnp.arange(solution.x.shape[0]) % max(run.pipeline.num_classes, 1)
-    layers, loop = deediff.layers_along(stages, params["network"], params["exits"],
-                                        solution.trajectory, ev.times, labels,
-                                        threshold=threshold)
-    return solution.x, jnp.mean(layers), jnp.mean(loop)
+  def counted(params, key, threshold):
+    """(samples, blocks per sample per call, blocks per call) at `threshold`."""
+    tally.reset()
+    x = jax.block_until_ready(draw(params, key, threshold))
+    jax.effects_barrier()
+    return x, tally.per_sample(), tally.per_call()
 
   def evaluate(params, key):
     values, figures = {}, {}
+    k_draw, k_fit = jax.random.split(key)
+    reference = full(params["network"], k_draw)
     for threshold in config.eval.thresholds:
-      x, layers, loop = draw(params, key, float(threshold))
+      x, layers, loop = counted(params, k_draw, float(threshold))
       name = f"t{threshold:g}"
       values.update({f"{k}_{name}": v for k, v in ev.score(x).items()})
-      values[f"layers_{name}"] = float(layers)
-      values[f"loop_layers_{name}"] = float(loop)
-      values[f"seconds_{name}"] = _timed(lambda: draw(params, key, float(threshold))[0])
+      values.update({f"{k}_{name}": float(v) for k, v in
+                     fit(params, k_fit, float(threshold)).items()})
+      values[f"layers_{name}"] = layers
+      values[f"loop_layers_{name}"] = loop
+      values[f"calls_{name}"] = tally.calls
+      # The fraction of samples not identical to the full network's (same key).
+      values[f"changed_{name}"] = float(np.mean(np.any(np.asarray(
+          (x != reference).reshape(x.shape[0], -1)), axis=1)))
+      values[f"seconds_{name}"] = _timed(lambda: draw(params, k_draw, float(threshold)))
       figures[f"samples_{name}"] = ev.grid(x, f"DeeDiff, threshold {threshold:g}, "
-                                              f"{float(layers):.2f} of {stages.depth} blocks")
+                                              f"{layers:.2f} of {stages.depth} blocks")
     return values, figures
 
   def sample(params, key):
-    x, layers, _ = draw(params, key, float(config.sample.threshold))
+    x, layers, _ = counted(params, key, float(config.sample.threshold))
     return ({"samples": np.asarray(parallel.to_host(x))},
-            {"samples": ev.grid(x, f"DeeDiff, {float(layers):.2f} blocks per step")})
+            {"samples": ev.grid(x, f"DeeDiff, {layers:.2f} blocks per step")})
 
   return Task(init_params=init_params, loss=None, evaluate=evaluate, sample=sample,
               batch_size=config.train.batch_size, data=stream.iterate, phases=(phase,),
@@ -215,7 +361,7 @@ def build_deediff(config, run, stream, ev) -> Task:
 
 
 ACCELERATION_METHODS.register("deediff", Method(check_deediff, build_deediff,
-                                                ("train_backbone",)))
+                                                ("train_backbone",), ("images", "tokens")))
 
 
 def calibration_images(stream, n):
@@ -237,7 +383,8 @@ def check_ld_pruner(config):
                           meaning="MLP width kept / hidden_dim")))
 
 
-def build_ld_pruner(config, run, stream, ev) -> Task:
+def build_ld_pruner(config, run, stream, ev, kind) -> Task:
+  del kind  # Images only.
   depth, width = ld_pruner.check_target(run.config.model, config.model)
   pipeline = build_pipeline(config, run.spec)   # The pruned network.
   source = run.pipeline
@@ -382,8 +529,8 @@ def w2sd_solutions(pipeline, strong_params, weak_params, x0, labels, strengths, 
   return solutions
 
 
-def build_w2sd(config, run, stream, ev) -> Task:
-  del stream
+def build_w2sd(config, run, stream, ev, kind) -> Task:
+  del stream, kind  # Images only.
   weak = load_weak(config, run)
   strengths, interval = tuple(config.method.strengths), check_interval(config.method.interval)
   pipeline, n = run.pipeline, config.eval.num_samples
@@ -454,7 +601,12 @@ def build_task(config) -> Task:
   if unknown:
     raise ConfigError(f"method.{unknown[0]} is not an option of method.name="
                       f"{config.method.name!r}; valid: {', '.join(method.options)}.")
+  if config.source.kind not in method.kinds:
+    raise ConfigError(f"method.name={config.method.name!r} takes source.kind in "
+                      f"{method.kinds}; got source.kind={config.source.kind!r}.")
   method.check(config)
-  run = load_source(config)
+  kind = SOURCE_KINDS.get(config.source.kind)
+  run = load_source(config, kind)
   build_pipeline(config, run.spec)  # The config's own sections, checked.
-  return method.build(config, run, image_stream(config, run), evaluation(config, run))
+  return method.build(config, run, kind.stream(config, run), kind.evaluation(config, run),
+                      kind)

@@ -24,6 +24,7 @@ from diffjax.acceleration.faster_diffusion import faster_diffusion
 from diffjax.acceleration.faster_diffusion import network_flops
 from diffjax.acceleration.faster_diffusion import paper_key_steps
 from diffjax.acceleration.faster_diffusion import parallel_width
+from diffjax.acceleration.deediff import BlockTally
 from diffjax.acceleration.deediff import check_threshold
 from diffjax.acceleration.deediff import deediff_loss
 from diffjax.acceleration.deediff import early_exit_apply

@@ -50,6 +50,7 @@ network's own) and (L - 1, B) uncertainties.
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from diffjax.errors import ConfigError
 from diffjax.models.transformer import Stages
@@ -193,15 +194,52 @@ def early_exit_apply(stages: Stages, network_params, exits, x, t, cond=None, *,
   return out, layers, i
 
 
-def early_exit_model(stages: Stages, exits, threshold):
+class BlockTally:
+  """The blocks an early-exit network ran, counted on the host as a compiled sampler makes
+  its calls (`early_exit_model(..., tally=)` reports each call through
+  `jax.debug.callback`): the sampler's own exit decisions, for any sampler (one call per
+  step or several, calls skipped under a `lax.cond`, per-sample times), without replaying
+  its states. Read after `jax.effects_barrier()`; `reset()` between measurements.
+
+    per_sample()   mean blocks per sample per network call (the paper's layers per step
+                   for a sampler calling the network once per step)
+    per_call()     mean blocks the batch ran per call (the while loop's trip count)
+    calls          network calls counted
+  """
+
+  def __init__(self):
+    self.reset()
+
+  def reset(self):
+    self.calls, self.samples, self.layers, self.loop = 0, 0, 0, 0
+
+  def __call__(self, layers, loop):
+    layers = np.asarray(layers)
+    self.calls += 1
+    self.samples += layers.size
+    self.layers += int(layers.sum())
+    self.loop += int(loop)
+
+  def per_sample(self) -> float:
+    return self.layers / max(self.samples, 1)
+
+  def per_call(self) -> float:
+    return self.loop / max(self.calls, 1)
+
+
+def early_exit_model(stages: Stages, exits, threshold, tally=None):
   """apply(network_params, x, t, cond=None) -> output: the early-exit network as a model
-  apply (for `objective.fields`, samplers, guidance)."""
+  apply (for `objective.fields`, samplers, guidance). tally: a `BlockTally` (or any
+  host function of (layers (B,), loop_layers ())) told about every call."""
   check_threshold(threshold)
 
   def apply(network_params, x, t, cond=None, **unused):
     del unused
-    return early_exit_apply(stages, network_params, exits, x, t, cond,
-                            threshold=threshold)[0]
+    out, layers, loop = early_exit_apply(stages, network_params, exits, x, t, cond,
+                                         threshold=threshold)
+    if tally is not None:
+      jax.debug.callback(tally, layers, loop)
+    return out
   return apply
 
 

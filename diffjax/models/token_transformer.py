@@ -202,3 +202,4 @@ def _module(data_shape, vocab_size, mask_id, hidden_dim, depth, num_heads, mlp_r
 
 
 token_transformer.models_tokens = True
+token_transformer.stages = token_transformer_stages  # Declared (`model_stages`).

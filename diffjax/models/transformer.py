@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffjax.errors import ConfigError
 from diffjax.models.base import (MODELS, Model, broadcast_time, check_condition,
                                  embed_condition, init_condition, sinusoidal_embedding)
 from diffjax.models.unet import fast_init_rng, multi_head_attention
@@ -247,3 +248,19 @@ def dit(data_shape: Sequence[int], *, patch_size=2, hidden_dim=384, depth=12, nu
     return module.apply({"params": params}, x, t, cond)
 
   return Model(init, apply)
+
+
+dit.stages = dit_stages  # Declared: the network as `Stages` (early exits build on them).
+
+
+def model_stages(name: str, data_shape: Sequence[int], **options) -> Stages:
+  """The `Stages` of the registered model `name` built with `options` (as
+  build_model(name, data_shape, **options) builds it), for a model whose factory declares
+  them (`stages`); any other is refused in one line naming those that do."""
+  factory = MODELS.get(name)
+  build = getattr(factory, "stages", None)
+  if build is None:
+    staged = [n for n in MODELS.names() if getattr(MODELS.get(n), "stages", None)]
+    raise ConfigError(f"model {name!r} does not declare its stages (embed, blocks, output "
+                      f"layer); the networks that do: {', '.join(staged)}.")
+  return build(data_shape, **options)
