@@ -33,6 +33,7 @@ from diffjax import timeseries
 from diffjax import adaptation
 from diffjax import plug_and_play
 from diffjax import safety
+from diffjax import replay
 from diffjax.registry import Registry
 from diffjax.registry import UnknownComponentError
 
