@@ -337,10 +337,10 @@ def w2sd_solutions(pipeline, strong_params, weak_params, x0, labels, strengths, 
   w2sd_run = jax.jit(lambda strength: solve(
       solver, None, path, x0, num_steps=num_steps,
       guidance=w2sd_guidance(strong, weak, path, strength, interval)))
-  def plain(fields):  # Fields hold functions: closed over, not passed to jit.
-    return jax.jit(lambda x: solve(solver, fields, path, x, num_steps=num_steps))(x0)
-
-  solutions = {"strong": plain(strong), "weak": plain(weak)}
+  # One program for both models: jit over the parameters (Fields hold functions).
+  plain = jax.jit(lambda params: solve(solver, complete(pipeline.fields(params, labels), path),
+                                       path, x0, num_steps=num_steps))
+  solutions = {"strong": plain(strong_params), "weak": plain(weak_params)}
   solutions.update({w2sd_name(s): w2sd_run(float(s)) for s in strengths})
   return solutions
 
